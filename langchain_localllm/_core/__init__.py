@@ -1,0 +1,1 @@
+"""Plumbing shared by every backend: the LLM base class, model cache, threads, checks."""

@@ -1,0 +1,82 @@
+"""One process-wide cache of loaded in-process models, each with its own lock.
+
+Instances of ``LlamaCpp``, ``GPT4All`` and their embeddings classes that name the
+same file with the same load parameters share one loaded model: constructing
+them is cheap and the model loads once, on first use. The lock serialises calls
+into the runtime, which is not safe to call from two threads at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LoadedModel:
+    """A model loaded by a runtime, and the lock that every call into it holds."""
+
+    key: Hashable
+    model: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ModelCache:
+    """Loaded models by key (runtime, resolved path, load parameters)."""
+
+    def __init__(self) -> None:
+        self._models: dict[Hashable, LoadedModel] = {}
+        self._guard = threading.Lock()
+        self._loading: dict[Hashable, threading.Lock] = {}
+        self.loads = 0
+        """How many times a model was actually loaded (for tests and benchmarks)."""
+
+    def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> LoadedModel:
+        """Return the cached model for ``key``, loading it with ``load()`` at most once."""
+        with self._guard:
+            loaded = self._models.get(key)
+            if loaded is not None:
+                return loaded
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # two first users of one model wait for one load
+            with self._guard:
+                loaded = self._models.get(key)
+            if loaded is None:
+                loaded = LoadedModel(key=key, model=load())
+                with self._guard:
+                    self._models[key] = loaded
+                    self.loads += 1
+                    self._loading.pop(key, None)
+            return loaded
+
+    def peek(self, key: Hashable) -> LoadedModel | None:
+        """The cached model for ``key`` if loaded, without loading it."""
+        with self._guard:
+            return self._models.get(key)
+
+    def evict(self, key: Hashable) -> bool:
+        """Forget one model (it is freed once no instance uses it). True if it was cached."""
+        with self._guard:
+            return self._models.pop(key, None) is not None
+
+    def clear(self) -> int:
+        """Forget every model; returns how many there were."""
+        with self._guard:
+            count = len(self._models)
+            self._models.clear()
+            return count
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._models)
+
+
+MODEL_CACHE = ModelCache()
+"""The process-wide cache used by every in-process backend."""
+
+
+def clear_model_cache() -> int:
+    """Free every cached in-process model; returns how many were cached."""
+    return MODEL_CACHE.clear()

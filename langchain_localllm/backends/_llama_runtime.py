@@ -1,0 +1,77 @@
+"""Loading llama-cpp-python models through the shared cache (used by LLM and embeddings)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
+from langchain_localllm.errors import InvalidModelFileError, MissingDependencyError
+
+#: Context length used when the caller gives none: the model's own, at most this.
+DEFAULT_MAX_N_CTX = 8192
+
+
+def import_llama_cpp() -> ModuleType:
+    """Import llama_cpp, or say which extra installs it."""
+    try:
+        import llama_cpp
+    except ImportError as error:
+        raise MissingDependencyError(
+            "llama-cpp-python is not installed. Install it with "
+            "`pip install 'langchain-localllm[llamacpp]'` (it compiles llama.cpp, a few minutes).",
+            package="llama-cpp-python",
+            extra="llamacpp",
+        ) from error
+    return llama_cpp
+
+
+def resolve_n_ctx(model_path: str | os.PathLike[str], n_ctx: int | None) -> int:
+    """The context length to load with: the caller's, else the model file's.
+
+    ``0`` means the model's full training context; ``None`` the same, capped at
+    :data:`DEFAULT_MAX_N_CTX` so a 128k-context model does not allocate a
+    many-GB KV cache by default.
+    """
+    if n_ctx:
+        return n_ctx
+    trained = read_gguf(model_path).context_length or 512
+    return trained if n_ctx == 0 else min(trained, DEFAULT_MAX_N_CTX)
+
+
+def load_llama(model_path: str | os.PathLike[str], **load_kwargs: Any) -> LoadedModel:
+    """Load (once per process) a ``llama_cpp.Llama`` for the file and load parameters.
+
+    ``load_kwargs`` go to ``llama_cpp.Llama``; ``None`` values are dropped so that
+    llama.cpp takes them from the model file (rope settings, ...). The file is
+    checked first so a bad path gives a typed error, not a native failure.
+    """
+    info = read_gguf(model_path)
+    path = str(Path(model_path).expanduser().resolve())
+    kwargs = {k: v for k, v in load_kwargs.items() if v is not None}
+    key = ("llama_cpp", path, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+
+    def load() -> Any:
+        llama_cpp = import_llama_cpp()
+        try:
+            return llama_cpp.Llama(model_path=path, **kwargs)
+        except (ValueError, RuntimeError) as error:
+            raise InvalidModelFileError(
+                f"llama.cpp could not load {path} (architecture {info.architecture!r}): {error}. "
+                "The file may need a newer llama-cpp-python (`pip install -U llama-cpp-python`), "
+                "or the load parameters do not fit the model (run with verbose=True to see llama.cpp's log).",
+                path=path,
+            ) from error
+
+    return MODEL_CACHE.get_or_load(key, load)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value

@@ -1,0 +1,362 @@
+"""GPT4All models in process, through the gpt4all package."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import LangSmithParams
+from langchain_core.outputs import GenerationChunk
+from pydantic import model_validator
+
+from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
+from langchain_localllm._core.native_output import native_stderr
+from langchain_localllm._core.stop_sequences import StopScanner
+from langchain_localllm.errors import (
+    ContextLengthExceededError,
+    InvalidModelFileError,
+    InvalidParameterError,
+    LocalLLMError,
+    MissingDependencyError,
+    UnsupportedParameterWarning,
+)
+
+#: Where the GPT4All desktop app and the gpt4all package keep models.
+DEFAULT_MODEL_DIR = Path.home() / ".cache" / "gpt4all"
+
+# Sampling arguments forwarded to ``gpt4all.GPT4All.generate`` (field name = argument name).
+_SAMPLING = ("max_tokens", "temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "n_batch")
+
+
+def import_gpt4all() -> Any:
+    """Import gpt4all quietly (it prints CUDA probing to stderr), or say which extra installs it."""
+    try:
+        with native_stderr():
+            import gpt4all
+    except ImportError as error:
+        raise MissingDependencyError(
+            "gpt4all is not installed. Install it with `pip install 'langchain-localllm[gpt4all]'`.",
+            package="gpt4all",
+            extra="gpt4all",
+        ) from error
+    return gpt4all
+
+
+class GPT4All(LocalLLM):
+    """GPT4All models running in this process, via the gpt4all package.
+
+    A drop-in replacement for ``langchain_community.llms.GPT4All`` that really
+    streams: tokens arrive as gpt4all produces them, stop sequences end
+    generation at once (no partial stop string is ever emitted), ``max_tokens``
+    is honoured, nothing is downloaded unless ``allow_download=True``, and
+    instances of one model share one loaded copy behind a lock.
+
+    Setup:
+        ```bash
+        pip install -U "langchain-localllm[gpt4all]"
+        ```
+        and a GGUF model file (e.g. from the GPT4All app's model folder).
+
+    Key init args — model loading:
+        model: str
+            Path of the GGUF file, or its file name inside ``model_path``.
+        model_path: str | None
+            Folder holding the model (default: ``~/.cache/gpt4all``).
+        n_ctx: int
+            Context window (2048).
+        device: str
+            "cpu" (default), "gpu", "kompute", "cuda" or a GPU name.
+        allow_download: bool
+            Download a missing model from gpt4all.io (False: never).
+
+    Key init args — generation:
+        max_tokens, temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, n_batch, stop
+
+    Instantiate:
+        ```python
+        from langchain_localllm import GPT4All
+
+        llm = GPT4All(model="/models/orca-mini-3b-gguf2-q4_0.gguf", max_tokens=128)
+        ```
+
+    Invoke:
+        ```python
+        llm.invoke("The first man on the moon was")
+        ```
+
+    Stream:
+        ```python
+        for token in llm.stream("The first man on the moon was"):
+            print(token, end="", flush=True)
+        ```
+
+    Async:
+        ```python
+        await llm.ainvoke("The first man on the moon was")
+        async for token in llm.astream("The first man on the moon was"):
+            print(token, end="", flush=True)
+        ```
+
+    gpt4all has no seed: passing one warns (``UnsupportedParameterWarning``);
+    use ``temp=0`` for reproducible output.
+    """
+
+    model: str
+    """Path of the GGUF model file, or its file name inside ``model_path``."""
+
+    model_path: str | None = None
+    """Folder that holds ``model`` when ``model`` is a bare file name."""
+
+    allow_download: bool = False
+    """Download a missing model from gpt4all.io. False (default): never contact the network."""
+
+    device: str | None = "cpu"
+    """Processing unit: "cpu", "gpu", "kompute", "cuda", "amd", "nvidia", "intel" or a GPU name."""
+
+    n_ctx: int = 2048
+    """Context window in tokens."""
+
+    ngl: int = 100
+    """Layers to offload when running on a GPU."""
+
+    n_threads: int | None = None
+    """CPU threads; None lets gpt4all choose."""
+
+    max_tokens: int = 200
+    """Most tokens to generate."""
+
+    temp: float = 0.7
+    """Sampling temperature; 0 is greedy."""
+
+    top_k: int = 40
+    """Sample from the k most likely tokens."""
+
+    top_p: float = 0.4
+    """Nucleus sampling probability mass."""
+
+    min_p: float = 0.0
+    """Drop tokens less likely than this fraction of the most likely one."""
+
+    repeat_penalty: float = 1.18
+    """Penalty for repeating recent tokens."""
+
+    repeat_last_n: int = 64
+    """How many recent tokens the repeat penalty looks at."""
+
+    n_batch: int = 128
+    """Prompt tokens processed per step (gpt4all's own default of 8 is slow)."""
+
+    seed: int | None = None
+    """Not supported by gpt4all: setting it warns. Use temp=0 for reproducible output."""
+
+    n_predict: int | None = None
+    """Old name of ``max_tokens``; when given it is used as ``max_tokens``."""
+
+    backend: str | None = None
+    """Kept for compatibility with old code; gpt4all detects the architecture itself."""
+
+    streaming: bool = True
+    """Kept for compatibility: this class always streams internally."""
+
+    @model_validator(mode="after")
+    def _compat(self) -> GPT4All:
+        if self.seed is not None:
+            warnings.warn(
+                "GPT4All: gpt4all has no seed parameter, so seed is ignored and sampling is not "
+                "reproducible. Use temp=0 for deterministic output, or LlamaCpp(seed=...).",
+                UnsupportedParameterWarning,
+                stacklevel=2,
+            )
+        if self.n_predict is not None:
+            self.max_tokens = self.n_predict
+        return self
+
+    # --- model ------------------------------------------------------------------------
+
+    @property
+    def model_file(self) -> Path:
+        """The resolved model file path."""
+        candidate = Path(self.model).expanduser()
+        if candidate.is_absolute() or candidate.parent != Path(".") or candidate.exists():
+            return candidate.resolve()
+        return (Path(self.model_path).expanduser() if self.model_path else DEFAULT_MODEL_DIR) / candidate
+
+    def load(self) -> LoadedModel:
+        """Load the model now (it otherwise loads on first use); shared by equal instances."""
+        path = self.model_file
+        if not (self.allow_download and not path.exists()):
+            read_gguf(path)  # typed errors for missing, directory, GGML, truncated...
+        key = ("gpt4all", str(path), self.n_ctx, self.device, self.ngl, self.n_threads)
+        return MODEL_CACHE.get_or_load(key, lambda: self._load(path))
+
+    def _load(self, path: Path) -> Any:
+        gpt4all = import_gpt4all()
+        try:
+            with native_stderr(silence=not self.verbose):
+                return gpt4all.GPT4All(
+                    model_name=path.name,
+                    model_path=str(path.parent),
+                    allow_download=self.allow_download,
+                    n_threads=self.n_threads,
+                    device=self.device,
+                    n_ctx=self.n_ctx,
+                    ngl=self.ngl,
+                    verbose=self.verbose,
+                )
+        except (ValueError, RuntimeError) as error:
+            raise InvalidModelFileError(
+                f"gpt4all could not load {path}: {error}. The file may use an architecture this "
+                "gpt4all version does not know (try LlamaCpp), or the device is unavailable "
+                "(try device='cpu').",
+                path=str(path),
+            ) from error
+
+    @property
+    def client(self) -> Any:
+        """The shared ``gpt4all.GPT4All`` (hold ``self.load().lock`` while calling it)."""
+        return self.load().model
+
+    @property
+    def model_name(self) -> str:
+        return self.model_file.stem
+
+    def get_context_window(self) -> int:
+        return self.n_ctx
+
+    def chat_template(self) -> str | None:
+        return read_gguf(self.model_file).chat_template
+
+    # --- generation --------------------------------------------------------------------
+
+    def _call_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "temperature" in kwargs:
+            kwargs["temp"] = kwargs.pop("temperature")
+        unknown = set(kwargs) - set(_SAMPLING)
+        if unknown:
+            raise InvalidParameterError(
+                f"GPT4All: unknown call argument(s) {sorted(unknown)}; per call you can pass stop "
+                f"and {', '.join(_SAMPLING)}.",
+                parameter=sorted(unknown)[0],
+            )
+        return {name: kwargs.get(name, getattr(self, name)) for name in _SAMPLING}
+
+    def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
+        args = self._call_args(kwargs)
+        loaded = self.load()
+        with loaded.lock:
+            yield from _generate_locked(loaded.model, prompt, args, stop, self.model_name)
+
+    # --- LangChain metadata --------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "gpt4all"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": str(self.model_file),
+            "n_ctx": self.n_ctx,
+            "device": self.device,
+            **{name: getattr(self, name) for name in _SAMPLING},
+            "stop": self.stop,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "gpt4all"
+        params["ls_model_name"] = self.model_name
+        params["ls_temperature"] = kwargs.get("temp", kwargs.get("temperature", self.temp))
+        params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
+        if stops := self._stop_sequences(stop):
+            params["ls_stop"] = stops
+        return params
+
+
+def _generate_locked(
+    model: Any, prompt: str, args: dict[str, Any], stop: list[str], name: str
+) -> Iterator[GenerationChunk]:
+    """Stream one completion from a gpt4all model (its lock is held by the caller)."""
+    scanner = StopScanner(stop)
+    state = {"halt": False, "error": "", "prompt_tokens": 0, "tokens": 0}
+
+    def on_token(token_id: int, _text: str) -> bool:
+        if token_id == -1:  # gpt4all reports errors as a "token" with id -1
+            state["error"] = _text
+            return False
+        state["tokens"] += 1
+        return not state["halt"]
+
+    def on_prompt_token(_token_id: int) -> bool:
+        state["prompt_tokens"] += 1
+        return True
+
+    llmodel = model.model
+    llmodel._prompt_callback = on_prompt_token  # safe: the caller holds this model's lock
+    started = time.perf_counter()
+    first = None
+    pieces = model.generate(prompt, streaming=True, callback=on_token, **args)
+    try:
+        for piece in pieces:
+            first = first or time.perf_counter()
+            text = scanner.feed(piece)
+            if text:
+                yield GenerationChunk(text=text)
+            if scanner.stopped:
+                break
+    finally:
+        state["halt"] = True
+        for _ in pieces:  # let gpt4all's worker thread finish before the lock is released
+            pass
+        del llmodel._prompt_callback
+    if state["error"]:
+        raise _gpt4all_error(str(state["error"]), model, args)
+    if tail := scanner.flush():
+        yield GenerationChunk(text=tail)
+    ended = time.perf_counter()
+    completion = int(state["tokens"])
+    prompt_tokens = int(state["prompt_tokens"])
+    first = first or ended
+    finish = "length" if completion >= args["max_tokens"] and not scanner.stopped else "stop"
+    prompt_ms, predicted_ms = (first - started) * 1000, (ended - first) * 1000
+    yield GenerationChunk(
+        text="",
+        generation_info={
+            "finish_reason": finish,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion,
+                "total_tokens": prompt_tokens + completion,
+            },
+            "timings": {
+                "prompt_n": prompt_tokens,
+                "prompt_ms": round(prompt_ms, 3),
+                "prompt_per_second": round(prompt_tokens / prompt_ms * 1000, 2) if prompt_ms > 0 else 0.0,
+                "predicted_n": completion,
+                "predicted_ms": round(predicted_ms, 3),
+                "predicted_per_second": (
+                    round((completion - 1) / predicted_ms * 1000, 2) if predicted_ms > 0 else 0.0
+                ),
+            },
+            "model": name,
+        },
+    )
+
+
+def _gpt4all_error(message: str, model: Any, args: dict[str, Any]) -> LocalLLMError:
+    n_ctx = getattr(model.model, "n_ctx", None)
+    if "context window" in message:
+        return ContextLengthExceededError(
+            f"GPT4All: the prompt does not fit the context window (n_ctx={n_ctx}, "
+            f"max_tokens={args['max_tokens']}); gpt4all said: {message!r}. Shorten the prompt or "
+            "create the model with a larger n_ctx.",
+            n_ctx=n_ctx,
+            max_tokens=args["max_tokens"],
+            prompt_tokens=None,
+        )
+    return LocalLLMError(f"GPT4All: gpt4all reported an error: {message}")

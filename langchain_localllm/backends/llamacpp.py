@@ -1,0 +1,383 @@
+"""llama.cpp models in process, through llama-cpp-python."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import LangSmithParams
+from langchain_core.outputs import GenerationChunk
+from pydantic import Field, PrivateAttr
+
+from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.model_cache import LoadedModel
+from langchain_localllm._core.native_output import native_stderr
+from langchain_localllm.backends._llama_runtime import import_llama_cpp, load_llama, resolve_n_ctx
+from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
+
+# Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
+_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+
+
+class LlamaCpp(LocalLLM):
+    """llama.cpp models running in this process, via llama-cpp-python.
+
+    A drop-in replacement for ``langchain_community.llms.LlamaCpp``: the same
+    arguments work, but settings you do not give come from the model file (rope,
+    context length), instances of one model share one loaded copy, calls are
+    serialised by a per-model lock (safe under threads and ``asyncio.gather``),
+    tokens stream as llama.cpp produces them, and errors are typed.
+
+    Setup:
+        ```bash
+        pip install -U "langchain-localllm[llamacpp]"
+        ```
+        and a GGUF model file (for example from Hugging Face).
+
+    Key init args — model loading:
+        model_path: str
+            Path of the GGUF file.
+        n_ctx: int | None
+            Context window; None/0 take it from the model file.
+        n_batch: int
+            Prompt tokens processed per step (512).
+        n_gpu_layers: int
+            Layers offloaded to a GPU build of llama.cpp.
+
+    Key init args — generation:
+        temperature: float
+        max_tokens: int | None
+        top_p, top_k, min_p, repeat_penalty: sampling parameters
+        seed: int | None
+            Fixed seed for reproducible sampling.
+        stop: list[str] | None
+            Stop sequences; per-call ``stop`` is added to these.
+        grammar, json_schema:
+            Constrain the output with a GBNF grammar or a JSON schema.
+
+    Instantiate:
+        ```python
+        from langchain_localllm import LlamaCpp
+
+        llm = LlamaCpp(model_path="model.gguf", temperature=0.7, max_tokens=256)
+        ```
+
+    Invoke:
+        ```python
+        llm.invoke("The first man on the moon was")
+        ```
+
+    Stream:
+        ```python
+        for token in llm.stream("The first man on the moon was"):
+            print(token, end="", flush=True)
+        ```
+
+    Async:
+        ```python
+        await llm.ainvoke("The first man on the moon was")
+        async for token in llm.astream("The first man on the moon was"):
+            print(token, end="", flush=True)
+        ```
+
+    ``generation_info`` of each generation holds ``finish_reason`` ("stop" or
+    "length"), ``usage`` (prompt/completion/total tokens) and ``timings``
+    (prompt and generation milliseconds and tokens per second, from llama.cpp).
+    """
+
+    model_path: str
+    """Path of the GGUF model file."""
+
+    n_ctx: int | None = None
+    """Context window in tokens. None: the model's own, at most 8192; 0: the model's own."""
+
+    n_batch: int = 512
+    """Prompt tokens processed per step (the old wrapper defaulted to a slow 8)."""
+
+    n_gpu_layers: int | None = None
+    """Layers to offload to the GPU (GPU builds of llama-cpp-python only)."""
+
+    n_threads: int | None = None
+    """CPU threads for generation; None lets llama.cpp choose."""
+
+    use_mmap: bool = True
+    """Map the model file into memory instead of reading it."""
+
+    use_mlock: bool = False
+    """Lock the model in RAM so it is never swapped out."""
+
+    f16_kv: bool = True
+    """Kept for compatibility: llama.cpp always uses an f16 KV cache now."""
+
+    rope_freq_base: float | None = None
+    """RoPE base frequency; None keeps the model file's value."""
+
+    rope_freq_scale: float | None = None
+    """RoPE frequency scale; None keeps the model file's value."""
+
+    lora_path: str | None = None
+    """Path of a LoRA adapter to apply."""
+
+    lora_base: str | None = None
+    """Base model for the LoRA adapter, if it needs one."""
+
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """More keyword arguments for ``llama_cpp.Llama`` (load time)."""
+
+    temperature: float = 0.8
+    """Sampling temperature; 0 is greedy."""
+
+    max_tokens: int | None = 256
+    """Most tokens to generate; None or -1: until the context is full."""
+
+    top_p: float = 0.95
+    """Nucleus sampling: keep the smallest set of tokens with this total probability."""
+
+    top_k: int = 40
+    """Sample from the k most likely tokens (0: all)."""
+
+    min_p: float = 0.05
+    """Drop tokens less likely than this fraction of the most likely one."""
+
+    repeat_penalty: float = 1.1
+    """Penalty for repeating recent tokens (1.0: none)."""
+
+    seed: int | None = None
+    """Seed for sampling; a fixed seed makes sampling reproducible."""
+
+    grammar: str | None = None
+    """A GBNF grammar that the output must follow."""
+
+    grammar_path: str | None = None
+    """A file holding a GBNF grammar (instead of ``grammar``)."""
+
+    json_schema: dict[str, Any] | str | None = None
+    """A JSON schema that the output must follow (converted to a grammar)."""
+
+    streaming: bool = True
+    """Kept for compatibility: this class always streams internally."""
+
+    verbose: bool = False
+    """Print llama.cpp's own log (model loading, timings); False keeps it silent."""
+
+    _grammar_cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    # --- model ------------------------------------------------------------------------
+
+    @cached_property
+    def _load_kwargs(self) -> dict[str, Any]:
+        return {
+            "n_ctx": resolve_n_ctx(self.model_path, self.n_ctx),
+            "n_batch": self.n_batch,
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_threads": self.n_threads,
+            "use_mmap": self.use_mmap,
+            "use_mlock": self.use_mlock,
+            "rope_freq_base": self.rope_freq_base,
+            "rope_freq_scale": self.rope_freq_scale,
+            "lora_path": self.lora_path,
+            "lora_base": self.lora_base,
+            "verbose": self.verbose,
+            **self.model_kwargs,
+        }
+
+    def load(self) -> LoadedModel:
+        """Load the model now (it otherwise loads on first use); shared by equal instances."""
+        return load_llama(self.model_path, **self._load_kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The shared ``llama_cpp.Llama`` (hold ``self.load().lock`` while calling it)."""
+        return self.load().model
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model_path).stem
+
+    def get_context_window(self) -> int:
+        return int(self._load_kwargs["n_ctx"])
+
+    def chat_template(self) -> str | None:
+        return read_gguf(self.model_path).chat_template
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer."""
+        loaded = self.load()
+        with loaded.lock:
+            return len(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    # --- generation --------------------------------------------------------------------
+
+    def _grammar(self, grammar: str | None, json_schema: Any) -> Any:
+        if self.grammar_path and not grammar and json_schema is None:
+            grammar = Path(self.grammar_path).read_text()
+        if json_schema is not None:
+            source = json_schema if isinstance(json_schema, str) else json.dumps(json_schema)
+            key = "schema:" + source
+        elif grammar:
+            source, key = grammar, "gbnf:" + grammar
+        else:
+            return None
+        if key not in self._grammar_cache:
+            llama_grammar = import_llama_cpp().llama_grammar
+            try:
+                if key.startswith("schema:"):
+                    source = llama_grammar.json_schema_to_gbnf(source)
+                compiled = llama_grammar.LlamaGrammar.from_string(source, verbose=False)
+            except (ValueError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as error:
+                what = "json_schema" if key.startswith("schema:") else "grammar"
+                raise InvalidParameterError(
+                    f"LlamaCpp: invalid {what}: {error}. Check it against llama.cpp's GBNF "
+                    "guide (grammars/README.md) or pass a valid JSON schema.",
+                    parameter=what,
+                ) from error
+            self._grammar_cache[key] = (source, compiled)
+        return self._grammar_cache[key]
+
+    def _call_args(self, stop: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(kwargs) - {*_SAMPLING, "grammar", "json_schema"}
+        if unknown:
+            raise InvalidParameterError(
+                f"LlamaCpp: unknown call argument(s) {sorted(unknown)}; per call you can pass "
+                f"stop and {', '.join((*_SAMPLING, 'grammar', 'json_schema'))}.",
+                parameter=sorted(unknown)[0],
+            )
+        args = {name: kwargs.get(name, getattr(self, name)) for name in _SAMPLING}
+        if args["max_tokens"] is None:
+            args["max_tokens"] = -1
+        args["stop"] = stop
+        grammar = self._grammar(kwargs.get("grammar", self.grammar), kwargs.get("json_schema", self.json_schema))
+        if grammar is not None:
+            args["grammar"] = grammar
+        return args
+
+    def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
+        args = self._call_args(stop, kwargs)
+        loaded = self.load()
+        with loaded.lock:
+            yield from _generate_locked(loaded.model, prompt, args, import_llama_cpp())
+
+    # --- LangChain metadata --------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_path": self.model_path,
+            **{k: v for k, v in self._load_kwargs.items() if k != "verbose"},
+            **{name: getattr(self, name) for name in _SAMPLING},
+            "stop": self.stop,
+            "grammar": self.grammar,
+            "json_schema": self.json_schema,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "llamacpp"
+        params["ls_model_name"] = self.model_name
+        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None and max_tokens > 0:
+            params["ls_max_tokens"] = max_tokens
+        if stops := self._stop_sequences(stop):
+            params["ls_stop"] = stops
+        return params
+
+
+def _generate_locked(llm: Any, prompt: str, args: dict[str, Any], llama_cpp: Any) -> Iterator[GenerationChunk]:
+    """Stream one completion from ``llm`` (its lock is held by the caller)."""
+    grammar = args.pop("grammar", None)
+    if grammar is not None:
+        _check_grammar(llm, grammar[0], llama_cpp)
+        args["grammar"] = grammar[1]
+    n_ctx = llm.n_ctx()
+    prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+    if prompt_tokens >= n_ctx:
+        max_tokens = args["max_tokens"]
+        raise ContextLengthExceededError(
+            f"The prompt has {prompt_tokens} tokens but the context window (n_ctx) is {n_ctx}, "
+            f"with max_tokens={max_tokens} asked for the answer. Shorten the prompt, or load the "
+            "model with a larger n_ctx (0 uses the model's full context length).",
+            prompt_tokens=prompt_tokens,
+            n_ctx=n_ctx,
+            max_tokens=max_tokens,
+        )
+    sampled = _SampledTokens(llm, llama_cpp)
+    llama_cpp.llama_perf_context_reset(llm.ctx)
+    finish_reason = "length"
+    llm.generate = sampled.spy  # safe: the caller holds this model's lock
+    stream = llm.create_completion(prompt, stream=True, **args)
+    try:
+        for part in stream:
+            choice = part["choices"][0]
+            if choice["text"]:
+                yield GenerationChunk(text=choice["text"])
+            finish_reason = choice.get("finish_reason") or finish_reason
+    finally:
+        stream.close()
+        del llm.generate
+    perf = llama_cpp.llama_perf_context(llm.ctx)
+    yield GenerationChunk(
+        text="",
+        generation_info={
+            "finish_reason": finish_reason,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": sampled.count,
+                "total_tokens": prompt_tokens + sampled.count,
+            },
+            "timings": _timings(perf),
+            "model": Path(llm.model_path).stem,
+        },
+    )
+
+
+class _SampledTokens:
+    """Counts the tokens llama.cpp samples for the answer (end-of-generation excluded)."""
+
+    def __init__(self, llm: Any, llama_cpp: Any) -> None:
+        self.count = 0
+        self._generate = type(llm).generate.__get__(llm)
+        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(llm._model.vocab, token)
+
+    def spy(self, *args: Any, **kwargs: Any) -> Iterator[int]:
+        for token in self._generate(*args, **kwargs):
+            if not self._is_eog(token):
+                self.count += 1
+            yield token
+
+
+def _timings(perf: Any) -> dict[str, float]:
+    def per_second(n: int, ms: float) -> float:
+        return round(1000.0 * n / ms, 2) if ms > 0 else 0.0
+
+    return {
+        "prompt_n": perf.n_p_eval,
+        "prompt_ms": round(perf.t_p_eval_ms, 3),
+        "prompt_per_second": per_second(perf.n_p_eval, perf.t_p_eval_ms),
+        "predicted_n": perf.n_eval,
+        "predicted_ms": round(perf.t_eval_ms, 3),
+        "predicted_per_second": per_second(perf.n_eval, perf.t_eval_ms),
+    }
+
+
+def _check_grammar(llm: Any, gbnf: str, llama_cpp: Any) -> None:
+    """Parse the grammar with llama.cpp before sampling, so a bad one is a typed error."""
+    with native_stderr(silence=not llm.verbose) as log:
+        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"), b"root")
+    if not sampler:
+        detail = " ".join(log.text.split())
+        raise InvalidParameterError(
+            f"LlamaCpp: llama.cpp could not parse the grammar{': ' + detail if detail else ''}. "
+            "See llama.cpp's GBNF guide (grammars/README.md; the start rule must be named `root`), "
+            "or pass a JSON schema instead.",
+            parameter="grammar",
+        )
+    llama_cpp.llama_sampler_free(sampler)

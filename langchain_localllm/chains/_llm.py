@@ -1,0 +1,77 @@
+"""What the chains need to know about an LLM: format, stop sequences, tokens, window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable
+
+from langchain_localllm.prompts import get_prompt_format, prompt_format
+
+#: Used when neither the caller nor the model says how big the context window is.
+DEFAULT_CONTEXT_WINDOW = 2048
+#: Room kept for an answer when neither the caller nor the model bounds its length.
+DEFAULT_ANSWER_TOKENS = 256
+
+
+def _unwrap(llm: Any) -> Any:
+    while hasattr(llm, "bound"):
+        llm = llm.bound
+    return llm
+
+
+def text_model(llm: Runnable[Any, Any]) -> Runnable[Any, str]:
+    """``llm`` bound to its format's stop sequences, producing text (chat models too)."""
+    stop = list(get_prompt_format(prompt_format(llm)).stop)
+    bound: Runnable[Any, Any] = llm.bind(stop=stop) if stop and isinstance(llm, BaseLanguageModel) else llm
+    return bound | StrOutputParser()
+
+
+def _has_own_tokenizer(llm: Any) -> bool:
+    cls = type(llm)
+    return (
+        cls.get_num_tokens is not BaseLanguageModel.get_num_tokens
+        or cls.get_token_ids is not BaseLanguageModel.get_token_ids
+        or getattr(llm, "custom_get_token_ids", None) is not None
+    )
+
+
+def approximate_tokens(text: str) -> int:
+    """About four characters per token: for models without a tokenizer of their own."""
+    return (len(text) + 3) // 4
+
+
+def token_counter(llm: Any) -> Callable[[str], int]:
+    """``llm.get_num_tokens`` when the model has its own tokenizer, else an estimate.
+
+    LangChain's default ``get_num_tokens`` fetches a GPT-2 tokenizer from the
+    internet, which must never happen here, so it is not used.
+    """
+    inner = _unwrap(llm)
+    if isinstance(inner, BaseLanguageModel) and _has_own_tokenizer(inner):
+        return inner.get_num_tokens
+    return approximate_tokens
+
+
+def context_window(llm: Any) -> int:
+    """The model's context window: ``get_context_window()``, ``n_ctx`` or ``num_ctx``."""
+    inner = _unwrap(llm)
+    method = getattr(inner, "get_context_window", None)
+    value = method() if callable(method) else None
+    for attr in ("n_ctx", "num_ctx"):
+        if not value:
+            value = getattr(inner, attr, None)
+    return value if isinstance(value, int) and value > 0 else DEFAULT_CONTEXT_WINDOW
+
+
+def answer_tokens(llm: Any) -> int:
+    """Room for one answer: the model's ``max_tokens``/``num_predict``/``n_predict`` if set."""
+    inner = _unwrap(llm)
+    for attr in ("max_tokens", "num_predict", "n_predict"):
+        value = getattr(inner, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return DEFAULT_ANSWER_TOKENS

@@ -1,0 +1,1 @@
+"""Embeddings backends: one module per runtime, sharing the LLMs' model cache and HTTP layer."""

@@ -1,0 +1,5 @@
+"""Fixtures shared by the whole suite live in tests/fixtures/, one module per area."""
+
+pytest_plugins = [
+    "tests.fixtures.models",
+]
