@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "ContextLengthExceededError",
+    "DocumentLoadError",
     "GenerationError",
     "InvalidModelFileError",
     "InvalidParameterError",
@@ -76,6 +77,13 @@ class UnsupportedParameterError(LocalLLMError, ValueError):
 
 class UnsupportedParameterWarning(UserWarning):
     """A parameter kept for compatibility has no effect with this runtime."""
+
+
+class DocumentLoadError(LocalLLMError, ValueError):
+    """A document to index could not be used (missing, unreadable, binary, empty, ...).
+
+    ``path`` names the file; files indexed before the error are kept.
+    """
 
 
 # --- models ------------------------------------------------------------------------

@@ -146,7 +146,7 @@ class LocalLLM(BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        generations = [
+        generations: list[list[Generation]] = [
             [_aggregate(list(self._stream(prompt, stop, run_manager, **kwargs)))] for prompt in prompts
         ]
         return LLMResult(generations=generations, llm_output=self._llm_output(generations))
@@ -158,7 +158,7 @@ class LocalLLM(BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        generations = []
+        generations: list[list[Generation]] = []
         for prompt in prompts:
             chunks = [chunk async for chunk in self._astream(prompt, stop, run_manager, **kwargs)]
             generations.append([_aggregate(chunks)])

@@ -59,7 +59,9 @@ def raise_from_validation_error(error: ValidationError, owner: str, fields: Iter
         name = ".".join(str(p) for p in item.get("loc", ())) or "(arguments)"
         if item.get("type") == "extra_forbidden":
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known arguments: {', '.join(sorted(known))}"
+            hint = (
+                f"; did you mean {close[0]!r}?" if close else f"; known arguments: {', '.join(sorted(known))}"
+            )
             lines.append(f"unknown argument {name!r}{hint}")
         else:
             lines.append(f"{name}: {item.get('msg')} (got {item.get('input')!r})")

@@ -13,17 +13,26 @@ T = TypeVar("T")
 _ITEM, _DONE, _ERROR = 0, 1, 2
 
 
-async def aiter_in_thread(make_iter: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+#: How many items the worker may produce ahead of the consumer.
+READ_AHEAD = 4
+
+
+async def aiter_in_thread(
+    make_iter: Callable[[], Iterator[T]], read_ahead: int = READ_AHEAD
+) -> AsyncIterator[T]:
     """Yield the items of ``make_iter()``, produced in a worker thread.
 
-    Items are handed over as they come, so the event loop stays free. When the
-    consumer stops early (``break``, ``aclose()``, cancellation), the worker closes
-    the iterator at the next item, which stops generation and releases the model's
-    lock, and this waits for that before returning.
+    Items are handed over as they come, so the event loop stays free. The worker
+    runs at most ``read_ahead`` items ahead of the consumer, so when the consumer
+    stops early (``break``, ``aclose()``, cancellation, or simply dropping the
+    iterator) generation stops within a few tokens: the worker closes the
+    iterator, which ends generation and releases the model's lock. Closing this
+    iterator waits for that.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
     cancelled = threading.Event()
+    credits = threading.Semaphore(read_ahead)
 
     def post(kind: int, value: Any) -> None:
         try:
@@ -35,8 +44,11 @@ async def aiter_in_thread(make_iter: Callable[[], Iterator[T]]) -> AsyncIterator
         iterator = make_iter()
         try:
             for item in iterator:
+                while not credits.acquire(timeout=0.05):
+                    if cancelled.is_set():
+                        return
                 if cancelled.is_set():
-                    break
+                    return
                 post(_ITEM, item)
         except BaseException as exc:  # handed to the consumer, re-raised there
             post(_ERROR, exc)
@@ -54,6 +66,7 @@ async def aiter_in_thread(make_iter: Callable[[], Iterator[T]]) -> AsyncIterator
         while True:
             kind, value = await queue.get()
             if kind == _ITEM:
+                credits.release()
                 yield value
             elif kind == _ERROR:
                 raise value

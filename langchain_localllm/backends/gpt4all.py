@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,22 +279,32 @@ class GPT4All(LocalLLM):
         return params
 
 
+@dataclass
+class _RunState:
+    """What gpt4all's callbacks report during one generation."""
+
+    halt: bool = False
+    error: str = ""
+    prompt_tokens: int = 0
+    tokens: int = 0
+
+
 def _generate_locked(
     model: Any, prompt: str, args: dict[str, Any], stop: list[str], name: str
 ) -> Iterator[GenerationChunk]:
     """Stream one completion from a gpt4all model (its lock is held by the caller)."""
     scanner = StopScanner(stop)
-    state = {"halt": False, "error": "", "prompt_tokens": 0, "tokens": 0}
+    state = _RunState()
 
-    def on_token(token_id: int, _text: str) -> bool:
+    def on_token(token_id: int, text: str) -> bool:
         if token_id == -1:  # gpt4all reports errors as a "token" with id -1
-            state["error"] = _text
+            state.error = text
             return False
-        state["tokens"] += 1
-        return not state["halt"]
+        state.tokens += 1
+        return not state.halt
 
     def on_prompt_token(_token_id: int) -> bool:
-        state["prompt_tokens"] += 1
+        state.prompt_tokens += 1
         return True
 
     llmodel = model.model
@@ -310,17 +321,16 @@ def _generate_locked(
             if scanner.stopped:
                 break
     finally:
-        state["halt"] = True
+        state.halt = True
         for _ in pieces:  # let gpt4all's worker thread finish before the lock is released
             pass
         del llmodel._prompt_callback
-    if state["error"]:
-        raise _gpt4all_error(str(state["error"]), model, args)
+    if state.error:
+        raise _gpt4all_error(state.error, model, args)
     if tail := scanner.flush():
         yield GenerationChunk(text=tail)
     ended = time.perf_counter()
-    completion = int(state["tokens"])
-    prompt_tokens = int(state["prompt_tokens"])
+    completion, prompt_tokens = state.tokens, state.prompt_tokens
     first = first or ended
     finish = "length" if completion >= args["max_tokens"] and not scanner.stopped else "stop"
     prompt_ms, predicted_ms = (first - started) * 1000, (ended - first) * 1000

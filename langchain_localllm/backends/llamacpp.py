@@ -199,7 +199,8 @@ class LlamaCpp(LocalLLM):
         return Path(self.model_path).stem
 
     def get_context_window(self) -> int:
-        return int(self._load_kwargs["n_ctx"])
+        """The loaded context window (llama.cpp may round ``n_ctx`` up); loads the model."""
+        return int(self.client.n_ctx())
 
     def chat_template(self) -> str | None:
         return read_gguf(self.model_path).chat_template
@@ -250,7 +251,9 @@ class LlamaCpp(LocalLLM):
         if args["max_tokens"] is None:
             args["max_tokens"] = -1
         args["stop"] = stop
-        grammar = self._grammar(kwargs.get("grammar", self.grammar), kwargs.get("json_schema", self.json_schema))
+        grammar = self._grammar(
+            kwargs.get("grammar", self.grammar), kwargs.get("json_schema", self.json_schema)
+        )
         if grammar is not None:
             args["grammar"] = grammar
         return args
@@ -291,7 +294,9 @@ class LlamaCpp(LocalLLM):
         return params
 
 
-def _generate_locked(llm: Any, prompt: str, args: dict[str, Any], llama_cpp: Any) -> Iterator[GenerationChunk]:
+def _generate_locked(
+    llm: Any, prompt: str, args: dict[str, Any], llama_cpp: Any
+) -> Iterator[GenerationChunk]:
     """Stream one completion from ``llm`` (its lock is held by the caller)."""
     grammar = args.pop("grammar", None)
     if grammar is not None:

@@ -12,6 +12,8 @@ from uuid import UUID
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from langchain_localllm.callbacks._tokens import Token, token_text
+
 
 class AsyncIteratorCallbackHandler(AsyncCallbackHandler):
     """Hand tokens to an ``async for`` loop while a call runs in a task.
@@ -140,7 +142,8 @@ class AsyncIteratorCallbackHandler(AsyncCallbackHandler):
     ) -> None:
         self._start(run_id, parent_run_id)
 
-    async def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    async def on_llm_new_token(self, token: Token, **kwargs: Any) -> None:
+        token = token_text(token)
         if token:
             with self._lock:
                 self._tokens.append(token)

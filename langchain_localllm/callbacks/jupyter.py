@@ -11,6 +11,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from langchain_localllm.callbacks._tokens import Token, token_text
 from langchain_localllm.errors import MissingDependencyError
 
 
@@ -94,14 +95,15 @@ class JupyterStreamingCallbackHandler(BaseCallbackHandler):
 
         with self._lock:
             self.texts[run_id] = ""
-            self._last[run_id] = 0.0
+            self._last[run_id] = float("-inf")  # the first token shows at once
             if InteractiveShell.initialized():
                 self._handles[run_id] = display(self._payload(""), raw=True, display_id=True)
             else:  # plain Python: behave like the terminal handler
                 self._handles[run_id] = None
                 sys.stdout.write(self.prefix)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Token, *, run_id: UUID, **kwargs: Any) -> None:
+        token = token_text(token)
         now = time.monotonic()
         with self._lock:
             text = self.texts.get(run_id, "") + token
@@ -110,7 +112,7 @@ class JupyterStreamingCallbackHandler(BaseCallbackHandler):
                 sys.stdout.write(token)
                 sys.stdout.flush()
                 return
-            if now - self._last.get(run_id, 0.0) < self.min_interval:
+            if now - self._last.get(run_id, float("-inf")) < self.min_interval:
                 return
             self._last[run_id] = now
             self._update(run_id, text)

@@ -10,6 +10,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from langchain_localllm.callbacks._tokens import Token, token_text
+
 
 class TqdmProgressCallbackHandler(BaseCallbackHandler):
     """Advance a tqdm bar each time an LLM call ends; show streamed tokens as it runs.
@@ -130,7 +132,8 @@ class TqdmProgressCallbackHandler(BaseCallbackHandler):
     ) -> None:
         self.on_llm_start(serialized, [], run_id=run_id)
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Token, **kwargs: Any) -> None:
+        token = token_text(token)
         with self._lock:
             self.tokens += 1
             self.bar.set_postfix(tokens=self.tokens, refresh=False)

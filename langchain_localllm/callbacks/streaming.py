@@ -8,6 +8,8 @@ from typing import Any, TextIO
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from langchain_localllm.callbacks._tokens import Token, token_text
+
 
 class StreamingTerminalCallbackHandler(BaseCallbackHandler):
     """Write each token to a stream (stdout by default) and flush it at once.
@@ -62,7 +64,8 @@ class StreamingTerminalCallbackHandler(BaseCallbackHandler):
     def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stdout
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Token, **kwargs: Any) -> None:
+        token = token_text(token)
         out = self._out()
         out.write(token)
         out.flush()

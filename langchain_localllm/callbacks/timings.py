@@ -13,6 +13,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from langchain_localllm.callbacks._tokens import Token, token_text
+
 __all__ = ["CallTimings", "TimingsCallbackHandler", "TimingsTotals", "runtime_timings"]
 
 _PREFIX = "localllm_perf"
@@ -228,7 +230,8 @@ class TimingsCallbackHandler(BaseCallbackHandler):
     ) -> None:
         self.on_llm_start(serialized, [], run_id=run_id)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Token, *, run_id: UUID, **kwargs: Any) -> None:
+        token = token_text(token)
         now = time.perf_counter()
         with self._lock:
             self._first.setdefault(run_id, now)
@@ -284,9 +287,11 @@ class TimingsCallbackHandler(BaseCallbackHandler):
         )
 
     def summary(self) -> str:
-        """The aggregated summary (llama.cpp style), or a line saying nothing ran."""
+        """The summary (llama.cpp style) of the one call, or of all calls aggregated."""
         if not self.calls:
             return f"{_PREFIX}: no completed calls"
+        if len(self.calls) == 1:
+            return self.calls[0].summary()
         return self.totals.summary()
 
     def print_summary(self, file: TextIO | None = None) -> None:

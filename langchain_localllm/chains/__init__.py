@@ -1,1 +1,51 @@
-"""chains."""
+"""Chains for local models: search queries, summarisation and retrieval QA.
+
+Everything here is an LCEL runnable (``invoke``/``ainvoke``/``batch``/``stream``/
+``astream_events``, composable with ``|``) whose prompts are in the model's own
+prompt format. Names load lazily on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_localllm.chains.rag import rag_chain
+    from langchain_localllm.chains.search_queries import (
+        SearchQueriesOutputParser,
+        parse_search_queries,
+        search_queries_chain,
+    )
+    from langchain_localllm.chains.summarize import summarize_chain
+
+#: Public name -> module that defines it, imported on first access.
+_LAZY = {
+    "rag_chain": "langchain_localllm.chains.rag",
+    "search_queries_chain": "langchain_localllm.chains.search_queries",
+    "parse_search_queries": "langchain_localllm.chains.search_queries",
+    "SearchQueriesOutputParser": "langchain_localllm.chains.search_queries",
+    "summarize_chain": "langchain_localllm.chains.summarize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "SearchQueriesOutputParser",
+    "parse_search_queries",
+    "rag_chain",
+    "search_queries_chain",
+    "summarize_chain",
+]

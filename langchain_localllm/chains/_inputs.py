@@ -21,7 +21,8 @@ def question_of(value: Any) -> str:
         value = value["question"]
     if not isinstance(value, str):
         raise InvalidParameterError(
-            f"The question must be a string; got {type(value).__name__}. Pass 'text' or {{'question': 'text'}}.",
+            f"The question must be a string; got {type(value).__name__}. "
+            "Pass 'text' or {'question': 'text'}.",
             value=value,
         )
     if not value.strip():

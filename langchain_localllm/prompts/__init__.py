@@ -30,7 +30,12 @@ from langchain_localllm.prompts.detect import (
     prompt_format,
     render_chat_template,
 )
-from langchain_localllm.prompts.registry import FORMATS, PromptFormat, get_prompt_format, register_prompt_format
+from langchain_localllm.prompts.registry import (
+    FORMATS,
+    PromptFormat,
+    get_prompt_format,
+    register_prompt_format,
+)
 from langchain_localllm.prompts.selector import (
     ConditionalPromptSelector,
     format_predicate,

@@ -64,7 +64,7 @@ def _rendered_probe(template: str) -> str | None:
     for messages in conversations:
         try:
             return render_chat_template(template, messages)
-        except Exception:  # noqa: S112 - untrusted template: any failure means "try the next probe"
+        except Exception:
             continue
     return None
 
@@ -114,7 +114,7 @@ def model_name_of(llm: Any) -> str | None:
     for attr in ("model_name", "model", "model_path", "model_id", "repo_id"):
         try:
             value = getattr(llm, attr, None)
-        except Exception:  # noqa: S112 - a property that cannot answer yet (no model configured)
+        except Exception:
             continue
         if isinstance(value, os.PathLike) or (attr == "model_path" and isinstance(value, str)):
             value = PurePath(os.fspath(value)).name
@@ -134,8 +134,13 @@ def _chat_template_of(llm: Any) -> str | None:
 def _cache_key(llm: Any, name: str | None) -> Hashable | None:
     if name is None:
         return None
-    where = getattr(llm, "base_url", None) or getattr(llm, "url", None) or getattr(llm, "model_path", None)
-    return (type(llm).__module__, type(llm).__qualname__, name, str(where) if where else None)
+    # Where the model lives: the same name at two servers or in two folders is two models.
+    where = tuple(
+        str(value)
+        for attr in ("base_url", "url", "model_path", "model")
+        if isinstance(value := getattr(llm, attr, None), (str, os.PathLike))
+    )
+    return (type(llm).__module__, type(llm).__qualname__, name, where)
 
 
 def prompt_format(llm: Any, *, default: str = "plain") -> str:

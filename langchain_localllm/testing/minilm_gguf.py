@@ -144,7 +144,7 @@ def _convert(source: Path, out: Path) -> None:
     writer.add_token_type_count(int(config.get("type_vocab_size", 1)))
     writer.add_tokenizer_model("bert")
     writer.add_tokenizer_pre("default")
-    writer.add_token_list([phantom(t, k) for t, k in zip(tokens, toktypes)])
+    writer.add_token_list([phantom(t, k) for t, k in zip(tokens, toktypes, strict=True)])
     writer.add_token_types(toktypes)
     gguf.SpecialVocab(source, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
 
@@ -270,8 +270,10 @@ def reference_embed(text: str, source: Path | None = None) -> np.ndarray:
         scores = q @ k.transpose(0, 2, 1) / np.sqrt(d)
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         attn = (scores / scores.sum(-1, keepdims=True)) @ v
-        x = norm(x + dense(attn.transpose(1, 0, 2).reshape(n, -1), f"{p}.attention.output.dense"),
-                 f"{p}.attention.output.LayerNorm")
+        x = norm(
+            x + dense(attn.transpose(1, 0, 2).reshape(n, -1), f"{p}.attention.output.dense"),
+            f"{p}.attention.output.LayerNorm",
+        )
         h = dense(x, f"{p}.intermediate.dense")
         h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))  # exact GELU
         x = norm(x + dense(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")

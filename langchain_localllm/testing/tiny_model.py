@@ -33,7 +33,7 @@ last might us great old year off come since against go came right used take thre
 sun star sky night light dark water fire earth wind tree stone river sea ship city road
 house door king queen word name book story song music art game team player season city
 question answer search query summary chunk document model token local private fast
-""".split()
+""".split()  # noqa: SIM905
 
 _CONTROL = {
     "chatml": ["<|im_start|>", "<|im_end|>"],
@@ -84,7 +84,7 @@ def _vocabulary(chat_format: str | None, extra: int) -> tuple[list[str], list[fl
         tokens.append(piece)
         types.append(3)
     pieces: list[str] = []
-    pieces += ["\u2581"] + list(string.ascii_letters + string.digits + string.punctuation)
+    pieces += ["\u2581", *(string.ascii_letters + string.digits + string.punctuation)]
     pieces += ["\u2581" + c for c in string.ascii_letters + string.digits]
     pieces += ["\u2581" + w for w in dict.fromkeys(_WORDS)]
     pieces += [w for w in dict.fromkeys(_WORDS) if len(w) > 2]
@@ -165,7 +165,7 @@ def write_tiny_model(path: str | os.PathLike[str], **spec_fields: object) -> Pat
     # rows of special, control and non-printable byte tokens are zero so that the
     # model practically never ends early or emits broken UTF-8.
     output = weight(n_vocab, n_embd, scale=5.0 / np.sqrt(n_embd) * 3)
-    for token_id, (tok, ttype) in enumerate(zip(tokens, types)):
+    for token_id, (tok, ttype) in enumerate(zip(tokens, types, strict=True)):
         printable_byte = ttype == 6 and 0x20 <= int(tok[3:5], 16) <= 0x7E
         if ttype in (2, 3) or (ttype == 6 and not printable_byte):
             output[token_id] = 0

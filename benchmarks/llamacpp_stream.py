@@ -1,0 +1,123 @@
+"""Streamed tokens/s of LlamaCpp next to raw llama-cpp-python and langchain-community's LlamaCpp.
+
+    python benchmarks/llamacpp_stream.py [--rounds 5] [--tokens 128]
+
+On a generated ~25M-parameter model (random weights, real llama architecture), in
+interleaved rounds so that machine noise hits every contestant alike, it measures:
+
+* streamed tokens/s (median over rounds) of raw ``llama_cpp.Llama(...)(stream=True)``,
+  ``langchain_localllm.LlamaCpp.stream`` and ``langchain_community.llms.LlamaCpp.stream``,
+  all with the same load and sampling parameters; ratios against raw (target >= 0.97);
+* first-token time of a *second instance* on the same model file against a warm call
+  of the first instance, for ours (shared model cache) and for the community wrapper
+  (which loads the model again per instance); target: ours within 5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from langchain_localllm import LlamaCpp, clear_model_cache
+from langchain_localllm.testing import write_tiny_model
+
+CACHE = Path.home() / ".cache" / "langchain-localllm" / "bench-models"
+PROMPT = "The first man on the moon was"
+LOAD = {"n_ctx": 2048, "n_batch": 512, "n_threads": 2, "verbose": False}
+SAMPLING = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.1}
+
+
+def stream_rate(stream: Callable[[], Iterator[str]]) -> tuple[float, float, int]:
+    """(tokens/s after the first token, seconds to first token, chunks) for one stream."""
+    start = time.perf_counter()
+    first = None
+    n = 0
+    for piece in stream():
+        if piece:
+            n += 1
+            first = first or time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None and n > 1
+    return (n - 1) / (end - first), first - start, n
+
+
+def first_token_seconds(stream: Iterator[str]) -> float:
+    start = time.perf_counter()
+    for piece in stream:
+        if piece:
+            break
+    elapsed = time.perf_counter() - start
+    if hasattr(stream, "close"):
+        stream.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=128)
+    args = parser.parse_args()
+
+    import llama_cpp
+    from langchain_community.llms import LlamaCpp as CommunityLlamaCpp
+
+    path = write_tiny_model(CACHE / "bench-25m.gguf", size="bench", chat_format="llama2", context_length=2048)
+    print(f"model: {path} ({path.stat().st_size / 1e6:.1f} MB), {args.tokens} tokens, {args.rounds} rounds")
+
+    raw = llama_cpp.Llama(model_path=str(path), **LOAD)
+    ours = LlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING)
+    ours.load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        community = CommunityLlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING)
+
+    def raw_stream() -> Iterator[str]:
+        for part in raw(PROMPT, max_tokens=args.tokens, stream=True, **SAMPLING):
+            yield part["choices"][0]["text"]
+
+    contestants: dict[str, Callable[[], Iterator[str]]] = {
+        "raw llama-cpp-python": raw_stream,
+        "langchain_localllm.LlamaCpp": lambda: ours.stream(PROMPT),
+        "langchain_community LlamaCpp": lambda: community.stream(PROMPT),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in contestants}
+    for name, fn in contestants.items():  # warm-up
+        stream_rate(fn)
+    for _ in range(args.rounds):
+        for name, fn in contestants.items():
+            rates[name].append(stream_rate(fn)[0])
+
+    base = statistics.median(rates["raw llama-cpp-python"])
+    print(f"\n{'streamed tokens/s':<32}{'median':>10}{'ratio vs raw':>15}")
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(f"{name:<32}{median:>10.1f}{median / base:>15.3f}")
+
+    # First token of a second instance vs a warm call of the first.
+    warm = statistics.median(first_token_seconds(ours.stream(PROMPT)) for _ in range(args.rounds))
+    second_first = statistics.median(
+        first_token_seconds(LlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING).stream(PROMPT))
+        for _ in range(args.rounds)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        community_second = CommunityLlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING)
+        community_load = time.perf_counter() - start
+    community_first = community_load + first_token_seconds(community_second.stream(PROMPT))
+    print(f"\n{'first token':<44}{'ms':>10}{'ratio vs warm':>15}")
+    print(f"{'warm call, first instance (ours)':<44}{warm * 1000:>10.1f}{1.0:>15.3f}")
+    print(f"{'second instance, same model (ours)':<44}{second_first * 1000:>10.1f}{second_first / warm:>15.3f}")
+    print(
+        f"{'second instance (community, incl. load)':<44}{community_first * 1000:>10.1f}"
+        f"{community_first / warm:>15.3f}"
+    )
+    clear_model_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Map-reduce summarisation through Llamafile: ours against langchain-classic's, same server.
+
+    python benchmarks/summarize_map_reduce.py [--rounds 2] [--parallel 4] [--slot-ctx 1024]
+
+Starts llama.cpp's ``llama-server`` (``bash scripts/build_llama_server.sh`` builds it) with
+``--parallel 4`` on a generated model (real llama architecture, random weights, Llama-2
+chat template), then summarises the Book of Ruth (tests/data, public domain) with
+
+* ``langchain_localllm.chains.summarize_chain(llm, "map_reduce", max_concurrency=4)``:
+  the map steps run four at a time, filling the server's slots;
+* langchain-classic's ``load_summarize_chain(llm, chain_type="map_reduce")`` on the same
+  chunks (it does not split: it is given the Documents our splitter made), whose map
+  step calls the LLM once per chunk, one after the other.
+
+Both use the same ``Llamafile`` settings (n_predict, temperature 0), so both send the same
+number of requests of the same sizes; the rounds are interleaved so that machine noise
+hits both alike. Prints the median wall times and their ratio (target <= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from langchain_localllm import Llamafile
+from langchain_localllm.chains import summarize_chain
+from langchain_localllm.chains._llm import answer_tokens, context_window
+from langchain_localllm.chains._split import split_to_budget
+from langchain_localllm.prompts import format_prompt_selector
+from langchain_localllm.testing import write_tiny_model
+from langchain_localllm.testing.llama_server import LlamaServer, LlamaServerError
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = (ROOT / "tests" / "data" / "book_of_ruth_kjv.txt").read_text(encoding="utf-8")
+CACHE = Path.home() / ".cache" / "langchain-localllm" / "bench-models"
+
+
+def same_chunks(llm: Llamafile) -> list[Document]:
+    """The chunks our map_reduce makes, as Documents for the classic chain."""
+    from langchain_localllm.chains.summarize import SUMMARIZE, SYSTEM
+
+    prompt = format_prompt_selector(SUMMARIZE, SYSTEM).get_prompt(llm)
+    count = llm.get_num_tokens
+    window, answer = context_window(llm), answer_tokens(llm)
+    overhead = count(prompt.format(text=""))
+    budget = window - answer - overhead - max(16, window // 50)
+    return [Document(page_content=chunk) for chunk in split_to_budget(TEXT, budget, count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (median is reported)")
+    parser.add_argument("--parallel", type=int, default=4, help="llama-server slots and our max_concurrency")
+    parser.add_argument("--slot-ctx", type=int, default=1024, help="context window of each slot")
+    parser.add_argument("--n-predict", type=int, default=64, help="tokens generated per call")
+    parser.add_argument("--size", default="small", choices=["tiny", "small", "bench"], help="generated model")
+    parser.add_argument("--threads", type=int, default=2, help="llama-server threads")
+    args = parser.parse_args()
+
+    from langchain_classic.chains.summarize import load_summarize_chain
+
+    model = write_tiny_model(
+        CACHE / f"summarize-{args.size}-llama2.gguf", size=args.size, chat_format="llama2"
+    )
+    try:
+        server = LlamaServer(
+            model, n_ctx=args.slot_ctx * args.parallel, parallel=args.parallel, threads=args.threads
+        ).start()
+    except LlamaServerError as error:
+        sys.exit(f"cannot start llama-server: {error}")
+    try:
+        llm = Llamafile(base_url=server.base_url, n_predict=args.n_predict, temperature=0.0, seed=1)
+        chunks = same_chunks(llm)
+        print(
+            f"model {model.name}, {len(TEXT)} characters = {llm.get_num_tokens(TEXT)} tokens, "
+            f"window {context_window(llm)} per slot, {len(chunks)} chunks, n_predict {args.n_predict}, "
+            f"--parallel {args.parallel}"
+        )
+        ours = summarize_chain(llm, "map_reduce", max_concurrency=args.parallel, progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # token_max: the classic default (3000) is larger than a slot's window.
+            classic = load_summarize_chain(llm, chain_type="map_reduce", token_max=args.slot_ctx // 2)
+
+        def run_ours() -> str:
+            return str(ours.invoke(TEXT))
+
+        def run_classic() -> str:
+            return str(classic.invoke({"input_documents": chunks})["output_text"])
+
+        run_ours()  # warm-up: server caches, tokenizer, first connections
+        run_classic()
+        times: dict[str, list[float]] = {"ours": [], "classic": []}
+        for _ in range(args.rounds):
+            for name, run in (("ours", run_ours), ("classic", run_classic)):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+        ours_s = statistics.median(times["ours"])
+        classic_s = statistics.median(times["classic"])
+        print(f"ours    (map_reduce, max_concurrency={args.parallel}): {ours_s:7.2f} s  {times['ours']}")
+        print(f"classic (load_summarize_chain map_reduce):      {classic_s:7.2f} s  {times['classic']}")
+        ratio = ours_s / classic_s
+        print(
+            f"wall-time ratio ours/classic: {ratio:.2f} (target <= 0.5) {'OK' if ratio <= 0.5 else 'MISSED'}"
+        )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""``localllm chat``: an interactive conversation in the model's own chat format."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+from langchain_localllm.cli.console import note, out
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseLLM
+
+EXIT_COMMANDS = ("/exit", "/quit", "/bye")
+HELP = "Type a message and press Enter; /reset forgets the conversation; /exit or Ctrl-D ends."
+
+
+def _jinja_template(llm: BaseLLM) -> str | None:
+    """The model's own Jinja chat template (GGUF ``tokenizer.chat_template`` / llama-server)."""
+    method = getattr(llm, "chat_template", None)
+    template = method() if callable(method) else None
+    # Jinja (GGUF, llama-server) uses {% ... %}; Ollama's Go templates never do.
+    if isinstance(template, str) and "{%" in template and "messages" in template:
+        return template
+    return None
+
+
+class Conversation:
+    """The chat history and how to turn it into the model's prompt."""
+
+    def __init__(self, llm: BaseLLM, system: str | None = None) -> None:
+        self.llm = llm
+        self.system = system
+        self.messages: list[dict[str, str]] = []
+        self.template, self.format_name = self._choose_template()
+
+    def _choose_template(self) -> tuple[str | None, str]:
+        template = _jinja_template(self.llm)
+        if template is not None:
+            return template, "the model's chat template"
+        from langchain_localllm.prompts import prompt_format
+        from langchain_localllm.testing.chat_templates import CHAT_TEMPLATES
+
+        name = prompt_format(self.llm)
+        return CHAT_TEMPLATES.get(name), name
+
+    def prompt(self, user: str) -> str:
+        """The prompt for the next answer: the history plus ``user``, in the model's format."""
+        messages = [*self.messages, {"role": "user", "content": user}]
+        if self.system:
+            messages = [{"role": "system", "content": self.system}, *messages]
+        if self.template is not None:
+            from jinja2 import TemplateError
+
+            from langchain_localllm.prompts import render_chat_template
+
+            try:
+                # The runtimes add the BOS token themselves when tokenizing.
+                return render_chat_template(self.template, messages, bos_token="", eos_token="</s>")
+            except TemplateError as error:
+                note(f"the chat template failed ({error}); using a plain transcript.")
+                self.template = None
+        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n".join([*lines, "Assistant:"])
+
+    @property
+    def stop(self) -> list[str]:
+        """Stop sequences that end a turn in a plain transcript."""
+        return ["\nUser:"] if self.template is None else []
+
+    def add(self, user: str, answer: str) -> None:
+        self.messages += [{"role": "user", "content": user}, {"role": "assistant", "content": answer.strip()}]
+
+
+def _lines(stdin: TextIO, interactive: bool) -> Iterator[str]:
+    while True:
+        if interactive:
+            try:
+                line = input("> ")
+            except EOFError:
+                print(file=sys.stderr)
+                return
+        else:
+            raw = stdin.readline()
+            if not raw:
+                return
+            line = raw.rstrip("\n")
+        yield line
+
+
+def run_chat(llm: BaseLLM, *, system: str | None = None, callbacks: list[Any] | None = None) -> None:
+    """Read messages from stdin until EOF or ``/exit``; stream each answer to stdout."""
+    conversation = Conversation(llm, system=system)
+    # Ollama would wrap the prompt in its template again: send it as is.
+    raw = {"raw": True} if "raw" in getattr(type(llm), "model_fields", {}) else {}
+    interactive = sys.stdin.isatty()
+    if interactive:
+        name = getattr(llm, "model_name", type(llm).__name__)
+        note(f"chat with {name} ({conversation.format_name}). {HELP}")
+    for line in _lines(sys.stdin, interactive):
+        text = line.strip()
+        if not text:
+            continue
+        if text.lower() in EXIT_COMMANDS:
+            return
+        if text.lower() == "/reset":
+            conversation.messages.clear()
+            note("conversation cleared.")
+            continue
+        parts: list[str] = []
+        prompt = conversation.prompt(text)
+        config: Any = {"callbacks": callbacks}
+        for chunk in llm.stream(prompt, stop=conversation.stop or None, config=config, **raw):
+            parts.append(chunk)
+            out(chunk)
+        out("", end="\n")
+        conversation.add(text, "".join(parts))

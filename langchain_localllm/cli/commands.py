@@ -1,0 +1,246 @@
+"""What each ``localllm`` subcommand does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from langchain_localllm.cli.console import note, out
+from langchain_localllm.cli.llm_factory import build_llm
+from langchain_localllm.errors import InvalidParameterError, ServerError
+
+
+class Session:
+    """The model and the handlers of one command; prints the timing summary at the end."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from langchain_localllm.callbacks import TimingsCallbackHandler
+
+        self.args = args
+        self.timings = TimingsCallbackHandler() if args.timings else None
+        self.llm = build_llm(args)
+
+    def callbacks(self, *handlers: Any) -> list[Any]:
+        return [*handlers, *([self.timings] if self.timings else [])]
+
+    def finish(self) -> None:
+        if self.timings is not None:
+            self.timings.print_summary(sys.stderr)
+
+
+def _read_text_arg(value: str) -> str:
+    """``-`` reads standard input."""
+    return sys.stdin.read() if value == "-" else value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from langchain_localllm.callbacks import StreamingTerminalCallbackHandler
+
+    prompt = _read_text_arg(args.prompt)
+    session = Session(args)
+    session.llm.invoke(prompt, config={"callbacks": session.callbacks(StreamingTerminalCallbackHandler())})
+    session.finish()
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from langchain_localllm.cli.chat import run_chat
+
+    session = Session(args)
+    run_chat(session.llm, system=args.system, callbacks=session.callbacks())
+    session.finish()
+    return 0
+
+
+def cmd_search_queries(args: argparse.Namespace) -> int:
+    from langchain_localllm.callbacks import StreamingTerminalCallbackHandler
+    from langchain_localllm.chains import search_queries_chain
+
+    question = _read_text_arg(args.question)
+    session = Session(args)
+    chain = search_queries_chain(session.llm, n=args.n)
+    # The model's raw text streams to stderr as it is written; the queries go to stdout.
+    stream = StreamingTerminalCallbackHandler(sys.stderr)
+    queries = chain.invoke(question, config={"callbacks": session.callbacks(stream)})
+    for query in queries:
+        out(query, end="\n")
+    session.finish()
+    return 0
+
+
+def _read_file(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InvalidParameterError(
+            f"Cannot summarise {path!r}: no such file. Give the path of a text file (or - for stdin).",
+            parameter="FILE",
+        )
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidParameterError(
+            f"Cannot summarise {path!r}: it is not UTF-8 text. Convert it to text first.",
+            parameter="FILE",
+        ) from error
+
+
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from langchain_localllm.callbacks import TqdmProgressCallbackHandler
+    from langchain_localllm.chains import summarize_chain
+
+    text = _read_file(args.file)
+    session = Session(args)
+    chain = summarize_chain(session.llm, method=args.method, progress=False)
+    with TqdmProgressCallbackHandler(desc="summarising", disable=not sys.stderr.isatty(), leave=False) as bar:
+        for chunk in chain.stream(text, config={"callbacks": session.callbacks(bar)}):
+            out(str(chunk))
+    out("", end="\n")
+    session.finish()
+    return 0
+
+
+def _embeddings(args: argparse.Namespace) -> Any:
+    from langchain_localllm.embeddings.llamacpp import LlamaCppEmbeddings
+
+    if args.embeddings_model:
+        from langchain_localllm.cli.discovery import resolve_model_path
+
+        path = resolve_model_path(args.embeddings_model)
+    else:
+        from langchain_localllm.testing.minilm_gguf import minilm_gguf_path
+
+        path = minilm_gguf_path()
+    return LlamaCppEmbeddings(model_path=str(path))
+
+
+def default_index_dir() -> Path:
+    from langchain_localllm.cli.demo_model import cache_dir
+
+    return cache_dir() / "rag-index"
+
+
+def cmd_rag_index(args: argparse.Namespace) -> int:
+    from langchain_localllm.rag import index_folder
+
+    index = Path(args.index).expanduser() if args.index else default_index_dir()
+    retriever = index_folder(
+        args.dir, _embeddings(args), persist_directory=index, show_progress=sys.stderr.isatty()
+    )
+    stats = getattr(retriever.vectorstore, "last_index_stats", None)
+    if stats is not None:
+        note(
+            f"indexed {args.dir} into {index}: {len(stats.added)} added, {len(stats.updated)} updated, "
+            f"{len(stats.unchanged)} unchanged, {len(stats.removed)} removed, "
+            f"{stats.chunks_embedded} chunks embedded."
+        )
+    else:
+        note(f"indexed {args.dir} into {index}.")
+    return 0
+
+
+def cmd_rag_ask(args: argparse.Namespace) -> int:
+    from langchain_localllm.chains import rag_chain
+    from langchain_localllm.errors import DocumentLoadError
+    from langchain_localllm.rag import INDEX_FILE_NAME, open_index
+
+    index = Path(args.index).expanduser() if args.index else default_index_dir()
+    if not (index / INDEX_FILE_NAME).is_file():
+        raise DocumentLoadError(
+            f"No index in {index}: build one first with `localllm rag index DIR`"
+            + (f" --index {index}." if args.index else "."),
+            path=str(index),
+        )
+    retriever = open_index(index, _embeddings(args), k=args.k)
+    session = Session(args)
+    chain = rag_chain(session.llm, retriever)
+    question = _read_text_arg(args.question)
+    sources: list[str] = []
+    for chunk in chain.stream(question, config={"callbacks": session.callbacks()}):
+        if isinstance(chunk, str):
+            out(chunk)
+        elif isinstance(chunk, dict):
+            if chunk.get("answer"):
+                out(str(chunk["answer"]))
+            sources += [str(s) for s in chunk.get("sources") or []]
+    out("", end="\n")
+    if sources:
+        out("\nSources:\n" + "".join(f"  {source}\n" for source in dict.fromkeys(sources)))
+    session.finish()
+    return 0
+
+
+# --- Ollama: models and pull ---------------------------------------------------------
+
+
+def ollama_base_url(args: argparse.Namespace) -> str:
+    """``--base-url``, else ``OLLAMA_HOST``, else Ollama's usual local address."""
+    from langchain_localllm.backends.ollama import ollama_base_url_from_env
+
+    return str(args.base_url) if getattr(args, "base_url", None) else ollama_base_url_from_env()
+
+
+def ollama_models(base_url: str) -> list[dict[str, Any]]:
+    """The models a running Ollama has (``/api/tags``); typed error if it is not running."""
+    from langchain_localllm.backends.ollama import Ollama
+
+    return Ollama(model="-", base_url=base_url).list_models()
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from langchain_localllm.cli.demo_model import demo_model_path
+    from langchain_localllm.cli.discovery import find_models, model_folders
+
+    base_url = ollama_base_url(args)
+    try:
+        served = ollama_models(base_url)
+    except ServerError as error:
+        out(f"Ollama at {base_url}: not running ({type(error).__name__}); start it with `ollama serve`.\n")
+    else:
+        if served:
+            out(f"Ollama at {base_url} ({len(served)} models; use --backend ollama --model NAME):\n")
+            for model in served:
+                out(f"  {model.get('name') or model.get('model')}\t{_size(int(model.get('size') or 0))}\n")
+        else:
+            out(f"Ollama at {base_url}: running, no models yet (get one with `localllm pull NAME`).\n")
+
+    found = find_models()
+    if found:
+        out(f"\nGGUF files ({len(found)}; use --model NAME or --model PATH):\n")
+        width = max(len(m.name) for m in found)
+        for gguf in found:
+            out(f"  {gguf.name:<{width}}  {gguf.source:<15}  {_size(gguf.size):>9}  {gguf.path}\n")
+    else:
+        searched = ", ".join(str(f.path) for f in model_folders())
+        out(
+            "\nNo GGUF files found. Searched: " + searched + ".\n"
+            "Put .gguf files in one of these folders or set LOCALLLM_MODELS=/path/to/models.\n"
+        )
+    demo = demo_model_path()
+    out(f"\nWithout --model, commands use the built-in demo model (random weights): {demo}\n")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from langchain_localllm.backends.ollama import Ollama
+
+    base_url = ollama_base_url(args)
+    last = Ollama(model=args.name, base_url=base_url).pull(progress=True)
+    status = str(last.get("status") or "")
+    if status != "success":
+        note(f"pull of {args.name!r} from {base_url} ended with status {status!r}.")
+        return 1
+    note(f"pulled {args.name}; try it with `localllm run --backend ollama --model {args.name} PROMPT`.")
+    return 0

@@ -1,0 +1,130 @@
+"""What the server embeddings (Ollama, llamafile/llama-server) share.
+
+A subclass writes its protocol once, as a generator ``_exchange(texts)`` that yields
+:class:`Call` s (path and JSON body), receives each decoded answer (or has the typed
+error thrown into it) and returns the vectors. :class:`ServerEmbeddings` drives that
+generator with the sync client for ``embed_documents`` and with the async client for
+``aembed_documents``: request building, fallbacks and parsing are shared, only the I/O
+differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from langchain_localllm._core.http import DEFAULT_CONNECT_TIMEOUT, HttpClient, check_base_url
+from langchain_localllm._core.http_errors import ServerKind
+from langchain_localllm.embeddings._base import LocalEmbeddings
+from langchain_localllm.errors import MalformedResponseError
+
+__all__ = ["Call", "Exchange", "ServerEmbeddings", "vector_of"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One POST of a JSON body to ``path`` on the server."""
+
+    path: str
+    body: dict[str, Any]
+
+
+Exchange = Generator[Call, Any, list[list[float]]]
+"""A protocol run: yields calls, is sent their decoded answers, returns the vectors."""
+
+
+def vector_of(value: Any, url: str) -> list[float]:
+    """``value`` as a list of floats, or a :class:`MalformedResponseError` naming ``url``."""
+    if isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value):
+        return [float(x) for x in value]
+    shown = repr(value)[:120]
+    msg = f"The server at {url} sent {shown} where an embedding vector was expected."
+    raise MalformedResponseError(msg, url=url)
+
+
+class ServerEmbeddings(LocalEmbeddings):
+    """Base of the embeddings computed by a local model server over HTTP."""
+
+    _server_kind: ClassVar[ServerKind]
+
+    base_url: str = ""
+    """Root URL of the server."""
+
+    headers: dict[str, str] | None = None
+    """Extra HTTP headers sent with every request."""
+
+    timeout: float | None = Field(default=300.0, gt=0)
+    """Read timeout in seconds for one request (one batch). None waits forever."""
+
+    connect_timeout: float | None = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
+    """Seconds to wait for the connection to the server."""
+
+    _client: HttpClient | None = PrivateAttr(default=None)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return check_base_url(value, cls.__name__)
+
+    def _request_headers(self) -> dict[str, str]:
+        return dict(self.headers or {})
+
+    @property
+    def client(self) -> HttpClient:
+        """The pooled HTTP client of this instance."""
+        if self._client is None:
+            self._client = HttpClient(
+                self.base_url,
+                self._server_kind,
+                headers=self._request_headers(),
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.timeout,
+            )
+        return self._client
+
+    def _model_for_errors(self) -> str | None:
+        return None
+
+    # --- the protocol ----------------------------------------------------------------
+
+    def _exchange(self, texts: list[str]) -> Exchange:
+        """Yield the calls that embed ``texts`` and return their vectors."""
+        raise NotImplementedError
+
+    def _default_batch_size(self) -> int:
+        # One request per batch; the server batches internally. Large enough that
+        # HTTP overhead is negligible, small enough that a read timeout stays meaningful.
+        return 64
+
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        exchange = self._exchange(texts)
+        model = self._model_for_errors()
+        try:
+            call = next(exchange)
+            while True:
+                try:
+                    answer = self.client.post_json(call.path, call.body, model=model)
+                except Exception as error:  # handed to the protocol, which may fall back
+                    call = exchange.throw(error)
+                else:
+                    call = exchange.send(answer)
+        except StopIteration as done:
+            return done.value
+
+    async def _aembed_batch(self, texts: list[str]) -> list[list[float]]:
+        exchange = self._exchange(texts)
+        model = self._model_for_errors()
+        try:
+            call = next(exchange)
+            while True:
+                try:
+                    answer = await self.client.apost_json(call.path, call.body, model=model)
+                except Exception as error:
+                    call = exchange.throw(error)
+                else:
+                    call = exchange.send(answer)
+        except StopIteration as done:
+            return done.value

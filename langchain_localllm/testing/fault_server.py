@@ -1,0 +1,186 @@
+"""A loopback HTTP server that misbehaves on purpose, to test how clients fail.
+
+Each :class:`FaultServer` answers every request with one *behaviour*: a function that
+gets the connection and the raw request and writes whatever bytes it likes. Ready-made
+behaviours: :func:`respond` (any status and body), :func:`stream` (a chunked body that
+may end abruptly), :func:`hang` (never answer) and :func:`stall` (start a stream, then go
+silent). :func:`refused_url` gives a URL where nothing listens.
+
+>>> with FaultServer(respond(500, b'{"error": "boom"}')) as server:  # doctest: +SKIP
+...     requests.get(server.base_url + "/health").status_code
+500
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+__all__ = ["Behaviour", "FaultServer", "hang", "refused_url", "respond", "stall", "stream"]
+
+Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
+"""``(connection, raw request, released)``: ``released`` is set when the server stops."""
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 503: "Unavailable"}
+
+
+def refused_url() -> str:
+    """``http://127.0.0.1:<port>`` where nothing listens (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _head(status: int, content_type: str, extra: str) -> bytes:
+    reason = _REASONS.get(status, "Status")
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nConnection: close\r\n{extra}\r\n"
+    ).encode()
+
+
+def respond(status: int, body: bytes, content_type: str = "application/json; charset=utf-8") -> Behaviour:
+    """Answer ``status`` with ``body`` (with a Content-Length)."""
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        conn.sendall(_head(status, content_type, f"Content-Length: {len(body)}\r\n") + body)
+
+    return behave
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def stream(
+    pieces: Sequence[bytes],
+    content_type: str = "application/x-ndjson",
+    *,
+    complete: bool = True,
+    status: int = 200,
+) -> Behaviour:
+    """Send ``pieces`` as HTTP chunks; with ``complete=False`` close the socket without the
+    terminating chunk (a server that died mid-answer)."""
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        conn.sendall(_head(status, content_type, "Transfer-Encoding: chunked\r\n"))
+        for piece in pieces:
+            conn.sendall(_chunk(piece))
+        if complete:
+            conn.sendall(b"0\r\n\r\n")
+
+    return behave
+
+
+def hang() -> Behaviour:
+    """Read the request and never answer (until the server stops)."""
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        released.wait()
+
+    return behave
+
+
+def stall(pieces: Sequence[bytes], content_type: str = "application/x-ndjson") -> Behaviour:
+    """Start a chunked answer with ``pieces``, then send nothing more (until the server stops)."""
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        conn.sendall(_head(200, content_type, "Transfer-Encoding: chunked\r\n"))
+        for piece in pieces:
+            conn.sendall(_chunk(piece))
+        released.wait()
+
+    return behave
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(65536)
+        if not more:
+            return data
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        more = conn.recv(65536)
+        if not more:
+            break
+        body += more
+    return head + b"\r\n\r\n" + body
+
+
+class FaultServer:
+    """Serve ``behaviour`` on ``127.0.0.1`` (a free port) from a background thread.
+
+    ``requests`` records the raw requests received, for assertions.
+    """
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.requests: list[bytes] = []
+        self.released = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = int(self._sock.getsockname()[1])
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True, name="fault-server")
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FaultServer:
+        """Start accepting connections."""
+        self._acceptor.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self.released.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                request = _read_request(conn)
+                if not request:
+                    return
+                self.requests.append(request)
+                self.behaviour(conn, request, self.released)
+            except OSError:
+                pass  # the client went away: nothing to do
+
+    def stop(self) -> None:
+        """Release hanging behaviours, stop accepting and join the threads."""
+        self.released.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        if self._acceptor.is_alive():
+            self._acceptor.join(timeout=5)
+        for worker in self._threads:
+            worker.join(timeout=5)
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,299 @@
+"""`localllm` run as a subprocess, as a user runs it, on generated GGUF models.
+
+Each test gets an empty temporary HOME; the demo model is cached once for the
+session under the test model cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.models import CACHE, tiny_model
+
+PROMPT = "The first man on the moon was"
+_DISCOVERY_VARS = (
+    "OLLAMA_HOST",
+    "OLLAMA_MODELS",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "XDG_CACHE_HOME",
+    "XDG_DATA_HOME",
+    "LOCALLLM_MODELS",
+    "LOCALLLM_CACHE_DIR",
+)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def down_url() -> str:
+    return f"http://127.0.0.1:{closed_port()}"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def localllm(
+    *args: str, home: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in _DISCOVERY_VARS}
+    environ.update(
+        HOME=str(home),
+        LOCALLLM_MODEL_CACHE=str(CACHE / "cli-demo"),
+        OLLAMA_HOST=f"127.0.0.1:{closed_port()}",
+        PYTHONWARNINGS="ignore::DeprecationWarning",
+    )
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "langchain_localllm.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=environ,
+        cwd=Path(__file__).parents[2],
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("localllm: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+def test_run_without_a_model_streams_the_labelled_demo_model(home: Path) -> None:
+    result = localllm("run", PROMPT, "--max-tokens", "12", home=home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stdout.endswith("\n")
+    assert "built-in demo model" in result.stderr
+    assert "random weights" in result.stderr
+    assert (CACHE / "cli-demo" / "localllm-demo-small-llama2.gguf").is_file()
+
+
+def test_run_streams_the_same_text_as_the_library_and_prints_timings(home: Path) -> None:
+    from langchain_localllm import LlamaCpp
+
+    model = tiny_model("llama2")
+    options = ("--model", str(model), "--max-tokens", "10", "--temperature", "0", "--timings")
+    result = localllm("run", PROMPT, *options, home=home)
+    assert result.returncode == 0, result.stderr
+    expected = LlamaCpp(model_path=str(model), max_tokens=10, temperature=0, verbose=False).invoke(PROMPT)
+    assert result.stdout == expected + "\n"
+    timing_lines = [line for line in result.stderr.splitlines() if line.startswith("localllm_perf:")]
+    labels = [line.split("=")[0].split(":", 1)[1].strip() for line in timing_lines]
+    assert labels == ["time to first token", "prompt eval time", "eval time", "total time"]
+    ttft = float(re.search(r"= +([\d.]+) ms", timing_lines[0]).group(1))  # type: ignore[union-attr]
+    total = float(re.search(r"= +([\d.]+) ms", timing_lines[3]).group(1))  # type: ignore[union-attr]
+    assert 0 < ttft <= total
+    assert re.search(r"[1-9][\d.]* tokens per second", timing_lines[2])
+
+
+def test_run_reads_the_prompt_from_stdin_and_runs_gpt4all(home: Path) -> None:
+    model = tiny_model("llama2")
+    args = ("run", "-", "--backend", "gpt4all", "--model", str(model), "--max-tokens", "6")
+    result = localllm(*args, home=home, stdin=PROMPT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_run_finds_a_model_by_name_in_the_usual_folders(home: Path) -> None:
+    target = home / ".cache" / "gpt4all" / "my-tiny-model.gguf"
+    target.parent.mkdir(parents=True)
+    shutil.copy(tiny_model("llama2"), target)
+    result = localllm("run", PROMPT, "--model", "my-tiny-model", "--max-tokens", "4", home=home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "demo model" not in result.stderr
+
+
+def test_missing_model_is_a_one_line_error(home: Path) -> None:
+    result = localllm("run", PROMPT, "--model", "/no/such/model.gguf", home=home)
+    assert_one_line_error(result, "'/no/such/model.gguf' not found", "localllm models")
+
+
+def test_a_file_that_is_not_a_model_is_a_one_line_error(home: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.gguf"
+    bogus.write_text("these are notes, not a model")
+    result = localllm("run", PROMPT, "--model", str(bogus), home=home)
+    assert_one_line_error(result, "notes.gguf")
+
+
+def test_unknown_backend_is_a_usage_error(home: Path) -> None:
+    result = localllm("run", PROMPT, "--backend", "vllm", home=home)
+    assert result.returncode == 2
+    assert "invalid choice: 'vllm'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_server_that_is_down_is_a_one_line_error(home: Path, down_url: str) -> None:
+    result = localllm("run", PROMPT, "--backend", "llamafile", "--base-url", down_url, home=home)
+    assert_one_line_error(result, down_url, "start it")
+
+
+def test_pull_from_an_ollama_that_is_down_is_a_one_line_error(home: Path, down_url: str) -> None:
+    result = localllm("pull", "llama3.2", "--base-url", down_url, home=home)
+    assert_one_line_error(result, down_url, "ollama serve")
+
+
+# --- chat ------------------------------------------------------------------------------
+
+
+def test_chat_keeps_the_history_and_ends_on_exit(home: Path) -> None:
+    model = tiny_model("llama2")
+    stdin = "Hello there\n\nWhat did I just say?\n/exit\nnever sent\n"
+    args = ("chat", "--model", str(model), "--max-tokens", "5", "--seed", "1", "--timings")
+    result = localllm(*args, home=home, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    answers = result.stdout.splitlines()
+    assert len(answers) == 2
+    assert all(answer.strip() for answer in answers)
+    assert "2 calls" in result.stderr
+    # The second prompt holds the first exchange: it is much longer than the first.
+    prompt_line = next(line for line in result.stderr.splitlines() if "prompt eval time" in line)
+    prompt_tokens = int(re.search(r"/ +(\d+) tokens", prompt_line).group(1))  # type: ignore[union-attr]
+    from langchain_localllm import LlamaCpp
+
+    llm = LlamaCpp(model_path=str(model), verbose=False)
+    first = llm.get_num_tokens("[INST] Hello there [/INST]")
+    assert prompt_tokens > 2 * first
+
+
+def test_chat_ends_on_end_of_input(home: Path) -> None:
+    model = tiny_model("chatml")
+    result = localllm("chat", "--model", str(model), "--max-tokens", "3", home=home, stdin="Hi\n")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+# --- models ----------------------------------------------------------------------------
+
+
+def test_models_lists_gguf_files_from_a_temporary_home(home: Path, tmp_path: Path, down_url: str) -> None:
+    model = tiny_model("llama2")
+    store = home / ".ollama" / "models"
+    (store / "blobs").mkdir(parents=True)
+    shutil.copy(model, store / "blobs" / "sha256-1234abcd")
+    manifest = store / "manifests" / "example.invalid" / "library" / "tinyllama" / "latest"
+    manifest.parent.mkdir(parents=True)
+    layers = [{"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:1234abcd"}]
+    manifest.write_text(json.dumps({"schemaVersion": 2, "layers": layers}))
+    for folder in (
+        home / ".cache" / "gpt4all",
+        home / ".cache" / "huggingface" / "hub" / "models--org--repo" / "snapshots" / "abc",
+        home / ".lmstudio" / "models" / "pub" / "repo",
+        tmp_path / "extra",
+    ):
+        folder.mkdir(parents=True)
+        shutil.copy(model, folder / f"in-{folder.parts[-1]}.gguf")
+
+    result = localllm(
+        "models", "--base-url", down_url, home=home, env={"LOCALLLM_MODELS": str(tmp_path / "extra")}
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"Ollama at {down_url}: not running" in out
+    for name, source in (
+        ("tinyllama:latest", "ollama"),
+        ("in-gpt4all.gguf", "gpt4all"),
+        ("org/repo/in-abc.gguf", "huggingface"),
+        ("pub/repo/in-repo.gguf", "lmstudio"),
+        ("in-extra.gguf", "LOCALLLM_MODELS"),
+    ):
+        assert re.search(rf"^  {re.escape(name)} +{source} ", out, re.MULTILINE), out
+    assert "GGUF files (5;" in out
+
+    ran = localllm("run", PROMPT, "--model", "tinyllama", "--max-tokens", "3", home=home)
+    assert ran.returncode == 0, ran.stderr
+
+
+def test_models_says_clearly_when_nothing_is_there(home: Path) -> None:
+    result = localllm("models", home=home)
+    assert result.returncode == 0, result.stderr
+    assert "not running" in result.stdout
+    assert "No GGUF files found" in result.stdout
+    assert "LOCALLLM_MODELS" in result.stdout
+
+
+# --- chains ----------------------------------------------------------------------------
+
+
+def test_search_queries_prints_at_most_n_queries(home: Path) -> None:
+    model = tiny_model("llama2")
+    args = ("search-queries", "Who was the first man on the moon?", "--model", str(model), "-n", "2")
+    result = localllm(*args, "--max-tokens", "30", "--seed", "2", home=home)
+    assert result.returncode == 0, result.stderr
+    queries = result.stdout.splitlines()
+    assert len(queries) <= 2
+    assert all(q.strip() for q in queries)
+    assert result.stderr.strip()  # the model's raw text streamed on stderr
+
+
+def test_summarize_a_file(home: Path, tmp_path: Path) -> None:
+    text = tmp_path / "moon.txt"
+    text.write_text("Neil Armstrong walked on the moon in 1969. " * 20)
+    args = ("summarize", str(text), "--model", str(tiny_model("llama2")), "--max-tokens", "12")
+    result = localllm(*args, home=home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_summarize_a_missing_file_is_a_one_line_error(home: Path) -> None:
+    result = localllm("summarize", "/no/such/file.txt", home=home)
+    assert_one_line_error(result, "/no/such/file.txt")
+
+
+# --- rag -------------------------------------------------------------------------------
+
+
+def test_rag_index_then_ask_with_sources(home: Path, tmp_path: Path, minilm_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "moon.txt").write_text("Neil Armstrong was the first man to walk on the moon, in July 1969.")
+    (docs / "paris.md").write_text("# Paris\n\nThe Eiffel Tower is a wrought-iron tower in Paris.")
+    index = tmp_path / "index"
+    common = ("--embeddings-model", str(minilm_path), "--index", str(index))
+    indexed = localllm("rag", "index", str(docs), *common, home=home)
+    assert indexed.returncode == 0, indexed.stderr
+    assert "2 added" in indexed.stderr
+    again = localllm("rag", "index", str(docs), *common, home=home)
+    assert "2 unchanged" in again.stderr
+
+    question = "Who was the first man on the moon?"
+    args = ("rag", "ask", question, *common, "-k", "1", "--model", str(tiny_model("llama2")))
+    asked = localllm(*args, "--max-tokens", "8", home=home)
+    assert asked.returncode == 0, asked.stderr
+    answer, sources = asked.stdout.split("\nSources:\n")
+    assert answer.strip()
+    assert sources.strip() == str(docs / "moon.txt")  # the real MiniLM retrieves the right file
+
+
+def test_rag_ask_without_an_index_says_how_to_build_one(home: Path, tmp_path: Path) -> None:
+    result = localllm("rag", "ask", "Who?", "--index", str(tmp_path / "none"), home=home)
+    assert_one_line_error(result, "localllm rag index DIR")

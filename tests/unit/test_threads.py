@@ -1,0 +1,80 @@
+"""aiter_in_thread: blocking token streams consumed from asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_localllm._core.threads import READ_AHEAD, aiter_in_thread
+
+
+class Source:
+    """An endless blocking generator that records what it produced and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self.closed = threading.Event()
+        self.threads: set[str] = set()
+
+    def __call__(self) -> Iterator[int]:
+        try:
+            while True:
+                self.threads.add(threading.current_thread().name)
+                self.produced += 1
+                yield self.produced
+        finally:
+            self.closed.set()
+
+
+async def test_items_arrive_in_order_from_a_worker_thread() -> None:
+    def finite() -> Iterator[int]:
+        yield from range(50)
+
+    assert [i async for i in aiter_in_thread(finite)] == list(range(50))
+
+
+async def test_leaving_early_stops_the_producer_within_the_read_ahead() -> None:
+    source = Source()
+    stream = aiter_in_thread(source)
+    taken = [i async for i, _ in zip_async(stream, range(3))]
+    await stream.aclose()
+    assert taken == [1, 2, 3]
+    assert source.closed.is_set()  # closed (generation stopped, lock released) before aclose returned
+    assert source.produced <= 3 + READ_AHEAD + 1
+    assert threading.current_thread().name not in source.threads
+
+
+async def test_errors_reach_the_consumer_after_the_items_before_them() -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("boom")
+
+    seen = []
+    with pytest.raises(ValueError, match="boom"):
+        async for item in aiter_in_thread(failing):
+            seen.append(item)
+    assert seen == [1]
+
+
+async def test_cancellation_closes_the_producer() -> None:
+    source = Source()
+
+    async def consume() -> None:
+        async for _ in aiter_in_thread(source):
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(consume())
+    while source.produced < 5:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.closed.is_set()
+
+
+async def zip_async(stream, limit):  # type: ignore[no-untyped-def]
+    for n in limit:
+        yield await stream.__anext__(), n
