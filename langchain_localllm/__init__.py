@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_localllm.errors import (
     ContextLengthExceededError,
+    DocumentLoadError,
     GenerationError,
     InvalidModelFileError,
     InvalidParameterError,
@@ -75,6 +76,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ContextLengthExceededError",
+    "DocumentLoadError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",

@@ -66,7 +66,7 @@ fi
 # Only pass options this llama.cpp version knows (unknown -D options are harmless but noisy).
 opts=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
       -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON)
-for opt in LLAMA_BUILD_UI LLAMA_USE_PREBUILT_UI LLAMA_OPENSSL LLAMA_CURL LLAMA_BUILD_WEBUI; do
+for opt in LLAMA_BUILD_UI LLAMA_USE_PREBUILT_UI LLAMA_OPENSSL LLAMA_CURL; do
     if grep -rqs --include=CMakeLists.txt --include='*.cmake' "\b$opt\b" "$SRC/CMakeLists.txt" "$SRC/tools" "$SRC/cmake" 2>/dev/null; then
         opts+=("-D$opt=OFF")
     fi

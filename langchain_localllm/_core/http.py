@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -172,9 +173,7 @@ class HttpClient:
         """Send one request and return the decoded JSON answer (typed error on failure)."""
         url = self.url(path)
         with self._translate(url, streaming=False):
-            response = self.session.request(
-                method, url, json=payload, timeout=self._timeout, allow_redirects=False
-            )
+            response = self._send(method, url, payload, stream=False)
             body = response.content
         return self._decode_json(response.status_code, body, url, model)
 
@@ -193,7 +192,7 @@ class HttpClient:
         url = self.url(path)
         client = self.aclient()
         with self._translate(url, streaming=False):
-            response = await client.request(method, url, json=payload)
+            response = await self._asend(client, method, url, payload, stream=False)
             body = response.content
         return self._decode_json(response.status_code, body, url, model)
 
@@ -204,6 +203,35 @@ class HttpClient:
     async def apost_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
         """Async :meth:`post_json`."""
         return await self.arequest_json("POST", path, payload, model=model)
+
+    # --- sending, with one retry on a stale pooled connection ------------------------------
+    #
+    # llama-server closes the connection after a streamed answer although it announced
+    # keep-alive; the next request on that pooled connection then fails before any byte of
+    # answer ("Remote end closed connection without response"). The request was not
+    # processed, so it is sent once more on a fresh connection. Nothing else is retried.
+
+    def _send(self, method: str, url: str, payload: Any, *, stream: bool) -> requests.Response:
+        for attempt in (1, 2):
+            try:
+                return self.session.request(
+                    method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
+                )
+            except requests.exceptions.ConnectionError as error:
+                if attempt == 2 or not _closed_without_response(error):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _asend(
+        self, client: httpx.AsyncClient, method: str, url: str, payload: Any, *, stream: bool
+    ) -> httpx.Response:
+        for attempt in (1, 2):
+            try:
+                return await client.send(client.build_request(method, url, json=payload), stream=stream)
+            except httpx.RemoteProtocolError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _decode_json(self, status_code: int, body: bytes, url: str, model: str | None) -> Any:
         if status_code >= 400:
@@ -226,7 +254,7 @@ class HttpClient:
 
     def stream_events(
         self, path: str, payload: Any, fmt: str, *, model: str | None = None, method: str = "POST"
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """POST ``payload`` and yield each decoded stream event (``fmt``: ``ndjson``/``sse``).
 
         Raises the typed error for an error status, an error event, a malformed
@@ -236,9 +264,7 @@ class HttpClient:
         url = self.url(path)
         decoder = make_decoder(fmt, url)
         with self._translate(url, streaming=False):
-            response = self.session.request(
-                method, url, json=payload, stream=True, timeout=self._timeout, allow_redirects=False
-            )
+            response = self._send(method, url, payload, stream=True)
         try:
             if response.status_code >= 400:
                 with self._translate(url, streaming=False):
@@ -259,7 +285,7 @@ class HttpClient:
         decoder = make_decoder(fmt, url)
         client = self.aclient()
         with self._translate(url, streaming=False):
-            response = await client.send(client.build_request(method, url, json=payload), stream=True)
+            response = await self._asend(client, method, url, payload, stream=True)
         try:
             if response.status_code >= 400:
                 with self._translate(url, streaming=False):
@@ -334,6 +360,15 @@ class HttpClient:
             f"({_short_reason(error)}). The server may have crashed or been stopped; check its log."
         )
         return StreamInterruptedError(msg, url=url)
+
+
+def _closed_without_response(error: requests.exceptions.ConnectionError) -> bool:
+    """Whether the server closed the (reused) connection before answering at all."""
+    reason = error.args[0] if error.args else None
+    if not isinstance(reason, urllib3.exceptions.ProtocolError):
+        return False
+    cause = reason.args[1] if len(reason.args) > 1 else None
+    return isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
 
 
 def _short_reason(error: object) -> str:

@@ -9,7 +9,7 @@ only the I/O differs.
 from __future__ import annotations
 
 import difflib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -78,6 +78,7 @@ class ServerLLM(LocalLLM):
     arrives as a single chunk (``stream()`` then yields it at once)."""
 
     _client: HttpClient | None = PrivateAttr(default=None)
+    _client_config: tuple[Any, ...] = PrivateAttr(default=())
 
     @field_validator("base_url")
     @classmethod
@@ -100,7 +101,14 @@ class ServerLLM(LocalLLM):
     @property
     def client(self) -> HttpClient:
         """The pooled HTTP client of this instance (shared with its copies' threads)."""
-        if self._client is None:
+        config = (
+            self.base_url,
+            self.timeout,
+            self.connect_timeout,
+            tuple(sorted(self._request_headers().items())),
+        )
+        if self._client is None or self._client_config != config:  # new, or a copy with other settings
+            self._client_config = config
             self._client = HttpClient(
                 self.base_url,
                 self._server_kind,
@@ -135,13 +143,16 @@ class ServerLLM(LocalLLM):
             if chunk is not None:
                 yield chunk
         else:
-            events = client.stream_events(
+            events: Generator[Any, None, None] = client.stream_events(
                 request.path, request.payload, request.stream_format, model=self._model_for_errors
             )
-            for event in events:
-                chunk = parser.feed(event)
-                if chunk is not None:
-                    yield chunk
+            try:
+                for event in events:
+                    chunk = parser.feed(event)
+                    if chunk is not None:
+                        yield chunk
+            finally:
+                events.close()  # stopping early closes the response: the server stops generating
         parser.finish(client.url(request.path), self._server_kind)
 
     async def _aiter_chunks(

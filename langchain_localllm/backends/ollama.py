@@ -19,7 +19,12 @@ from langchain_localllm._core.http_llm import (
     nanos_to_ms,
     per_second,
 )
-from langchain_localllm.errors import GenerationError, MalformedResponseError, ModelNotFoundError
+from langchain_localllm.errors import (
+    GenerationError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    ServerResponseError,
+)
 
 #: Model options (``options`` in the request), named as Ollama names them.
 _OPTION_FIELDS = (
@@ -372,7 +377,7 @@ class Ollama(ServerLLM):
                 last = event
                 if progress:
                     _show_pull_progress(bars, event)
-        except GenerationError as error:
+        except (GenerationError, ServerResponseError) as error:
             if "not exist" in error.message or "not found" in error.message:
                 hint = "Check the name (and tag) of the model in the Ollama library."
                 reason = getattr(error, "server_message", error.message)

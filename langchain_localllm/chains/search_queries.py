@@ -19,7 +19,7 @@ from langchain_core.output_parsers import BaseOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from langchain_localllm.chains._inputs import question_of
-from langchain_localllm.chains._llm import text_model
+from langchain_localllm.chains._llm import select_prompt, text_model
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.prompts import ConditionalPromptSelector, format_prompt_selector
 
@@ -135,7 +135,7 @@ def search_queries_chain(
     parser = SearchQueriesOutputParser(n=n)
 
     def generate(question: str) -> Runnable[Any, list[str]]:
-        chosen = selector.get_prompt(llm)
+        chosen = select_prompt(selector, llm)
         return RunnableLambda(lambda q: {"question": q}, name="question") | chosen | text_model(llm) | parser
 
     return RunnableLambda(question_of, name="question") | RunnableLambda(generate, name="search_queries")

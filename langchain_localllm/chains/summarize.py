@@ -32,7 +32,13 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import patch_config
 
 from langchain_localllm.chains._inputs import documents_of
-from langchain_localllm.chains._llm import answer_tokens, context_window, text_model, token_counter
+from langchain_localllm.chains._llm import (
+    answer_tokens,
+    context_window,
+    select_prompt,
+    text_model,
+    token_counter,
+)
 from langchain_localllm.chains._map import Progress, amap_bounded, map_bounded
 from langchain_localllm.chains._split import group_to_budget, split_to_budget
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
@@ -75,7 +81,6 @@ class _Final:
     prompt: str
     method: str
     intermediate_steps: list[str]
-    steps: int
 
 
 @dataclass
@@ -94,7 +99,7 @@ class _Summarizer:
     # --- the algorithm, shared by the sync and async drivers ------------------------
 
     def _prompt(self, kind: str) -> BasePromptTemplate:
-        return self.prompts[kind].get_prompt(self.llm)
+        return select_prompt(self.prompts[kind], self.llm)
 
     def _overhead(self, prompt: BasePromptTemplate, count: Callable[[str], int]) -> int:
         return count(prompt.format(**dict.fromkeys(prompt.input_variables, "")))
@@ -119,15 +124,15 @@ class _Summarizer:
     def steps(self, docs: list[Document]) -> Generator[_Step, list[str], _Final]:
         """Yield batches of prompts to run; return the final prompt (not run)."""
         count = self.count or token_counter(self.llm)
-        window = self.window or context_window(self.llm)
-        answer = self.answer or answer_tokens(self.llm)
+        window = self.window if self.window is not None else context_window(self.llm)
+        answer = self.answer if self.answer is not None else answer_tokens(self.llm)
         text = _JOINER.join(doc.page_content.strip() for doc in docs)
         budget = self._budget("summarize", window, answer, count)
         method = self.method
         if method in ("auto", "stuff"):
             total = count(text)
             if total <= budget:
-                return _Final(self._prompt("summarize").format(text=text), "stuff", [], 1)
+                return _Final(self._prompt("summarize").format(text=text), "stuff", [])
             if method == "stuff":
                 raise ContextLengthExceededError(
                     f"The text has {total} tokens but only {budget} fit the model's {window}-token window "
@@ -150,13 +155,10 @@ class _Summarizer:
         intermediate = list(summaries)
         combine = self._prompt("combine")
         combine_budget = self._budget("combine", window, answer, count)
-        steps = len(chunks)
         while True:
             groups = group_to_budget(summaries, combine_budget, count, _JOINER)
             if len(groups) == 1:
-                return _Final(
-                    combine.format(text=_JOINER.join(groups[0])), "map_reduce", intermediate, steps + 1
-                )
+                return _Final(combine.format(text=_JOINER.join(groups[0])), "map_reduce", intermediate)
             if len(groups) >= len(summaries):
                 raise ContextLengthExceededError(
                     f"The summaries do not get shorter: each takes more than {combine_budget} tokens, "
@@ -165,7 +167,6 @@ class _Summarizer:
                     n_ctx=window,
                     max_tokens=answer,
                 )
-            steps += len(groups)
             summaries = [
                 s.strip()
                 for s in (yield _Step([combine.format(text=_JOINER.join(g)) for g in groups], "combine"))
@@ -180,16 +181,14 @@ class _Summarizer:
         chunks = split_to_budget(text, budget, count, self.chunk_overlap)
         first = self._prompt("summarize").format(text=chunks[0])
         if len(chunks) == 1:
-            return _Final(first, "refine", [], 1)
+            return _Final(first, "refine", [])
         refine = self._prompt("refine")
         summary = (yield _Step([first], "refine"))[0].strip()
         intermediate = [summary]
         for chunk in chunks[1:-1]:
             summary = (yield _Step([refine.format(existing_answer=summary, text=chunk)], "refine"))[0].strip()
             intermediate.append(summary)
-        return _Final(
-            refine.format(existing_answer=summary, text=chunks[-1]), "refine", intermediate, len(chunks)
-        )
+        return _Final(refine.format(existing_answer=summary, text=chunks[-1]), "refine", intermediate)
 
     # --- drivers ----------------------------------------------------------------------
 
@@ -286,7 +285,7 @@ def summarize_chain(
         max_answer_tokens: Room kept for each answer; default the model's
             ``max_tokens``/``num_predict``/``n_predict``, else 256.
         token_counter: Counts tokens; default ``llm.get_num_tokens`` when the model has
-            its own tokenizer, else about four characters per token.
+            its own tokenizer, else about three characters per token.
         prompts: Selectors replacing the built-in per-format prompts, by kind:
             ``"summarize"`` (takes ``{text}``), ``"combine"`` (``{text}``) and
             ``"refine"`` (``{existing_answer}`` and ``{text}``).

@@ -89,10 +89,11 @@ def _read_file(path: str) -> str:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
+    text = _read_file(args.file)  # before the heavy imports: a typo fails fast
+
     from langchain_localllm.callbacks import TqdmProgressCallbackHandler
     from langchain_localllm.chains import summarize_chain
 
-    text = _read_file(args.file)
     session = Session(args)
     chain = summarize_chain(session.llm, method=args.method, progress=False)
     with TqdmProgressCallbackHandler(desc="summarising", disable=not sys.stderr.isatty(), leave=False) as bar:
@@ -143,7 +144,6 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
 
 
 def cmd_rag_ask(args: argparse.Namespace) -> int:
-    from langchain_localllm.chains import rag_chain
     from langchain_localllm.errors import DocumentLoadError
     from langchain_localllm.rag import INDEX_FILE_NAME, open_index
 
@@ -154,6 +154,8 @@ def cmd_rag_ask(args: argparse.Namespace) -> int:
             + (f" --index {index}." if args.index else "."),
             path=str(index),
         )
+    from langchain_localllm.chains import rag_chain
+
     retriever = open_index(index, _embeddings(args), k=args.k)
     session = Session(args)
     chain = rag_chain(session.llm, retriever)
@@ -199,41 +201,74 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from langchain_localllm.cli.demo_model import demo_model_path
-    from langchain_localllm.cli.discovery import find_models, model_folders
-
-    base_url = ollama_base_url(args)
+def _list_ollama(base_url: str) -> None:
     try:
         served = ollama_models(base_url)
     except ServerError as error:
         out(f"Ollama at {base_url}: not running ({type(error).__name__}); start it with `ollama serve`.\n")
-    else:
-        if served:
-            out(f"Ollama at {base_url} ({len(served)} models; use --backend ollama --model NAME):\n")
-            for model in served:
-                out(f"  {model.get('name') or model.get('model')}\t{_size(int(model.get('size') or 0))}\n")
-        else:
-            out(f"Ollama at {base_url}: running, no models yet (get one with `localllm pull NAME`).\n")
+        return
+    if not served:
+        out(f"Ollama at {base_url}: running, no models yet (get one with `localllm pull NAME`).\n")
+        return
+    out(f"Ollama at {base_url} ({len(served)} models; use --backend ollama --model NAME):\n")
+    for model in served:
+        out(f"  {model.get('name') or model.get('model')}\t{_size(int(model.get('size') or 0))}\n")
+
+
+def _list_llamafile(base_url: str | None) -> None:
+    from langchain_localllm.backends.llamafile import Llamafile
+
+    llm = Llamafile(base_url=base_url) if base_url else Llamafile()
+    try:
+        props = llm.props()
+    except ServerError as error:
+        out(f"llamafile/llama-server at {llm.base_url}: not running ({type(error).__name__}).\n")
+        return
+    name = props.get("model_alias") or props.get("model_path") or "(unnamed model)"
+    out(f"llamafile/llama-server at {llm.base_url} serves: {name} (use --backend llamafile)\n")
+
+
+def _list_gguf_files() -> None:
+    from langchain_localllm.cli.demo_model import demo_model_path
+    from langchain_localllm.cli.discovery import find_models, model_folders
 
     found = find_models()
     if found:
-        out(f"\nGGUF files ({len(found)}; use --model NAME or --model PATH):\n")
+        out(f"GGUF files ({len(found)}; use --model NAME or --model PATH):\n")
         width = max(len(m.name) for m in found)
         for gguf in found:
             out(f"  {gguf.name:<{width}}  {gguf.source:<15}  {_size(gguf.size):>9}  {gguf.path}\n")
     else:
         searched = ", ".join(str(f.path) for f in model_folders())
         out(
-            "\nNo GGUF files found. Searched: " + searched + ".\n"
+            "No GGUF files found. Searched: " + searched + ".\n"
             "Put .gguf files in one of these folders or set LOCALLLM_MODELS=/path/to/models.\n"
         )
-    demo = demo_model_path()
-    out(f"\nWithout --model, commands use the built-in demo model (random weights): {demo}\n")
+    out(f"\nWithout --model, commands use the built-in demo model (random weights): {demo_model_path()}\n")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Without --backend: a running Ollama's models, then the GGUF files on disk."""
+    backend = args.backend
+    if backend == "llamafile":
+        _list_llamafile(args.base_url)
+        return 0
+    if backend in (None, "ollama"):
+        _list_ollama(ollama_base_url(args))
+    if backend is None:
+        out("\n")
+    if backend in (None, "llamacpp", "gpt4all"):
+        _list_gguf_files()
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    if args.backend not in (None, "ollama"):
+        raise InvalidParameterError(
+            f"pull downloads into Ollama; {args.backend} loads GGUF files you download yourself "
+            "(`localllm models` lists those on this machine).",
+            parameter="backend",
+        )
     from langchain_localllm.backends.ollama import Ollama
 
     base_url = ollama_base_url(args)

@@ -36,7 +36,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tokens", type=int, help="most tokens to generate per answer")
     group.add_argument("--temperature", type=float, help="sampling temperature (0: greedy)")
     group.add_argument("--seed", type=int, help="sampling seed, for reproducible output")
-    group.add_argument("--n-ctx", type=int, help="context window of in-process models (default: the model's)")
+    group.add_argument("--n-ctx", type=int, help="context window (default: the model's; not for llamafile)")
     group.add_argument("--timings", action="store_true", help="print a timing summary on stderr at the end")
 
 
@@ -120,12 +120,16 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None) -
                 parameter="model",
             )
         kwargs = {"model": args.model}
+        if args.n_ctx is not None:
+            kwargs["num_ctx"] = args.n_ctx
         cls = Ollama
     else:
         from langchain_localllm.backends.llamafile import Llamafile
 
         kwargs = {}
         cls = Llamafile
+        if args.n_ctx is not None:
+            note("--n-ctx is set when llama-server starts (its -c option); ignoring it here.")
         if args.model:
             field = _first_field(cls, "model")
             if field:

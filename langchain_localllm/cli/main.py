@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from langchain_localllm.cli import commands
 from langchain_localllm.cli.console import PROG, error, install_warning_format
-from langchain_localllm.cli.llm_factory import add_model_options
+from langchain_localllm.cli.llm_factory import BACKENDS, add_model_options
 from langchain_localllm.errors import LocalLLMError
 
 EPILOG = """\
@@ -85,11 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-k", type=int, default=4, help="passages to retrieve (default 4)")
 
     p = sub.add_parser("models", help="list the models available on this machine")
-    p.add_argument("--base-url", help="Ollama URL (default: $OLLAMA_HOST or http://localhost:11434)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="only what this backend can run (default: a running Ollama's models and the GGUF files)",
+    )
+    p.add_argument("--base-url", help="server URL (default: $OLLAMA_HOST or http://localhost:11434)")
     p.set_defaults(func=commands.cmd_models)
 
     p = sub.add_parser("pull", help="download a model into Ollama, with a progress bar")
     p.add_argument("name", metavar="NAME", help="Ollama model name, e.g. llama3.2")
+    p.add_argument("--backend", choices=BACKENDS, help="only ollama can pull (the default)")
     p.add_argument("--base-url", help="Ollama URL (default: $OLLAMA_HOST or http://localhost:11434)")
     p.set_defaults(func=commands.cmd_pull)
     return parser

@@ -14,10 +14,11 @@ from langchain_localllm.errors import InvalidModelFileError, InvalidParameterErr
 
 __all__ = ["LlamaCppEmbeddings"]
 
-#: Texts per ``Llama.embed`` call. Measured on a 2-core CPU with all-MiniLM-L6-v2
-#: (benchmarks/embeddings_throughput.py): one text or a few per call run about 2.5x
-#: faster per text than large batches (32 texts, or everything at once), because
-#: llama.cpp's non-causal attention over one big mixed batch costs quadratically more.
+#: Texts per ``Llama.embed`` call. On a CPU with all-MiniLM-L6-v2, llama.cpp embeds about as
+#: fast one text per call as 4 per call, and 2.5-3x slower per text in batches of 32 or
+#: all at once (the attention of a non-causal model spans the whole mixed batch). A few
+#: texts per call also share the fixed cost of each decode (graph setup, thread barriers),
+#: which dominates on a busy machine. benchmarks/embeddings_throughput.py measures it.
 DEFAULT_BATCH_SIZE = 4
 
 

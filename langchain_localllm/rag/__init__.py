@@ -3,17 +3,50 @@
 ``index_folder(path, embeddings, persist_directory=None)`` returns a retriever;
 ``langchain_localllm.chains.rag_chain(llm, retriever)`` answers questions with it.
 Nothing leaves the machine: loading, splitting, embedding and search all run locally.
+Names load lazily (the vector store brings numpy in only when used).
 """
 
-from langchain_localllm.rag.indexer import (
-    INDEX_FILE_NAME,
-    IndexStats,
-    index_folder,
-    open_index,
-    token_counter,
-)
-from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
-from langchain_localllm.rag.store import LocalVectorStore
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_localllm.rag.indexer import (
+        INDEX_FILE_NAME,
+        IndexStats,
+        index_folder,
+        open_index,
+        token_counter,
+    )
+    from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
+    from langchain_localllm.rag.store import LocalVectorStore
+
+#: Public name -> module that defines it, imported on first access.
+_LAZY = {
+    "INDEX_FILE_NAME": "langchain_localllm.rag.indexer",
+    "IndexStats": "langchain_localllm.rag.indexer",
+    "index_folder": "langchain_localllm.rag.indexer",
+    "open_index": "langchain_localllm.rag.indexer",
+    "token_counter": "langchain_localllm.rag.indexer",
+    "SUPPORTED_SUFFIXES": "langchain_localllm.rag.loaders",
+    "load_file": "langchain_localllm.rag.loaders",
+    "LocalVectorStore": "langchain_localllm.rag.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "INDEX_FILE_NAME",

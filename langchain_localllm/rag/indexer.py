@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ def index_folder(
                 warnings.warn(f"Skipped: {error.message}", stacklevel=2)
             progress.update(1)
         if root.is_dir():
-            prefix = str(root.resolve())
+            prefix = os.path.join(str(root.resolve()), "")  # "/docs/" must not match "/docs2/x"
             for key in [k for k in manifest if k.startswith(prefix) and k not in seen]:
                 store.delete(manifest.pop(key)["ids"])
                 stats.removed.append(key)

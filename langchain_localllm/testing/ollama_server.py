@@ -161,7 +161,8 @@ class OllamaTestServer:
         pullable: Names ``/api/pull`` can "download" (-> GGUF path); pulling adds them.
         port: TCP port (0: a free one).
         n_ctx: Context size the models run with when a request sets no ``num_ctx``.
-        n_threads: CPU threads llama.cpp uses.
+        n_threads: CPU threads llama.cpp uses (1 keeps tests fast on busy machines: spinning
+            worker threads slow down badly when cores are shared).
     """
 
     def __init__(
@@ -172,7 +173,7 @@ class OllamaTestServer:
         host: str = "127.0.0.1",
         port: int = 0,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int = 1,
     ) -> None:
         self.n_ctx = n_ctx
         self.n_threads = n_threads

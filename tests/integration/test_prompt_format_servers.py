@@ -92,7 +92,7 @@ class _OllamaShow(BaseHTTPRequestHandler):
 def ollama_url() -> Iterator[str]:
     _OllamaShow.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _OllamaShow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

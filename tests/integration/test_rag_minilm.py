@@ -23,7 +23,8 @@ CORPUS = {
     "bicycle.txt": "To fix a flat bicycle tyre, remove the wheel, lever the tyre off the rim, find the "
     "puncture in the inner tube, patch it and pump it up again.",
     "python.html": "<html><head><title>Python</title></head><body><p>Python is a programming language "
-    "created by Guido van Rossum and first released in 1991. It uses indentation for blocks.</p></body></html>",
+    "created by Guido van Rossum and first released in 1991. It uses indentation for blocks."
+    "</p></body></html>",
     "whales.txt": "Blue whales are the largest animals ever known, reaching 30 metres. They feed almost "
     "entirely on krill, tiny shrimp-like crustaceans.",
     "chess.md": "In chess, castling moves the king two squares towards a rook, and the rook jumps over "
@@ -68,9 +69,13 @@ def test_top1_retrieval_with_real_minilm(corpus: Path, llamacpp_embeddings: Llam
     assert hits / len(QUESTIONS) >= 0.9
 
 
-def test_chunks_are_sized_in_the_models_tokens(tmp_path: Path, llamacpp_embeddings: LlamaCppEmbeddings) -> None:
+def test_chunks_are_sized_in_the_models_tokens(
+    tmp_path: Path, llamacpp_embeddings: LlamaCppEmbeddings
+) -> None:
     (tmp_path / "long.txt").write_text(" ".join(CORPUS.values()) * 3, encoding="utf-8")
-    retriever = index_folder(tmp_path, llamacpp_embeddings, chunk_size=64, chunk_overlap=8, show_progress=False)
+    retriever = index_folder(
+        tmp_path, llamacpp_embeddings, chunk_size=64, chunk_overlap=8, show_progress=False
+    )
     chunks = [r["text"] for r in retriever.vectorstore.store.values()]  # type: ignore[attr-defined]
     sizes = [llamacpp_embeddings.get_num_tokens(c) for c in chunks]
     assert len(chunks) > 5
@@ -89,10 +94,14 @@ def test_persisted_index_reopens_and_skips_unchanged(
     assert [Path(p).name for p in stats.updated] == ["mars.txt"]
     assert stats.chunks_embedded == 1
     reopened = open_index(store, llamacpp_embeddings, k=1)
-    assert "Olympus Mons" in reopened.invoke("What is the highest volcano in the solar system?")[0].page_content
+    assert (
+        "Olympus Mons" in reopened.invoke("What is the highest volcano in the solar system?")[0].page_content
+    )
 
 
-def test_rag_chain_with_a_real_llama2_format_model(corpus: Path, llamacpp_embeddings: LlamaCppEmbeddings) -> None:
+def test_rag_chain_with_a_real_llama2_format_model(
+    corpus: Path, llamacpp_embeddings: LlamaCppEmbeddings
+) -> None:
     retriever = index_folder(corpus, llamacpp_embeddings, k=2, search_type="mmr", show_progress=False)
     llm = LlamaCpp(model_path=str(tiny_model("llama2")), max_tokens=8, temperature=0, seed=1)
     chain = rag_chain(llm, retriever)

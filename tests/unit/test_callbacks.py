@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from langchain_core.callbacks import CallbackManager
+from langchain_core.documents import Document
 from langchain_core.outputs import GenerationChunk
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 
 from langchain_localllm._core.base_llm import LocalLLM
@@ -93,7 +95,7 @@ def test_terminal_handler_flushes_after_every_token() -> None:
 
 def test_terminal_handler_through_classic_callback_manager(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.warns(DeprecationWarning, match="callbacks="):
-        llm = ScriptedLLM(callback_manager=CallbackManager([StreamingTerminalCallbackHandler()]))
+        llm = ScriptedLLM(callback_manager=CallbackManager([StreamingTerminalCallbackHandler()]))  # type: ignore[call-arg]
     llm.invoke("x")
     assert capsys.readouterr().out == "".join(TOKENS) + "\n"
 
@@ -266,6 +268,24 @@ async def test_aiter_waits_for_the_whole_chain() -> None:
     task = asyncio.create_task(chain.ainvoke("x", config={"callbacks": [handler]}))
     assert [t async for t in handler.aiter()] == ["a", "b", "c", "d"]
     assert await task == "cd"
+
+
+class _Retriever(BaseRetriever):
+    def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+        return [Document(page_content=f"about {query}")]
+
+
+async def test_aiter_follows_a_chain_with_a_retriever_and_two_models() -> None:
+    handler = AsyncIteratorCallbackHandler()
+    chain = (
+        _Retriever()
+        | RunnableLambda(lambda docs: docs[0].page_content)
+        | ScriptedLLM(tokens=["x", "y"])
+        | ScriptedLLM(tokens=["z"])
+    )
+    task = asyncio.create_task(chain.ainvoke("moon", config={"callbacks": [handler]}))
+    assert [t async for t in handler.aiter()] == ["x", "y", "z"]
+    assert await task == "z"
 
 
 async def test_aiter_is_reusable_and_works_with_calls_in_threads() -> None:

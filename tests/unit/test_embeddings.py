@@ -135,7 +135,11 @@ def test_query_must_be_a_string() -> None:
 
 @pytest.mark.parametrize(
     ("reply", "match"),
-    [([[1.0]], "expected 2 embeddings, got 1"), ([[1.0], []], "empty or non-numeric"), ([[1.0], [1.0, 2.0]], "lengths")],
+    [
+        ([[1.0]], "expected 2 embeddings, got 1"),
+        ([[1.0], []], "empty or non-numeric"),
+        ([[1.0], [1.0, 2.0]], "lengths"),
+    ],
 )
 def test_wrong_runtime_answers_are_malformed_response_errors(reply: Any, match: str) -> None:
     emb = RecordingEmbeddings(batches=[], reply=reply)
@@ -196,7 +200,13 @@ def test_ollama_sends_one_api_embed_request_per_batch() -> None:
     assert calls == [
         Call(
             "/api/embed",
-            {"model": "all-minilm", "options": {"num_ctx": 512}, "keep_alive": "5m", "input": ["a", "b"], "truncate": True},
+            {
+                "model": "all-minilm",
+                "options": {"num_ctx": 512},
+                "keep_alive": "5m",
+                "input": ["a", "b"],
+                "truncate": True,
+            },
         )
     ]
     assert vectors == [[1.0, 2.0], [3.0, 4.0]]

@@ -100,9 +100,11 @@ async def test_refused_connection(backend: Backend, mode: str) -> None:
 
 
 async def test_500_with_body(backend: Backend, mode: str) -> None:
-    with FaultServer(respond(500, b'{"error":"CUDA out of memory"}')) as server:
-        with pytest.raises(ServerResponseError) as info:
-            await run(backend.make(server.base_url), mode, Tokens())
+    with (
+        FaultServer(respond(500, b'{"error":"CUDA out of memory"}')) as server,
+        pytest.raises(ServerResponseError) as info,
+    ):
+        await run(backend.make(server.base_url), mode, Tokens())
     assert info.value.status_code == 500
     assert "CUDA out of memory" in info.value.body
     assert "CUDA out of memory" in str(info.value)
@@ -111,20 +113,22 @@ async def test_500_with_body(backend: Backend, mode: str) -> None:
 async def test_truncated_stream(backend: Backend, mode: str) -> None:
     handler = Tokens()
     pieces = [backend.piece("Hel"), backend.piece("lo")]
-    with FaultServer(stream(pieces, backend.content_type, complete=False)) as server:
-        with pytest.raises(StreamInterruptedError) as info:
-            await run(backend.make(server.base_url), mode, handler)
+    with (
+        FaultServer(stream(pieces, backend.content_type, complete=False)) as server,
+        pytest.raises(StreamInterruptedError) as info,
+    ):
+        await run(backend.make(server.base_url), mode, handler)
     assert handler.tokens == ["Hel", "lo"]
     assert info.value.partial_text == "Hello"
     assert isinstance(info.value, ConnectionError)
 
 
 async def test_stream_that_ends_without_a_final_event(backend: Backend, mode: str) -> None:
-    with FaultServer(stream([backend.piece("a")], backend.content_type, complete=True)) as server:
-        with pytest.raises(
-            StreamInterruptedError, match="ended before the server said it was complete"
-        ) as info:
-            await run(backend.make(server.base_url), mode, Tokens())
+    with (
+        FaultServer(stream([backend.piece("a")], backend.content_type, complete=True)) as server,
+        pytest.raises(StreamInterruptedError, match="ended before the server said") as info,
+    ):
+        await run(backend.make(server.base_url), mode, Tokens())
     assert info.value.partial_text == "a"
 
 
@@ -134,9 +138,11 @@ async def test_garbage_line(backend: Backend, mode: str) -> None:
         backend.piece("ok"),
         b"data: <<garbage>>\n\n" if backend.name == "llamafile" else b"<<garbage>>\n",
     ]
-    with FaultServer(stream(pieces, backend.content_type)) as server:
-        with pytest.raises(MalformedResponseError) as info:
-            await run(backend.make(server.base_url), mode, handler)
+    with (
+        FaultServer(stream(pieces, backend.content_type)) as server,
+        pytest.raises(MalformedResponseError) as info,
+    ):
+        await run(backend.make(server.base_url), mode, handler)
     assert "<<garbage>>" in str(info.value)
     assert info.value.partial_text == "ok"
     assert handler.tokens == ["ok"]
@@ -149,9 +155,11 @@ async def test_error_reported_mid_stream(backend: Backend, mode: str) -> None:
         backend.piece("two"),
         backend.error_piece("runner process has terminated"),
     ]
-    with FaultServer(stream(pieces, backend.content_type)) as server:
-        with pytest.raises(GenerationError) as info:
-            await run(backend.make(server.base_url), mode, handler)
+    with (
+        FaultServer(stream(pieces, backend.content_type)) as server,
+        pytest.raises(GenerationError) as info,
+    ):
+        await run(backend.make(server.base_url), mode, handler)
     assert handler.tokens == ["one ", "two"]
     assert info.value.partial_text == "one two"
     assert "runner process has terminated" in str(info.value)
@@ -166,9 +174,11 @@ async def test_server_too_slow_to_answer(backend: Backend, mode: str) -> None:
 
 async def test_server_stalls_mid_stream(backend: Backend, mode: str) -> None:
     handler = Tokens()
-    with FaultServer(stall([backend.piece("slow")], backend.content_type)) as server:
-        with pytest.raises(ServerTimeoutError) as info:
-            await run(backend.make(server.base_url, timeout=0.3), mode, handler)
+    with (
+        FaultServer(stall([backend.piece("slow")], backend.content_type)) as server,
+        pytest.raises(ServerTimeoutError) as info,
+    ):
+        await run(backend.make(server.base_url, timeout=0.3), mode, handler)
     assert info.value.partial_text == "slow"
     assert handler.tokens == ["slow"]
 

@@ -10,6 +10,7 @@ import langchain_localllm
 
 EXPECTED_ALL = [
     "ContextLengthExceededError",
+    "DocumentLoadError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",

@@ -172,3 +172,25 @@ def test_bad_question_is_a_typed_error(value: Any, message: str) -> None:
     chain = search_queries_chain(FakeListLLM(responses=["x"]))
     with pytest.raises(InvalidParameterError, match=message):
         chain.invoke(value)
+
+
+def test_chat_models_get_the_plain_prompt_their_server_templates() -> None:
+    from langchain_core.language_models import FakeListChatModel
+    from langchain_core.messages import BaseMessage
+
+    seen: list[list[BaseMessage]] = []
+
+    class NamedChat(FakeListChatModel):
+        model: str = "llama-2-7b-chat"
+
+        def _call(self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> str:
+            seen.append(messages)
+            assert stop is None
+            return super()._call(messages, stop, **kwargs)
+
+    chain = search_queries_chain(NamedChat(responses=[ISSUE_OUTPUT]))
+    assert chain.invoke("Who won?") == ISSUE_QUERIES
+    (content,) = [m.content for m in seen[0]]
+    assert isinstance(content, str)
+    assert "[INST]" not in content and "<<SYS>>" not in content
+    assert content.startswith("You are an assistant tasked with improving Google search results.")

@@ -396,7 +396,7 @@ def test_uses_the_models_own_tokenizer_and_window() -> None:
 
 def test_models_without_a_tokenizer_are_estimated_not_sent_to_gpt2() -> None:
     llm = EchoLLM(prompts=[])
-    # 4000 characters is about 1000 estimated tokens: too much for a 512-token window.
+    # 4000 characters is over 1000 estimated tokens: too much for a 512-token window.
     result = summarize_chain(llm, context_window=512, return_intermediate_steps=True).invoke("word " * 800)
     assert result["method"] == "map_reduce"
 
@@ -439,3 +439,24 @@ def test_split_to_budget_respects_the_budget_and_merges_small_pieces() -> None:
     assert "".join(chunks).replace("\n", "").replace(" ", "") == RUTH.replace("\n", "").replace(" ", "")
     overlapping = split_to_budget(RUTH, 800, chars, overlap=100)
     assert sum(map(len, overlapping)) > sum(map(len, chunks))
+
+
+def test_chat_models_get_plain_prompts() -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.language_models import FakeListChatModel
+
+    class NamedChat(FakeListChatModel):
+        model: str = "qwen2.5:7b"
+
+    class Seen(BaseCallbackHandler):
+        messages: list[Any] = []
+
+        def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], **kwargs: Any) -> None:
+            self.messages.extend(messages)
+
+    seen = Seen()
+    chain = summarize_chain(NamedChat(responses=["a summary"]), context_window=2000)
+    assert chain.invoke("Some text.", config={"callbacks": [seen]}) == "a summary"
+    (content,) = [m.content for m in seen.messages[0]]
+    assert content.startswith("You are a helpful assistant who writes accurate, concise summaries.\n\n")
+    assert "<|im_start|>" not in content

@@ -1,0 +1,208 @@
+"""What ``Ollama`` and ``Llamafile`` send, seen by a loopback server that records requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from langchain_localllm import Llamafile, Ollama
+from langchain_localllm.backends.ollama import ollama_base_url_from_env
+from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm.testing.fault_server import FaultServer, respond, stream
+
+OLLAMA_ANSWER = (
+    b'{"model":"m","created_at":"2024-05-24T20:19:45.363966Z","response":"Hi there","done":true,'
+    b'"done_reason":"length","context":[1,2,3],"total_duration":4224430375,"load_duration":2037300208,'
+    b'"prompt_eval_count":17,"prompt_eval_duration":177983000,"eval_count":63,"eval_duration":2007110000}'
+)
+LLAMA_ANSWER = (
+    b'{"content":"Hi","stop":true,"model":"tiny.gguf","stop_type":"limit","stopping_word":"",'
+    b'"tokens_predicted":2,"tokens_evaluated":5,"tokens_cached":0,"truncated":false,'
+    b'"timings":{"prompt_n":5,"prompt_ms":1.5,"prompt_per_second":3333.3,"predicted_n":2,'
+    b'"predicted_ms":2.0,"predicted_per_second":1000.0}}'
+)
+
+
+def sent(server: FaultServer) -> tuple[bytes, dict[str, Any]]:
+    head, _, body = server.requests[-1].partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
+def test_ollama_call_options_merge_with_instance_options() -> None:
+    llm = Ollama(
+        model="m",
+        temperature=0.1,
+        num_ctx=1024,
+        options={"num_thread": 2},
+        stop=["END"],
+        streaming=False,
+        system="be brief",
+        keep_alive="1m",
+    )
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = llm.model_copy(update={"base_url": server.base_url})
+        result = llm.generate(["hello"], stop=["STOP"], options={"seed": 5, "temperature": 0.3}, top_k=3)
+    _, body = sent(server)
+    assert body["model"] == "m"
+    assert body["prompt"] == "hello"
+    assert body["stream"] is False
+    assert body["system"] == "be brief"
+    assert body["keep_alive"] == "1m"
+    assert body["options"] == {
+        "temperature": 0.3,  # the call's options= wins
+        "num_ctx": 1024,
+        "num_thread": 2,
+        "seed": 5,
+        "top_k": 3,
+        "stop": ["END", "STOP"],
+    }
+    info = result.generations[0][0].generation_info or {}
+    assert result.generations[0][0].text == "Hi there"
+    assert info["finish_reason"] == "length"  # the server's done_reason, not the stop list
+    assert "context" not in info
+    assert info["usage"] == {"prompt_tokens": 17, "completion_tokens": 63, "total_tokens": 80}
+    assert info["timings"]["predicted_ms"] == pytest.approx(2007.11)
+    assert info["timings"]["predicted_per_second"] == pytest.approx(63 / 2.00711)
+    assert info["timings"]["load_ms"] == pytest.approx(2037.300208)
+    assert result.llm_output == {"token_usage": info["usage"], "model_name": "m"}
+
+
+def test_ollama_per_call_request_fields() -> None:
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = Ollama(model="m", base_url=server.base_url, streaming=False, format="json")
+        llm.invoke("x", raw=True, format={"type": "object"}, images=["aGk="])
+    _, body = sent(server)
+    assert body["raw"] is True
+    assert body["format"] == {"type": "object"}
+    assert body["images"] == ["aGk="]
+    assert "options" not in body
+
+
+def test_ollama_unknown_call_argument_is_rejected_with_a_suggestion() -> None:
+    llm = Ollama(model="m")
+    with pytest.raises(InvalidParameterError, match="did you mean 'temperature'"):
+        llm.invoke("x", temprature=0.2)
+
+
+def test_out_of_range_values_are_rejected_before_any_request() -> None:
+    with pytest.raises(InvalidParameterError, match="temperature"):
+        Ollama(model="m", temperature=-1)
+    with pytest.raises(InvalidParameterError, match="top_p"):
+        Llamafile().invoke("x", top_p=2.0)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (None, "http://localhost:11434"),
+        ("0.0.0.0", "http://127.0.0.1:11434"),
+        ("0.0.0.0:12345", "http://127.0.0.1:12345"),
+        (":5000", "http://127.0.0.1:5000"),
+        ("gpu-box", "http://gpu-box:11434"),
+        ("https://ollama.internal:443/", "https://ollama.internal:443"),
+    ],
+)
+def test_ollama_host_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str
+) -> None:
+    if env is None:
+        monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    else:
+        monkeypatch.setenv("OLLAMA_HOST", env)
+    assert ollama_base_url_from_env() == expected
+    assert Ollama(model="m").base_url == expected
+
+
+@pytest.mark.parametrize("cls", [Ollama, Llamafile])
+def test_base_url_must_be_http(cls: type) -> None:
+    with pytest.raises(InvalidParameterError, match="not an http"):
+        cls(model="m", base_url="localhost:11434") if cls is Ollama else cls(base_url="ftp://x")
+
+
+def test_llamafile_payload_is_bounded_and_complete() -> None:
+    with FaultServer(respond(200, LLAMA_ANSWER)) as server:
+        llm = Llamafile(
+            base_url=server.base_url,
+            streaming=False,
+            temperature=0.0,
+            seed=3,
+            grammar='root ::= "a"',
+            api_key="sekret",
+            model_kwargs={"dry_multiplier": 0.5},
+        )
+        result = llm.generate(["hi"], stop=["\n"], n_probs=2)
+    head, body = sent(server)
+    assert b"Authorization: Bearer sekret" in head
+    assert body == {
+        "dry_multiplier": 0.5,
+        "n_predict": 256,
+        "temperature": 0.0,
+        "seed": 3,
+        "grammar": 'root ::= "a"',
+        "n_probs": 2,
+        "prompt": "hi",
+        "stream": False,
+        "stop": ["\n"],
+    }
+    info = result.generations[0][0].generation_info or {}
+    assert info["finish_reason"] == "length"
+    assert info["stop_type"] == "limit"
+    assert info["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    assert info["timings"]["predicted_per_second"] == 1000.0
+    assert info["model"] == "tiny.gguf"
+    assert llm.model_name == "tiny.gguf"
+
+
+def test_llamafile_old_server_final_event_with_booleans() -> None:
+    old = (
+        b'data: {"content":"x","stop":true,"stopped_eos":true,"stopped_limit":false,"tokens_predicted":1}\n\n'
+    )
+    with FaultServer(stream([old], "text/event-stream")) as server:
+        result = Llamafile(base_url=server.base_url).generate(["p"])
+    info = result.generations[0][0].generation_info or {}
+    assert info["stop_type"] == "eos"
+    assert info["finish_reason"] == "stop"
+
+
+def test_llamafile_rejects_grammar_with_json_schema() -> None:
+    with pytest.raises(InvalidParameterError, match="either grammar or json_schema"):
+        Llamafile(grammar="root ::= x", json_schema={})
+    with pytest.raises(InvalidParameterError, match="either grammar or json_schema"):
+        Llamafile(grammar="root ::= x").invoke("p", json_schema={"type": "object"})
+
+
+def test_llamafile_unknown_argument_is_not_silently_dropped() -> None:
+    with pytest.raises(InvalidParameterError, match="did you mean 'grammar'"):
+        Llamafile().invoke("p", gramar="root ::= x")
+    with pytest.raises(InvalidParameterError, match="did you mean 'n_predict'"):
+        Llamafile(n_predcit=5)
+
+
+def test_proxy_environment_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy would be a connection to something other than base_url: never used.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://10.255.255.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        assert Ollama(model="m", base_url=server.base_url, streaming=False).invoke("x") == "Hi there"
+    assert len(server.requests) == 1
+
+
+async def test_proxy_environment_is_ignored_async(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://10.255.255.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://10.255.255.1:9")
+    with FaultServer(respond(200, LLAMA_ANSWER)) as server:
+        assert await Llamafile(base_url=server.base_url, streaming=False).ainvoke("x") == "Hi"
+
+
+def test_the_pooled_session_is_reused_across_calls() -> None:
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = Ollama(model="m", base_url=server.base_url, streaming=False)
+        llm.invoke("a")
+        session = llm.client.session
+        llm.invoke("b")
+        assert llm.client.session is session
+    assert len(server.requests) == 2
