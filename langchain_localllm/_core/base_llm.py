@@ -85,6 +85,13 @@ class LocalLLM(BaseLLM):
         """The model's own chat template (Jinja) if it has one; used by prompt formats."""
         return None
 
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids by the model's own tokenizer; every backend implements it.
+
+        LangChain's default would download GPT-2's tokenizer, which must never happen here.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must count tokens with its model's tokenizer")
+
     # --- shared machinery --------------------------------------------------------------
 
     def _stop_sequences(self, stop: Sequence[str] | None) -> list[str]:

@@ -8,6 +8,8 @@ into the runtime, which is not safe to call from two threads at once.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -75,6 +77,20 @@ class ModelCache:
 
 MODEL_CACHE = ModelCache()
 """The process-wide cache used by every in-process backend."""
+
+
+@atexit.register
+def _free_models_before_shutdown() -> None:
+    # Native runtimes free their models in __del__; at interpreter teardown their
+    # modules may already be gone, which prints tracebacks. Free them while all is alive.
+    with MODEL_CACHE._guard:
+        models = [loaded.model for loaded in MODEL_CACHE._models.values()]
+        MODEL_CACHE._models.clear()
+    for model in models:
+        close = getattr(model, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
 
 
 def clear_model_cache() -> int:

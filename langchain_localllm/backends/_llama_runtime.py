@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
+from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm.errors import InvalidModelFileError, MissingDependencyError
 
 #: Context length used when the caller gives none: the model's own, at most this.
@@ -37,9 +38,14 @@ def resolve_n_ctx(model_path: str | os.PathLike[str], n_ctx: int | None) -> int:
     many-GB KV cache by default.
     """
     if n_ctx:
-        return n_ctx
+        # llama.cpp pads the context to a multiple of 256 anyway; asking for exactly that
+        # keeps llama-cpp-python's own buffers the same size (it breaks below 256).
+        return -(-n_ctx // _CTX_PAD) * _CTX_PAD
     trained = read_gguf(model_path).context_length or 512
     return trained if n_ctx == 0 else min(trained, DEFAULT_MAX_N_CTX)
+
+
+_CTX_PAD = 256
 
 
 def load_llama(model_path: str | os.PathLike[str], **load_kwargs: Any) -> LoadedModel:
@@ -57,7 +63,8 @@ def load_llama(model_path: str | os.PathLike[str], **load_kwargs: Any) -> Loaded
     def load() -> Any:
         llama_cpp = import_llama_cpp()
         try:
-            return llama_cpp.Llama(model_path=path, **kwargs)
+            with native_stderr(silence=not kwargs.get("verbose", False)):
+                return llama_cpp.Llama(model_path=path, **kwargs)
         except (ValueError, RuntimeError) as error:
             raise InvalidModelFileError(
                 f"llama.cpp could not load {path} (architecture {info.architecture!r}): {error}. "

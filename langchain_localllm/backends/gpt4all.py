@@ -18,6 +18,7 @@ from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
 from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm._core.stop_sequences import StopScanner
+from langchain_localllm.backends._llama_runtime import load_llama
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     InvalidModelFileError,
@@ -231,6 +232,20 @@ class GPT4All(LocalLLM):
 
     def chat_template(self) -> str | None:
         return read_gguf(self.model_file).chat_template
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the model's own vocabulary (no BOS).
+
+        gpt4all's Python API has no tokenizer, so the GGUF's vocabulary is read with
+        llama.cpp in vocab-only mode (no weights loaded; needs the ``llamacpp`` extra).
+        """
+        loaded = load_llama(self.model_file, vocab_only=True, verbose=self.verbose)
+        with loaded.lock:
+            return list(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own vocabulary (see :meth:`get_token_ids`)."""
+        return len(self.get_token_ids(text))
 
     # --- generation --------------------------------------------------------------------
 

@@ -205,11 +205,15 @@ class LlamaCpp(LocalLLM):
     def chat_template(self) -> str | None:
         return read_gguf(self.model_path).chat_template
 
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` by the model's own tokenizer."""
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the model's own tokenizer (no BOS)."""
         loaded = self.load()
         with loaded.lock:
-            return len(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+            return list(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer."""
+        return len(self.get_token_ids(text))
 
     # --- generation --------------------------------------------------------------------
 

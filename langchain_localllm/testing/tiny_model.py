@@ -92,6 +92,9 @@ def _vocabulary(chat_format: str | None, extra: int) -> tuple[list[str], list[fl
     for a, b in itertools.islice(itertools.product(string.ascii_lowercase, repeat=2), extra):
         pieces.append(a + b)
         pieces.append("\u2581" + a + b)
+    # SentencePiece merges pairs of pieces, so every prefix of a piece must be a piece too
+    # (as in real vocabularies); without them words would never merge past two characters.
+    pieces = [piece[:n] for piece in pieces for n in range(1, len(piece) + 1)]
     pieces = list(dict.fromkeys(p for p in pieces if p not in tokens))
     tokens += pieces
     types += [1] * len(pieces)

@@ -113,9 +113,9 @@ async def test_async_iterator_yields_the_real_stream(llm: LlamaCpp) -> None:
 
 
 async def test_async_iterator_ends_on_a_real_error(tiny_model_path: object) -> None:
-    small = LlamaCpp(model_path=str(tiny_model_path), n_ctx=64, max_tokens=8, verbose=False)
+    small = LlamaCpp(model_path=str(tiny_model_path), n_ctx=64, max_tokens=8, verbose=False)  # padded to 256
     handler = AsyncIteratorCallbackHandler()
-    task = asyncio.create_task(small.ainvoke("moon " * 200, config={"callbacks": [handler]}))
+    task = asyncio.create_task(small.ainvoke("moon " * 300, config={"callbacks": [handler]}))
     with pytest.raises(ContextLengthExceededError):
         async for _ in handler.aiter():
             pass
@@ -123,7 +123,7 @@ async def test_async_iterator_ends_on_a_real_error(tiny_model_path: object) -> N
         await task
 
     quiet = AsyncIteratorCallbackHandler(raise_errors=False)
-    task = asyncio.create_task(small.ainvoke("moon " * 200, config={"callbacks": [quiet]}))
+    task = asyncio.create_task(small.ainvoke("moon " * 300, config={"callbacks": [quiet]}))
     assert [t async for t in quiet.aiter(task)] == []
     assert isinstance(quiet.error, ContextLengthExceededError)
     with pytest.raises(ContextLengthExceededError):

@@ -167,6 +167,15 @@ def test_bad_inputs(tmp_path: Path) -> None:
         GPT4All(model="x.gguf", max_tokens=0)
 
 
+def test_get_num_tokens_uses_the_model_vocabulary(llm: GPT4All, tiny_model_path: Path) -> None:
+    import llama_cpp
+
+    text = "the first man on the moon was"
+    vocab = llama_cpp.Llama(model_path=str(tiny_model_path), vocab_only=True, verbose=False)
+    assert llm.get_num_tokens(text) == len(vocab.tokenize(text.encode(), add_bos=False, special=True))
+    assert llm.get_num_tokens(text) < len(text) / 2  # words, not characters or bytes
+
+
 def test_langchain_metadata(llm: GPT4All) -> None:
     assert llm._llm_type == "gpt4all"
     params = llm._get_ls_params()

@@ -194,3 +194,20 @@ def test_chat_models_get_the_plain_prompt_their_server_templates() -> None:
     assert isinstance(content, str)
     assert "[INST]" not in content and "<<SYS>>" not in content
     assert content.startswith("You are an assistant tasked with improving Google search results.")
+
+
+def test_custom_prompt_selector() -> None:
+    from langchain_core.prompts import PromptTemplate
+
+    from langchain_localllm.prompts import ConditionalPromptSelector, format_prompt, is_llama2_format
+
+    selector = ConditionalPromptSelector(
+        default_prompt=PromptTemplate.from_template("Q: {question}"),
+        conditionals=[(is_llama2_format, format_prompt("llama2", "Search for: {question}"))],
+    )
+    llama = RecordingLLM(model_name="llama-2-13b-chat", prompts=[], stops=[], response="- a\n- b")
+    other = RecordingLLM(model_name="mystery", prompts=[], stops=[], response="- a\n- b")
+    assert search_queries_chain(llama, n=2, prompt=selector).invoke("x") == ["a?", "b?"]
+    assert search_queries_chain(other, n=2, prompt=selector).invoke("x") == ["a?", "b?"]
+    assert llama.prompts == ["[INST] Search for: x [/INST]"]
+    assert other.prompts == ["Q: x"]

@@ -135,6 +135,31 @@ def paragraphs(n: int, words: int = 40) -> str:
     return "\n\n".join(f"P{i} " + " ".join(f"w{i}x{j}" for j in range(words)) for i in range(n))
 
 
+SIX = paragraphs(6, words=60)
+
+
+def map_prompts_of(prompts: list[str]) -> list[str]:
+    return [p for p in prompts if "summaries of consecutive" not in p]
+
+
+def window_for(n_chunks: int, text: str) -> int:
+    """A context window (tokens = characters) in which ``text`` is cut into ``n_chunks`` chunks."""
+    for window in range(400, 4000, 5):
+        llm = EchoLLM(prompts=[])
+        chain = summarize_chain(
+            llm,
+            "map_reduce",
+            token_counter=chars,
+            context_window=window,
+            max_answer_tokens=50,
+            max_concurrency=1,
+        )
+        chain.invoke(text)
+        if len(map_prompts_of(llm.prompts)) == n_chunks:
+            return window
+    raise AssertionError(f"no window gives {n_chunks} chunks")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Any:
     clear_prompt_format_cache()
@@ -163,10 +188,10 @@ def test_auto_map_reduces_text_that_does_not_fit() -> None:
     # Every map prompt fits the window with room for the answer.
     assert all(len(p) + 100 <= 1200 for p in llm.prompts)
     # Summaries come back in text order whatever order the calls ran in.
-    firsts = [QUOTED.search(p).group(1).split()[0] for p in map_prompts]  # type: ignore[union-attr]
-    in_order = sorted(firsts, key=lambda w: int(w[1:]))
-    assert in_order[0] == "P0"
-    assert result["intermediate_steps"] == ["S" + f for f in in_order]
+    chunks = sorted((QUOTED.search(p).group(1) for p in map_prompts), key=lambda c: text.index(c))  # type: ignore[union-attr]
+    firsts = [c.split()[0] for c in chunks]
+    assert firsts[0] == "P0"
+    assert result["intermediate_steps"] == ["S" + f for f in firsts]
     assert result["output_text"] == f"C{len(firsts)}"
 
 
@@ -177,7 +202,7 @@ def test_map_reduce_sequential_fake_exact_content() -> None:
         llm,
         "map_reduce",
         token_counter=chars,
-        context_window=800,
+        context_window=window_for(3, text),
         max_answer_tokens=50,
         max_concurrency=1,
         return_intermediate_steps=True,
@@ -268,28 +293,42 @@ def test_summaries_that_never_shrink_are_a_typed_error() -> None:
 def test_map_steps_run_concurrently_up_to_the_bound() -> None:
     llm = BarrierLLM(prompts=[], parties=3)
     chain = summarize_chain(
-        llm, "map_reduce", token_counter=chars, context_window=700, max_answer_tokens=50, max_concurrency=3
+        llm,
+        "map_reduce",
+        token_counter=chars,
+        context_window=window_for(6, SIX),
+        max_answer_tokens=50,
+        max_concurrency=3,
     )
-    text = paragraphs(6, words=60)  # one paragraph per chunk: 6 map steps
-    assert chain.invoke(text) == "C6"
+    assert chain.invoke(SIX) == "C6"
     assert llm.max_in_flight == 3
 
 
 def test_max_concurrency_one_runs_map_steps_one_by_one() -> None:
     llm = EchoLLM(prompts=[])
     chain = summarize_chain(
-        llm, "map_reduce", token_counter=chars, context_window=700, max_answer_tokens=50, max_concurrency=1
+        llm,
+        "map_reduce",
+        token_counter=chars,
+        context_window=window_for(6, SIX),
+        max_answer_tokens=50,
+        max_concurrency=1,
     )
-    assert chain.invoke(paragraphs(6, words=60)) == "C6"
+    assert chain.invoke(SIX) == "C6"
     assert llm.max_in_flight == 1
 
 
 async def test_async_map_steps_run_concurrently_up_to_the_bound() -> None:
     llm = AsyncBarrierLLM(prompts=[], parties=2)
     chain = summarize_chain(
-        llm, "map_reduce", token_counter=chars, context_window=700, max_answer_tokens=50, max_concurrency=2
+        llm,
+        "map_reduce",
+        token_counter=chars,
+        context_window=window_for(6, SIX),
+        max_answer_tokens=50,
+        max_concurrency=2,
     )
-    assert await chain.ainvoke(paragraphs(6, words=60)) == "C6"
+    assert await chain.ainvoke(SIX) == "C6"
     assert llm.max_in_flight == 2
 
 
@@ -402,8 +441,12 @@ def test_models_without_a_tokenizer_are_estimated_not_sent_to_gpt2() -> None:
 
 
 def test_progress_bar_only_when_asked_or_interactive(capsys: pytest.CaptureFixture[str]) -> None:
-    text = paragraphs(6, words=60)
-    kwargs: dict[str, Any] = {"token_counter": chars, "context_window": 700, "max_answer_tokens": 50}
+    text = SIX
+    kwargs: dict[str, Any] = {
+        "token_counter": chars,
+        "context_window": window_for(6, SIX),
+        "max_answer_tokens": 50,
+    }
     summarize_chain(EchoLLM(), progress=True, **kwargs).invoke(text)
     shown = capsys.readouterr().err
     assert "Summarising" in shown
@@ -460,3 +503,17 @@ def test_chat_models_get_plain_prompts() -> None:
     (content,) = [m.content for m in seen.messages[0]]
     assert content.startswith("You are a helpful assistant who writes accurate, concise summaries.\n\n")
     assert "<|im_start|>" not in content
+
+
+def test_custom_prompts_replace_the_built_in_ones() -> None:
+    from langchain_core.prompts import PromptTemplate
+
+    from langchain_localllm.prompts import ConditionalPromptSelector
+
+    llm = EchoLLM(prompts=[])
+    mine = ConditionalPromptSelector(
+        default_prompt=PromptTemplate.from_template('TL;DR "{text}" CONCISE SUMMARY')
+    )
+    chain = summarize_chain(llm, prompts={"summarize": mine}, token_counter=chars, context_window=2000)
+    assert chain.invoke("alpha beta") == "Salpha"
+    assert llm.prompts == ['TL;DR "alpha beta" CONCISE SUMMARY']
