@@ -41,7 +41,8 @@ def stream_rate(stream: Callable[[], Iterator[str]]) -> tuple[float, float, int]
             n += 1
             first = first or time.perf_counter()
     end = time.perf_counter()
-    assert first is not None and n > 1
+    assert first is not None
+    assert n > 1
     return (n - 1) / (end - first), first - start, n
 
 
@@ -57,7 +58,9 @@ def first_token_seconds(stream: Iterator[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128)
     args = parser.parse_args()
@@ -85,7 +88,7 @@ def main() -> None:
         "langchain_community LlamaCpp": lambda: community.stream(PROMPT),
     }
     rates: dict[str, list[float]] = {name: [] for name in contestants}
-    for name, fn in contestants.items():  # warm-up
+    for fn in contestants.values():  # warm-up
         stream_rate(fn)
     for _ in range(args.rounds):
         for name, fn in contestants.items():
@@ -100,7 +103,9 @@ def main() -> None:
     # First token of a second instance vs a warm call of the first.
     warm = statistics.median(first_token_seconds(ours.stream(PROMPT)) for _ in range(args.rounds))
     second_first = statistics.median(
-        first_token_seconds(LlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING).stream(PROMPT))
+        first_token_seconds(
+            LlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING).stream(PROMPT)
+        )
         for _ in range(args.rounds)
     )
     with warnings.catch_warnings():
@@ -111,7 +116,9 @@ def main() -> None:
     community_first = community_load + first_token_seconds(community_second.stream(PROMPT))
     print(f"\n{'first token':<44}{'ms':>10}{'ratio vs warm':>15}")
     print(f"{'warm call, first instance (ours)':<44}{warm * 1000:>10.1f}{1.0:>15.3f}")
-    print(f"{'second instance, same model (ours)':<44}{second_first * 1000:>10.1f}{second_first / warm:>15.3f}")
+    print(
+        f"{'second instance, same model (ours)':<44}{second_first * 1000:>10.1f}{second_first / warm:>15.3f}"
+    )
     print(
         f"{'second instance (community, incl. load)':<44}{community_first * 1000:>10.1f}"
         f"{community_first / warm:>15.3f}"

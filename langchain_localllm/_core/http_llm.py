@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field, PrivateAttr, field_validator
 
 from langchain_localllm._core.base_llm import LocalLLM
-from langchain_localllm._core.http import DEFAULT_CONNECT_TIMEOUT, HttpClient, check_base_url
+from langchain_localllm._core.http_connection import ServerConnection
 from langchain_localllm._core.http_errors import ServerKind
 from langchain_localllm._core.params import check_params
 from langchain_localllm.errors import InvalidParameterError, StreamInterruptedError
@@ -53,37 +52,15 @@ class ResponseParser:
             raise StreamInterruptedError(msg, url=url)
 
 
-class ServerLLM(LocalLLM):
+class ServerLLM(ServerConnection, LocalLLM):
     """Base of the LLMs that call a local model server over HTTP."""
 
-    _server_kind: ClassVar[ServerKind]
     _call_params: ClassVar[frozenset[str]] = frozenset()
     """Names accepted as per-call keyword arguments (``llm.invoke(p, temperature=0)``)."""
-
-    base_url: str = ""
-    """Root URL of the server."""
-
-    headers: dict[str, str] | None = None
-    """Extra HTTP headers sent with every request."""
-
-    timeout: float | None = Field(default=300.0, gt=0)
-    """Read timeout in seconds: how long to wait for the answer to start and then between two
-    streamed chunks. None waits forever."""
-
-    connect_timeout: float | None = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
-    """Seconds to wait for the connection to the server."""
 
     streaming: bool = True
     """Ask the server to stream tokens. When False every call is one JSON request and the text
     arrives as a single chunk (``stream()`` then yields it at once)."""
-
-    _client: HttpClient | None = PrivateAttr(default=None)
-    _client_config: tuple[Any, ...] = PrivateAttr(default=())
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return check_base_url(value, cls.__name__)
 
     # --- what subclasses provide ---------------------------------------------------------
 
@@ -92,31 +69,6 @@ class ServerLLM(LocalLLM):
 
     def _new_parser(self) -> ResponseParser:
         raise NotImplementedError
-
-    def _request_headers(self) -> dict[str, str]:
-        return dict(self.headers or {})
-
-    # --- client ---------------------------------------------------------------------------
-
-    @property
-    def client(self) -> HttpClient:
-        """The pooled HTTP client of this instance (shared with its copies' threads)."""
-        config = (
-            self.base_url,
-            self.timeout,
-            self.connect_timeout,
-            tuple(sorted(self._request_headers().items())),
-        )
-        if self._client is None or self._client_config != config:  # new, or a copy with other settings
-            self._client_config = config
-            self._client = HttpClient(
-                self.base_url,
-                self._server_kind,
-                headers=self._request_headers(),
-                connect_timeout=self.connect_timeout,
-                read_timeout=self.timeout,
-            )
-        return self._client
 
     def _check_call_kwargs(self, kwargs: dict[str, Any]) -> None:
         owner = type(self).__name__

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import Field, PrivateAttr, field_validator
-
-from langchain_localllm._core.http import DEFAULT_CONNECT_TIMEOUT, HttpClient, check_base_url
-from langchain_localllm._core.http_errors import ServerKind
+from langchain_localllm._core.http_connection import ServerConnection
 from langchain_localllm.embeddings._base import LocalEmbeddings
 from langchain_localllm.errors import MalformedResponseError
 
@@ -45,45 +42,8 @@ def vector_of(value: Any, url: str) -> list[float]:
     raise MalformedResponseError(msg, url=url)
 
 
-class ServerEmbeddings(LocalEmbeddings):
+class ServerEmbeddings(ServerConnection, LocalEmbeddings):
     """Base of the embeddings computed by a local model server over HTTP."""
-
-    _server_kind: ClassVar[ServerKind]
-
-    base_url: str = ""
-    """Root URL of the server."""
-
-    headers: dict[str, str] | None = None
-    """Extra HTTP headers sent with every request."""
-
-    timeout: float | None = Field(default=300.0, gt=0)
-    """Read timeout in seconds for one request (one batch). None waits forever."""
-
-    connect_timeout: float | None = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
-    """Seconds to wait for the connection to the server."""
-
-    _client: HttpClient | None = PrivateAttr(default=None)
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return check_base_url(value, cls.__name__)
-
-    def _request_headers(self) -> dict[str, str]:
-        return dict(self.headers or {})
-
-    @property
-    def client(self) -> HttpClient:
-        """The pooled HTTP client of this instance."""
-        if self._client is None:
-            self._client = HttpClient(
-                self.base_url,
-                self._server_kind,
-                headers=self._request_headers(),
-                connect_timeout=self.connect_timeout,
-                read_timeout=self.timeout,
-            )
-        return self._client
 
     def _model_for_errors(self) -> str | None:
         return None

@@ -27,7 +27,9 @@ def test_notebook_runs(path: Path, llama_server_binary: Path) -> None:
     env_bin = str(Path(sys.executable).parent)
     os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
     os.environ["LLAMA_SERVER_BIN"] = str(llama_server_binary)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
