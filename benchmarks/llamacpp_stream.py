@@ -31,19 +31,21 @@ LOAD = {"n_ctx": 2048, "n_batch": 512, "n_threads": 2, "verbose": False}
 SAMPLING = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.1}
 
 
-def stream_rate(stream: Callable[[], Iterator[str]]) -> tuple[float, float, int]:
-    """(tokens/s after the first token, seconds to first token, chunks) for one stream."""
-    start = time.perf_counter()
+def stream_rate(stream: Callable[[], Iterator[str]], tokens: int) -> tuple[float, str]:
+    """(tokens/s after the first token, the text) for one stream of ``tokens`` tokens.
+
+    Every contestant generates the same ``tokens`` tokens (greedy, same prompt; the
+    generated model practically never ends early), so rates compare like with like.
+    """
     first = None
-    n = 0
+    pieces = []
     for piece in stream():
         if piece:
-            n += 1
             first = first or time.perf_counter()
+            pieces.append(piece)
     end = time.perf_counter()
     assert first is not None
-    assert n > 1
-    return (n - 1) / (end - first), first - start, n
+    return (tokens - 1) / (end - first), "".join(pieces)
 
 
 def first_token_seconds(stream: Iterator[str]) -> float:
@@ -61,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--tokens", type=int, default=128)
     args = parser.parse_args()
 
@@ -88,11 +90,11 @@ def main() -> None:
         "langchain_community LlamaCpp": lambda: community.stream(PROMPT),
     }
     rates: dict[str, list[float]] = {name: [] for name in contestants}
-    for fn in contestants.values():  # warm-up
-        stream_rate(fn)
+    texts = {name: stream_rate(fn, args.tokens)[1] for name, fn in contestants.items()}  # warm-up
+    assert len(set(texts.values())) == 1, "the contestants generated different texts"
     for _ in range(args.rounds):
         for name, fn in contestants.items():
-            rates[name].append(stream_rate(fn)[0])
+            rates[name].append(stream_rate(fn, args.tokens)[0])
 
     base = statistics.median(rates["raw llama-cpp-python"])
     print(f"\n{'streamed tokens/s':<32}{'median':>10}{'ratio vs raw':>15}")

@@ -14,12 +14,12 @@ from langchain_localllm.errors import InvalidModelFileError, InvalidParameterErr
 
 __all__ = ["LlamaCppEmbeddings"]
 
-#: Texts per ``Llama.embed`` call. On a CPU with all-MiniLM-L6-v2, llama.cpp embeds about as
-#: fast one text per call as 4 per call, and 2.5-3x slower per text in batches of 32 or
-#: all at once (the attention of a non-causal model spans the whole mixed batch). A few
-#: texts per call also share the fixed cost of each decode (graph setup, thread barriers),
-#: which dominates on a busy machine. benchmarks/embeddings_throughput.py measures it.
-DEFAULT_BATCH_SIZE = 4
+#: Texts per ``Llama.embed`` call. On a CPU with all-MiniLM-L6-v2, llama.cpp embeds fastest
+#: one text per call: measured here (2 cores, 300 texts of 10-60 words, medians of 3) 71.4
+#: texts/s at 1 per call (raw llama-cpp-python: 71.1), 69.1 at 2, 68.8 at 4, 53.2 at 8, and
+#: slower still in bigger batches (the attention of a non-causal model spans the whole mixed
+#: batch). benchmarks/embeddings_throughput.py measures it against the alternatives.
+DEFAULT_BATCH_SIZE = 1
 
 
 class LlamaCppEmbeddings(LocalEmbeddings):
@@ -45,7 +45,7 @@ class LlamaCppEmbeddings(LocalEmbeddings):
         n_ctx: int | None
             Longest text in tokens (longer ones are truncated); None: the model's.
         batch_size: int | None
-            Texts per llama.cpp call; None: the measured fastest (4).
+            Texts per llama.cpp call; None: the measured fastest (1).
         normalize: bool
             L2-normalise the vectors (default True).
 
