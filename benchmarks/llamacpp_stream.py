@@ -1,6 +1,6 @@
 """Streamed tokens/s of LlamaCpp next to raw llama-cpp-python and langchain-community's LlamaCpp.
 
-    python benchmarks/llamacpp_stream.py [--rounds 5] [--tokens 128]
+    python benchmarks/llamacpp_stream.py [--rounds 11] [--tokens 200]
 
 On a generated ~25M-parameter model (random weights, real llama architecture), in
 interleaved rounds so that machine noise hits every contestant alike, it measures:
@@ -63,8 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--tokens", type=int, default=200)
     args = parser.parse_args()
 
     import llama_cpp
@@ -92,9 +92,11 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in contestants}
     texts = {name: stream_rate(fn, args.tokens)[1] for name, fn in contestants.items()}  # warm-up
     assert len(set(texts.values())) == 1, "the contestants generated different texts"
-    for _ in range(args.rounds):
-        for name, fn in contestants.items():
-            rates[name].append(stream_rate(fn, args.tokens)[0])
+    order = list(contestants)
+    for round_no in range(args.rounds):
+        # rotate who goes first, so no contestant always runs in the same spot of a round
+        for name in order[round_no % len(order) :] + order[: round_no % len(order)]:
+            rates[name].append(stream_rate(contestants[name], args.tokens)[0])
 
     base = statistics.median(rates["raw llama-cpp-python"])
     print(f"\n{'streamed tokens/s':<32}{'median':>10}{'ratio vs raw':>15}")
@@ -102,11 +104,13 @@ def main() -> None:
         median = statistics.median(values)
         print(f"{name:<32}{median:>10.1f}{median / base:>15.3f}")
 
-    # First token of a second instance vs a warm call of the first.
-    warm = statistics.median(first_token_seconds(ours.stream(PROMPT)) for _ in range(args.rounds))
+    # First token of a second instance vs a warm call of the first, each on a prompt the
+    # model has not seen (so prompt processing happens, as in real use).
+    prompts = iter(f"{PROMPT} {word}" for word in ("Neil", "Buzz", "Apollo", "Eagle") * 100)
+    warm = statistics.median(first_token_seconds(ours.stream(next(prompts))) for _ in range(args.rounds))
     second_first = statistics.median(
         first_token_seconds(
-            LlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING).stream(PROMPT)
+            LlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING).stream(next(prompts))
         )
         for _ in range(args.rounds)
     )
@@ -115,7 +119,7 @@ def main() -> None:
         start = time.perf_counter()
         community_second = CommunityLlamaCpp(model_path=str(path), max_tokens=args.tokens, **LOAD, **SAMPLING)
         community_load = time.perf_counter() - start
-    community_first = community_load + first_token_seconds(community_second.stream(PROMPT))
+    community_first = community_load + first_token_seconds(community_second.stream(next(prompts)))
     print(f"\n{'first token':<44}{'ms':>10}{'ratio vs warm':>15}")
     print(f"{'warm call, first instance (ours)':<44}{warm * 1000:>10.1f}{1.0:>15.3f}")
     print(

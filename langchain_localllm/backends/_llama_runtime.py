@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -53,12 +52,16 @@ def load_llama(model_path: str | os.PathLike[str], **load_kwargs: Any) -> Loaded
 
     ``load_kwargs`` go to ``llama_cpp.Llama``; ``None`` values are dropped so that
     llama.cpp takes them from the model file (rope settings, ...). The file is
-    checked first so a bad path gives a typed error, not a native failure.
+    checked first so a bad path gives a typed error, not a native failure. Once
+    loaded, this is a dictionary lookup: it runs before every call into the model.
     """
-    info = read_gguf(model_path)
-    path = str(Path(model_path).expanduser().resolve())
+    path = os.path.abspath(os.path.expanduser(model_path))
     kwargs = {k: v for k, v in load_kwargs.items() if v is not None}
     key = ("llama_cpp", path, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+    loaded = MODEL_CACHE.peek(key)
+    if loaded is not None:
+        return loaded
+    info = read_gguf(path)
 
     def load() -> Any:
         llama_cpp = import_llama_cpp()

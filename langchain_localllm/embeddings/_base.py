@@ -24,7 +24,7 @@ __all__ = ["LocalEmbeddings", "l2_normalize"]
 
 def l2_normalize(vector: Sequence[float]) -> list[float]:
     """``vector`` scaled to unit length (unchanged if it is all zeros)."""
-    norm = math.sqrt(math.fsum(x * x for x in vector))
+    norm = math.hypot(*vector)
     if norm == 0.0:
         return [float(x) for x in vector]
     return [float(x) / norm for x in vector]
@@ -97,8 +97,7 @@ class LocalEmbeddings(BaseModel, Embeddings):
                     f"{type(self).__name__}: the runtime returned an empty or non-numeric embedding. "
                     "Is the model an embedding model (with a pooling type)?",
                 )
-            values = [float(x) for x in vector]
-            out.append(l2_normalize(values) if self.normalize else values)
+            out.append(l2_normalize(vector) if self.normalize else [float(x) for x in vector])
         if len({len(v) for v in out}) > 1:
             raise MalformedResponseError(
                 f"{type(self).__name__}: embeddings of different lengths in one batch "

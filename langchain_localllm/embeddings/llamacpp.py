@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ class LlamaCppEmbeddings(LocalEmbeddings):
 
     # --- model ------------------------------------------------------------------------
 
+    @cached_property
     def _load_kwargs(self) -> dict[str, Any]:
         n_ctx = resolve_n_ctx(self.model_path, self.n_ctx)
         n_batch = self.n_batch or n_ctx
@@ -120,7 +122,7 @@ class LlamaCppEmbeddings(LocalEmbeddings):
 
     def load(self) -> LoadedModel:
         """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        return load_llama(self.model_path, **self._load_kwargs())
+        return load_llama(self.model_path, **self._load_kwargs)
 
     @property
     def client(self) -> Any:
@@ -142,7 +144,7 @@ class LlamaCppEmbeddings(LocalEmbeddings):
     @property
     def max_tokens(self) -> int:
         """Longest text the model embeds whole, in tokens."""
-        return int(self._load_kwargs()["n_batch"])
+        return int(self._load_kwargs["n_batch"])
 
     # --- embedding --------------------------------------------------------------------
 
