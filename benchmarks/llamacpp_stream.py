@@ -98,11 +98,13 @@ def main() -> None:
         for name in order[round_no % len(order) :] + order[: round_no % len(order)]:
             rates[name].append(stream_rate(contestants[name], args.tokens)[0])
 
-    base = statistics.median(rates["raw llama-cpp-python"])
-    print(f"\n{'streamed tokens/s':<32}{'median':>10}{'ratio vs raw':>15}")
+    base = rates["raw llama-cpp-python"]
+    print(f"\n{'streamed tokens/s':<32}{'median':>10}{'ratio vs raw':>15}{'paired ratio':>15}")
     for name, values in rates.items():
         median = statistics.median(values)
-        print(f"{name:<32}{median:>10.1f}{median / base:>15.3f}")
+        # ratio within each round (same machine state), then the median: steadier than medians' ratio
+        paired = statistics.median(v / b for v, b in zip(values, base, strict=True))
+        print(f"{name:<32}{median:>10.1f}{median / statistics.median(base):>15.3f}{paired:>15.3f}")
 
     # First token of a second instance vs a warm call of the first, each on a prompt the
     # model has not seen (so prompt processing happens, as in real use).

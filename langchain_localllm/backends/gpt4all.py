@@ -6,6 +6,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,7 @@ class GPT4All(LocalLLM):
 
     # --- model ------------------------------------------------------------------------
 
-    @property
+    @cached_property
     def model_file(self) -> Path:
         """The resolved model file path."""
         candidate = Path(self.model).expanduser()
@@ -191,9 +192,12 @@ class GPT4All(LocalLLM):
     def load(self) -> LoadedModel:
         """Load the model now (it otherwise loads on first use); shared by equal instances."""
         path = self.model_file
+        key = ("gpt4all", str(path), self.n_ctx, self.device, self.ngl, self.n_threads)
+        loaded = MODEL_CACHE.peek(key)  # the hot path: every call into the model passes here
+        if loaded is not None:
+            return loaded
         if not (self.allow_download and not path.exists()):
             read_gguf(path)  # typed errors for missing, directory, GGML, truncated...
-        key = ("gpt4all", str(path), self.n_ctx, self.device, self.ngl, self.n_threads)
         return MODEL_CACHE.get_or_load(key, lambda: self._load(path))
 
     def _load(self, path: Path) -> Any:
