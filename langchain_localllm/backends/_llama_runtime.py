@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
@@ -85,3 +86,31 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     return value
+
+
+class LlamaModelUser:
+    """``load()``, ``client`` and ``model_name`` for classes with ``model_path`` and ``_load_kwargs``.
+
+    Shared by :class:`~langchain_localllm.LlamaCpp` and
+    :class:`~langchain_localllm.LlamaCppEmbeddings`: both go through the process-wide cache.
+    """
+
+    if TYPE_CHECKING:
+        model_path: str
+
+        @property
+        def _load_kwargs(self) -> dict[str, Any]: ...
+
+    def load(self) -> LoadedModel:
+        """Load the model now (it otherwise loads on first use); shared by equal instances."""
+        return load_llama(self.model_path, **self._load_kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The shared ``llama_cpp.Llama`` (hold ``self.load().lock`` while calling it)."""
+        return self.load().model
+
+    @property
+    def model_name(self) -> str:
+        """The model file's name without extension."""
+        return Path(self.model_path).stem

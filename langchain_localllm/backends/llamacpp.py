@@ -14,16 +14,15 @@ from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.native_output import native_stderr
-from langchain_localllm.backends._llama_runtime import import_llama_cpp, load_llama, resolve_n_ctx
+from langchain_localllm.backends._llama_runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
 
 
-class LlamaCpp(LocalLLM):
+class LlamaCpp(LlamaModelUser, LocalLLM):
     """llama.cpp models running in this process, via llama-cpp-python.
 
     A drop-in replacement for ``langchain_community.llms.LlamaCpp``: the same
@@ -184,19 +183,6 @@ class LlamaCpp(LocalLLM):
             "verbose": self.verbose,
             **self.model_kwargs,
         }
-
-    def load(self) -> LoadedModel:
-        """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        return load_llama(self.model_path, **self._load_kwargs)
-
-    @property
-    def client(self) -> Any:
-        """The shared ``llama_cpp.Llama`` (hold ``self.load().lock`` while calling it)."""
-        return self.load().model
-
-    @property
-    def model_name(self) -> str:
-        return Path(self.model_path).stem
 
     def get_context_window(self) -> int:
         """The loaded context window (llama.cpp may round ``n_ctx`` up); loads the model."""

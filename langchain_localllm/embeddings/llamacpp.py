@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from langchain_localllm._core.model_cache import LoadedModel
-from langchain_localllm.backends._llama_runtime import load_llama, resolve_n_ctx
+from langchain_localllm.backends._llama_runtime import LlamaModelUser, resolve_n_ctx
 from langchain_localllm.embeddings._base import LocalEmbeddings
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
 
@@ -23,7 +21,7 @@ __all__ = ["LlamaCppEmbeddings"]
 DEFAULT_BATCH_SIZE = 1
 
 
-class LlamaCppEmbeddings(LocalEmbeddings):
+class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
     """Sentence embeddings from a GGUF embedding model with llama-cpp-python, in process.
 
     The model is loaded once per process and shared (``langchain_localllm``'s model
@@ -119,20 +117,6 @@ class LlamaCppEmbeddings(LocalEmbeddings):
             "verbose": self.verbose,
             **self.model_kwargs,
         }
-
-    def load(self) -> LoadedModel:
-        """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        return load_llama(self.model_path, **self._load_kwargs)
-
-    @property
-    def client(self) -> Any:
-        """The shared ``llama_cpp.Llama`` (hold ``self.load().lock`` while calling it)."""
-        return self.load().model
-
-    @property
-    def model_name(self) -> str:
-        """The model file's name without extension."""
-        return Path(self.model_path).stem
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens of ``text`` in this model's tokenizer, without the special tokens
