@@ -209,27 +209,32 @@ class HttpClient:
     # llama-server closes the connection after a streamed answer although it announced
     # keep-alive; the next request on that pooled connection then fails before any byte of
     # answer ("Remote end closed connection without response"). The request was not
-    # processed, so it is sent once more on a fresh connection. Nothing else is retried.
+    # processed, so it is sent again. Each failed connection leaves the pool, and after
+    # several parallel streams every idle connection may be such a closed one, so it is
+    # retried until a fresh connection is used: at most once per pooled connection. Nothing
+    # else is retried.
 
     def _send(self, method: str, url: str, payload: Any, *, stream: bool) -> requests.Response:
-        for attempt in (1, 2):
+        last = self.pool_size
+        for attempt in range(last + 1):
             try:
                 return self.session.request(
                     method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
                 )
             except requests.exceptions.ConnectionError as error:
-                if attempt == 2 or not _closed_without_response(error):
+                if attempt == last or not _closed_without_response(error):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _asend(
         self, client: httpx.AsyncClient, method: str, url: str, payload: Any, *, stream: bool
     ) -> httpx.Response:
-        for attempt in (1, 2):
+        last = self.pool_size
+        for attempt in range(last + 1):
             try:
                 return await client.send(client.build_request(method, url, json=payload), stream=stream)
             except httpx.RemoteProtocolError:
-                if attempt == 2:
+                if attempt == last:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 

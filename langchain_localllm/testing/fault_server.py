@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-__all__ = ["Behaviour", "FaultServer", "hang", "refused_url", "respond", "stall", "stream"]
+__all__ = ["Behaviour", "FaultServer", "close_first", "hang", "refused_url", "respond", "stall", "stream"]
 
 Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
 """``(connection, raw request, released)``: ``released`` is set when the server stops."""
@@ -71,6 +71,22 @@ def stream(
             conn.sendall(_chunk(piece))
         if complete:
             conn.sendall(b"0\r\n\r\n")
+
+    return behave
+
+
+def close_first(times: int, then: Behaviour) -> Behaviour:
+    """Close the first ``times`` connections without a byte of answer (as llama-server does
+    to a kept-alive connection after a streamed answer), then behave like ``then``."""
+    remaining = [times]
+    lock = threading.Lock()
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        with lock:
+            drop = remaining[0] > 0
+            remaining[0] -= 1
+        if not drop:
+            then(conn, request, released)
 
     return behave
 

@@ -64,3 +64,30 @@ def test_unreachable_names_url_and_how_to_start() -> None:
 def test_bad_base_url() -> None:
     with pytest.raises(InvalidParameterError):
         HttpClient("127.0.0.1:8080", LLAMA_SERVER)
+
+
+# --- connections the server closed without answering -------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_requests_closed_without_answer_are_sent_again_on_a_fresh_connection(mode: str) -> None:
+    from langchain_localllm.testing.fault_server import close_first
+
+    with FaultServer(close_first(3, respond(200, b'{"status": "ok"}'))) as server:
+        client = HttpClient(server.base_url, LLAMA_SERVER, pool_size=4)
+        answer = client.get_json("/health") if mode == "sync" else await client.aget_json("/health")
+    assert answer == {"status": "ok"}
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_server_that_never_answers_is_a_typed_error(mode: str) -> None:
+    from langchain_localllm.errors import ServerError
+    from langchain_localllm.testing.fault_server import close_first
+
+    with FaultServer(close_first(100, respond(200, b"{}"))) as server:
+        client = HttpClient(server.base_url, LLAMA_SERVER, pool_size=2)
+        with pytest.raises(ServerError):
+            if mode == "sync":
+                client.get_json("/health")
+            else:
+                await client.aget_json("/health")
