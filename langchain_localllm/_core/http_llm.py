@@ -144,10 +144,3 @@ def drop_none(values: dict[str, Any]) -> dict[str, Any]:
 def nanos_to_ms(value: Any) -> float | None:
     """Ollama's integer nanoseconds as milliseconds."""
     return value / 1e6 if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def per_second(count: Any, ms: float | None) -> float | None:
-    """Tokens per second from a count and milliseconds (None when unknown or zero time)."""
-    if not isinstance(count, int) or ms is None or ms <= 0:
-        return None
-    return count * 1000.0 / ms

@@ -15,6 +15,7 @@ from langchain_core.outputs import GenerationChunk
 from pydantic import model_validator
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
 from langchain_localllm._core.native_output import native_stderr
@@ -362,16 +363,9 @@ def _generate_locked(
                 "completion_tokens": completion,
                 "total_tokens": prompt_tokens + completion,
             },
-            "timings": {
-                "prompt_n": prompt_tokens,
-                "prompt_ms": round(prompt_ms, 3),
-                "prompt_per_second": round(prompt_tokens / prompt_ms * 1000, 2) if prompt_ms > 0 else 0.0,
-                "predicted_n": completion,
-                "predicted_ms": round(predicted_ms, 3),
-                "predicted_per_second": (
-                    round((completion - 1) / predicted_ms * 1000, 2) if predicted_ms > 0 else 0.0
-                ),
-            },
+            "timings": timings_info(
+                prompt_tokens, prompt_ms, completion, predicted_ms, predicted_rate_n=max(completion - 1, 0)
+            ),
             "model": name,
         },
     )

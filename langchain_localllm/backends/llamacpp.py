@@ -13,6 +13,7 @@ from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm.backends._llama_runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
@@ -328,7 +329,7 @@ def _generate_locked(
                 "completion_tokens": sampled.count,
                 "total_tokens": prompt_tokens + sampled.count,
             },
-            "timings": _timings(perf),
+            "timings": timings_info(perf.n_p_eval, perf.t_p_eval_ms, perf.n_eval, perf.t_eval_ms),
             "model": Path(llm.model_path).stem,
         },
     )
@@ -347,20 +348,6 @@ class _SampledTokens:
             if not self._is_eog(token):
                 self.count += 1
             yield token
-
-
-def _timings(perf: Any) -> dict[str, float]:
-    def per_second(n: int, ms: float) -> float:
-        return round(1000.0 * n / ms, 2) if ms > 0 else 0.0
-
-    return {
-        "prompt_n": perf.n_p_eval,
-        "prompt_ms": round(perf.t_p_eval_ms, 3),
-        "prompt_per_second": per_second(perf.n_p_eval, perf.t_p_eval_ms),
-        "predicted_n": perf.n_eval,
-        "predicted_ms": round(perf.t_eval_ms, 3),
-        "predicted_per_second": per_second(perf.n_eval, perf.t_eval_ms),
-    }
 
 
 def _check_grammar(llm: Any, gbnf: str, llama_cpp: Any) -> None:

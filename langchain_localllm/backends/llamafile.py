@@ -366,15 +366,7 @@ class _CompletionParser(ResponseParser):
             }
         timings = event.get("timings")
         if isinstance(timings, dict):
-            keys = (
-                "prompt_n",
-                "prompt_ms",
-                "prompt_per_second",
-                "predicted_n",
-                "predicted_ms",
-                "predicted_per_second",
-            )
-            info["timings"] = {key: timings[key] for key in keys if key in timings}
+            info["timings"] = {key: timings[key] for key in _TIMING_KEYS if key in timings}
         if self.probabilities:
             info["completion_probabilities"] = self.probabilities
         return drop_none(info)

@@ -10,6 +10,7 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
+from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.http_llm import (
     ResponseParser,
@@ -17,7 +18,6 @@ from langchain_localllm._core.http_llm import (
     ServerRequest,
     drop_none,
     nanos_to_ms,
-    per_second,
 )
 from langchain_localllm.errors import (
     GenerationError,
@@ -474,17 +474,14 @@ class _GenerateParser(ResponseParser):
         completion_tokens = event.get("eval_count")
         prompt_ms = nanos_to_ms(event.get("prompt_eval_duration"))
         predicted_ms = nanos_to_ms(event.get("eval_duration"))
-        timings = drop_none(
-            {
-                "prompt_n": prompt_tokens,
-                "prompt_ms": prompt_ms,
-                "prompt_per_second": per_second(prompt_tokens, prompt_ms),
-                "predicted_n": completion_tokens,
-                "predicted_ms": predicted_ms,
-                "predicted_per_second": per_second(completion_tokens, predicted_ms),
-                "load_ms": nanos_to_ms(event.get("load_duration")),
-                "total_ms": nanos_to_ms(event.get("total_duration")),
-            }
+        timings = timings_info(prompt_tokens, prompt_ms, completion_tokens, predicted_ms)
+        timings.update(
+            drop_none(
+                {
+                    "load_ms": nanos_to_ms(event.get("load_duration")),
+                    "total_ms": nanos_to_ms(event.get("total_duration")),
+                }
+            )
         )
         info: dict[str, Any] = {
             "finish_reason": event.get("done_reason"),
