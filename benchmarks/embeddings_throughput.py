@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--no-rag", action="store_true", help="skip the index build / query timings")
     args = parser.parse_args()
 
-    from langchain_localllm.testing.minilm_gguf import minilm_gguf_path
+    from langchain_localllm.demo_models.minilm import minilm_gguf_path
 
     model = minilm_gguf_path()
     chunks = make_chunks(args.n)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from langchain_localllm import LlamaCpp, clear_model_cache
-from langchain_localllm.testing import write_tiny_model
+from langchain_localllm.demo_models import write_tiny_model
 
 CACHE = Path.home() / ".cache" / "langchain-localllm" / "bench-models"
 PROMPT = "The first man on the moon was"

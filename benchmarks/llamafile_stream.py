@@ -1,6 +1,6 @@
 """Streaming through ``Llamafile`` vs a plain ``requests`` stream vs community ``Llamafile``.
 
-All clients talk to the same llama-server (built by ``scripts/build_llama_server.sh``)
+All clients talk to the same llama-server (built by ``scripts/build_llama_cpp.sh``)
 serving a generated ~25M-parameter model (``write_tiny_model(size="bench")``), with the
 same greedy settings, in interleaved rounds (the order rotates every round). For each
 client: time to first token (TTFT, from sending the request to the first non-empty
@@ -22,14 +22,18 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import requests
 
 from langchain_localllm import Llamafile
-from langchain_localllm.testing import write_tiny_model
-from langchain_localllm.testing.llama_server import CACHE_DIR, LlamaServer
+from langchain_localllm.demo_models import write_tiny_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support
+from tests.support.llama_server import CACHE_DIR, LlamaServer
 
 PROMPT = "The old ship sailed across the dark sea toward the city of stone, and the king said"
 SAMPLING = {
@@ -115,7 +119,7 @@ def record_stream(base_url: str, n_predict: int) -> bytes:
 
 def client_cost(body: bytes, factories: dict[str, Callable[[str, int], Callable[[], Iterator[str]]]]) -> None:
     """Replay ``body`` (one HTTP chunk per SSE event, as llama-server sends) to each client."""
-    from langchain_localllm.testing.fault_server import FaultServer, stream
+    from tests.support.fault_server import FaultServer, stream
 
     events = [event + b"\n\n" for event in body.split(b"\n\n") if event.strip()]
     repeats = 30

@@ -2,7 +2,7 @@
 
     python benchmarks/summarize_map_reduce.py [--rounds 2] [--parallel 4] [--slot-ctx 1024]
 
-Starts llama.cpp's ``llama-server`` (``bash scripts/build_llama_server.sh`` builds it) with
+Starts llama.cpp's ``llama-server`` (``bash scripts/build_llama_cpp.sh`` builds it) with
 ``--parallel 4`` on a generated model (real llama architecture, random weights, Llama-2
 chat template), then summarises the Book of Ruth (tests/data, public domain) with
 
@@ -36,9 +36,11 @@ from langchain_localllm import Llamafile
 from langchain_localllm.chains import summarize_chain
 from langchain_localllm.chains._llm import answer_tokens, context_window
 from langchain_localllm.chains._split import split_to_budget
+from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.prompts import format_prompt_selector
-from langchain_localllm.testing import write_tiny_model
-from langchain_localllm.testing.llama_server import LlamaServer, LlamaServerError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support
+from tests.support.llama_server import LlamaServer, LlamaServerError
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "tests" / "data" / "book_of_ruth_kjv.txt").read_text(encoding="utf-8")

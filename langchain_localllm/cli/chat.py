@@ -39,7 +39,7 @@ class Conversation:
         if template is not None:
             return template, "the model's chat template"
         from langchain_localllm.prompts import prompt_format
-        from langchain_localllm.testing.chat_templates import CHAT_TEMPLATES
+        from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
         name = prompt_format(self.llm)
         return CHAT_TEMPLATES.get(name), name

@@ -105,14 +105,14 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def _embeddings(args: argparse.Namespace) -> Any:
-    from langchain_localllm.embeddings.llamacpp import LlamaCppEmbeddings
+    from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
 
     if args.embeddings_model:
         from langchain_localllm.cli.discovery import resolve_model_path
 
         path = resolve_model_path(args.embeddings_model)
     else:
-        from langchain_localllm.testing.minilm_gguf import minilm_gguf_path
+        from langchain_localllm.demo_models.minilm import minilm_gguf_path
 
         path = minilm_gguf_path()
     return LlamaCppEmbeddings(model_path=str(path))
@@ -180,14 +180,14 @@ def cmd_rag_ask(args: argparse.Namespace) -> int:
 
 def ollama_base_url(args: argparse.Namespace) -> str:
     """``--base-url``, else ``OLLAMA_HOST``, else Ollama's usual local address."""
-    from langchain_localllm.backends.ollama import ollama_base_url_from_env
+    from langchain_localllm.ollama.llms import ollama_base_url_from_env
 
     return str(args.base_url) if getattr(args, "base_url", None) else ollama_base_url_from_env()
 
 
 def ollama_models(base_url: str) -> list[dict[str, Any]]:
     """The models a running Ollama has (``/api/tags``); typed error if it is not running."""
-    from langchain_localllm.backends.ollama import Ollama
+    from langchain_localllm.ollama.llms import Ollama
 
     return Ollama(model="-", base_url=base_url).list_models()
 
@@ -216,7 +216,7 @@ def _list_ollama(base_url: str) -> None:
 
 
 def _list_llamafile(base_url: str | None) -> None:
-    from langchain_localllm.backends.llamafile import Llamafile
+    from langchain_localllm.llamafile.llms import Llamafile
 
     llm = Llamafile(base_url=base_url) if base_url else Llamafile()
     try:
@@ -269,7 +269,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             "(`localllm models` lists those on this machine).",
             parameter="backend",
         )
-    from langchain_localllm.backends.ollama import Ollama
+    from langchain_localllm.ollama.llms import Ollama
 
     base_url = ollama_base_url(args)
     last = Ollama(model=args.name, base_url=base_url).pull(progress=True)

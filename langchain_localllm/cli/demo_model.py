@@ -40,6 +40,6 @@ def demo_model_path() -> Path:
 
 def ensure_demo_model() -> Path:
     """Write the demo model if it is missing and return its path."""
-    from langchain_localllm.testing import write_tiny_model
+    from langchain_localllm.demo_models import write_tiny_model
 
     return write_tiny_model(demo_model_path(), size="small", chat_format="llama2", name="localllm-demo")

@@ -97,21 +97,21 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None) -
         model_path = None
 
     if backend == "llamacpp":
-        from langchain_localllm.backends.llamacpp import LlamaCpp
+        from langchain_localllm.llamacpp.llms import LlamaCpp
 
         kwargs: dict[str, Any] = {"model_path": str(model_path), "verbose": False}
         if args.n_ctx is not None:
             kwargs["n_ctx"] = args.n_ctx
         cls: type[Any] = LlamaCpp
     elif backend == "gpt4all":
-        from langchain_localllm.backends.gpt4all import GPT4All
+        from langchain_localllm.gpt4all.llms import GPT4All
 
         kwargs = {"model": str(model_path)}
         if args.n_ctx is not None:
             kwargs["n_ctx"] = args.n_ctx
         cls = GPT4All
     elif backend == "ollama":
-        from langchain_localllm.backends.ollama import Ollama
+        from langchain_localllm.ollama.llms import Ollama
 
         if not args.model:
             raise InvalidParameterError(
@@ -124,7 +124,7 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None) -
             kwargs["num_ctx"] = args.n_ctx
         cls = Ollama
     else:
-        from langchain_localllm.backends.llamafile import Llamafile
+        from langchain_localllm.llamafile.llms import Llamafile
 
         kwargs = {}
         cls = Llamafile

@@ -9,8 +9,8 @@ import pytest
 from langchain_localllm import Llamafile, Ollama
 from langchain_localllm.callbacks import AsyncIteratorCallbackHandler, TimingsCallbackHandler
 from langchain_localllm.errors import GenerationError
-from langchain_localllm.testing.llama_server import LlamaServer
-from langchain_localllm.testing.ollama_server import OllamaTestServer
+from tests.support.llama_server import LlamaServer
+from tests.support.ollama_server import OllamaTestServer
 
 PROMPT = "The first man on the moon was"
 

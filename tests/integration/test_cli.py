@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from langchain_localllm.testing.llama_server import LlamaServer
-from langchain_localllm.testing.ollama_server import OllamaTestServer
 from tests.fixtures.models import CACHE, tiny_model
+from tests.support.llama_server import LlamaServer
+from tests.support.ollama_server import OllamaTestServer
 
 PROMPT = "The first man on the moon was"
 _DISCOVERY_VARS = (

@@ -13,13 +13,13 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_localllm import GPT4All, GPT4AllEmbeddings, LlamaCppEmbeddings
 from langchain_localllm._core.model_cache import MODEL_CACHE
-from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
-from langchain_localllm.testing.minilm_gguf import (
+from langchain_localllm.demo_models.minilm import (
     MINILM_NAME,
     minilm_gguf_path,
     reference_embed,
     reference_tokenize,
 )
+from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
 from tests.fixtures.models import tiny_model
 
 SENTENCES = [

@@ -17,15 +17,15 @@ import vcr
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_localllm import LlamaCppEmbeddings, LlamafileEmbeddings, OllamaEmbeddings
+from langchain_localllm.demo_models.minilm import minilm_gguf_path
 from langchain_localllm.errors import (
     ModelNotFoundError,
     ServerUnreachableError,
     UnsupportedParameterError,
 )
-from langchain_localllm.testing.llama_server import LlamaServer
-from langchain_localllm.testing.minilm_gguf import minilm_gguf_path
-from langchain_localllm.testing.ollama_server import OllamaTestServer
 from tests.fixtures.models import tiny_model
+from tests.support.llama_server import LlamaServer
+from tests.support.ollama_server import OllamaTestServer
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "ollama"
 SENTENCES = ["The cat sat on the mat.", "Stock prices fell sharply.", "A kitten rested on the rug."]
@@ -111,7 +111,7 @@ def test_unknown_model_is_model_not_found(ollama_minilm: OllamaTestServer) -> No
 
 
 def test_nothing_listening_is_server_unreachable() -> None:
-    from langchain_localllm.testing.llama_server import free_port
+    from tests.support.llama_server import free_port
 
     emb = OllamaEmbeddings(model="all-minilm", base_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ServerUnreachableError):

@@ -16,10 +16,10 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     ServerResponseError,
 )
-from langchain_localllm.testing import CHAT_TEMPLATES
-from langchain_localllm.testing.llama_server import LlamaServer
+from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 from tests.fixtures.models import tiny_model
 from tests.fixtures.servers import LLAMA_SERVER_CTX
+from tests.support.llama_server import LlamaServer
 
 pytestmark = pytest.mark.llama_server
 

@@ -13,7 +13,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Ollama
 from langchain_localllm.errors import GenerationError, ModelNotFoundError
-from langchain_localllm.testing.ollama_server import OllamaTestServer
+from tests.support.ollama_server import OllamaTestServer
 
 
 class Tokens(BaseCallbackHandler):
@@ -216,14 +216,14 @@ def test_command_line_server() -> None:
     import subprocess
     import sys
 
-    from langchain_localllm.testing.llama_server import free_port
     from tests.fixtures.models import tiny_model
+    from tests.support.llama_server import free_port
 
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
-        "langchain_localllm.testing.ollama_server",
+        "tests.support.ollama_server",
         "--model",
         str(tiny_model("llama2")),
     ]

@@ -9,6 +9,7 @@ import pytest
 from langchain_core.prompts import PromptTemplate
 
 from langchain_localllm import GPT4All, LlamaCpp
+from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.prompts import (
     ConditionalPromptSelector,
     clear_prompt_format_cache,
@@ -17,7 +18,7 @@ from langchain_localllm.prompts import (
     is_llama2_format,
     prompt_format,
 )
-from langchain_localllm.testing import CHAT_TEMPLATES, write_tiny_model
+from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install")
 

@@ -4,7 +4,7 @@ Ollama cannot run here (no model can be downloaded), so a loopback HTTP server a
 ``/api/show`` with the response body of Ollama's API documentation (a llama3 model) and
 with the Go templates Ollama ships for other families; the Ollama backend's real HTTP
 client asks it. Llamafile is checked against a real llama-server (built by
-scripts/build_llama_server.sh) serving generated models.
+scripts/build_llama_cpp.sh) serving generated models.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 
 from langchain_localllm import Llamafile, Ollama
 from langchain_localllm.chains import search_queries_chain
+from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.errors import ModelNotFoundError, ServerUnreachableError
 from langchain_localllm.prompts import clear_prompt_format_cache, prompt_format
-from langchain_localllm.testing import write_tiny_model
 
 # /api/show for llama3:8b as in Ollama's API documentation (tensors and token lists elided there too).
 LLAMA3_SHOW = {
@@ -137,7 +137,7 @@ def test_ollama_missing_model_is_a_typed_error(ollama_url: str) -> None:
 
 
 def test_unreachable_server_is_a_typed_error() -> None:
-    from langchain_localllm.testing.llama_server import free_port
+    from tests.support.llama_server import free_port
 
     llm = Ollama(model="llama3:8b", base_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ServerUnreachableError):
@@ -149,9 +149,9 @@ def test_unreachable_server_is_a_typed_error() -> None:
 
 @pytest.fixture(scope="module")
 def llama_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    llama_server = pytest.importorskip("langchain_localllm.testing.llama_server")
+    llama_server = pytest.importorskip("tests.support.llama_server")
     if llama_server.find_llama_server() is None:
-        pytest.skip("llama-server is not built (bash scripts/build_llama_server.sh)")
+        pytest.skip("llama-server is not built (bash scripts/build_llama_cpp.sh)")
     folder = tmp_path_factory.mktemp("served")
     started: list[Any] = []
 

@@ -13,7 +13,7 @@ from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm.cli.chat import Conversation
 from langchain_localllm.cli.llm_factory import _sampling_kwargs
 from langchain_localllm.cli.main import build_parser, main
-from langchain_localllm.testing.chat_templates import CHAT_TEMPLATES
+from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
 
 class TemplatedLLM(LocalLLM):
@@ -70,9 +70,9 @@ def test_unknown_backend_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_options_map_to_each_backends_field_names() -> None:
-    from langchain_localllm.backends.gpt4all import GPT4All
-    from langchain_localllm.backends.llamacpp import LlamaCpp
-    from langchain_localllm.backends.llamafile import Llamafile
+    from langchain_localllm.gpt4all.llms import GPT4All
+    from langchain_localllm.llamacpp.llms import LlamaCpp
+    from langchain_localllm.llamafile.llms import Llamafile
 
     args = argparse.Namespace(max_tokens=7, temperature=0.1, seed=4)
     assert _sampling_kwargs(LlamaCpp, args) == {"max_tokens": 7, "temperature": 0.1, "seed": 4}

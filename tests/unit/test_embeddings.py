@@ -20,10 +20,10 @@ from langchain_localllm import (
     ServerResponseError,
     UnsupportedParameterError,
 )
-from langchain_localllm.embeddings._base import LocalEmbeddings, l2_normalize
-from langchain_localllm.embeddings._http import Call
-from langchain_localllm.embeddings.llamafile import _parse_batch
+from langchain_localllm._core.embeddings_base import LocalEmbeddings, l2_normalize
+from langchain_localllm._core.server_embeddings import Call
 from langchain_localllm.errors import InvalidModelFileError
+from langchain_localllm.llamafile.embeddings import _parse_batch
 from tests.fixtures.models import tiny_model
 
 # --- langchain-tests' standard unit tests (construction without loading or connecting) ---

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from langchain_localllm import Llamafile, Ollama
-from langchain_localllm.backends.ollama import ollama_base_url_from_env
 from langchain_localllm.errors import InvalidParameterError
-from langchain_localllm.testing.fault_server import FaultServer, respond, stream
+from langchain_localllm.ollama.llms import ollama_base_url_from_env
+from tests.support.fault_server import FaultServer, respond, stream
 
 OLLAMA_ANSWER = (
     b'{"model":"m","created_at":"2024-05-24T20:19:45.363966Z","response":"Hi there","done":true,'

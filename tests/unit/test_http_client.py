@@ -11,7 +11,7 @@ from langchain_localllm.errors import (
     ModelNotFoundError,
     ServerUnreachableError,
 )
-from langchain_localllm.testing.fault_server import FaultServer, refused_url, respond, stream
+from tests.support.fault_server import FaultServer, refused_url, respond, stream
 
 
 def test_post_json_sends_headers_and_decodes() -> None:
@@ -71,7 +71,7 @@ def test_bad_base_url() -> None:
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_requests_closed_without_answer_are_sent_again_on_a_fresh_connection(mode: str) -> None:
-    from langchain_localllm.testing.fault_server import close_first
+    from tests.support.fault_server import close_first
 
     with FaultServer(close_first(3, respond(200, b'{"status": "ok"}'))) as server:
         client = HttpClient(server.base_url, LLAMA_SERVER, pool_size=4)
@@ -82,7 +82,7 @@ async def test_requests_closed_without_answer_are_sent_again_on_a_fresh_connecti
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_a_server_that_never_answers_is_a_typed_error(mode: str) -> None:
     from langchain_localllm.errors import ServerError
-    from langchain_localllm.testing.fault_server import close_first
+    from tests.support.fault_server import close_first
 
     with FaultServer(close_first(100, respond(200, b"{}"))) as server:
         client = HttpClient(server.base_url, LLAMA_SERVER, pool_size=2)

@@ -23,7 +23,7 @@ from langchain_localllm.errors import (
     ServerUnreachableError,
     StreamInterruptedError,
 )
-from langchain_localllm.testing.fault_server import FaultServer, hang, refused_url, respond, stall, stream
+from tests.support.fault_server import FaultServer, hang, refused_url, respond, stall, stream
 
 
 class Tokens(BaseCallbackHandler):

@@ -33,7 +33,7 @@ from langchain_localllm.prompts import (
     register_prompt_format,
     render_chat_template,
 )
-from langchain_localllm.testing import CHAT_TEMPLATES
+from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
 BUILT_IN = ["llama2", "llama3", "chatml", "mistral", "phi3", "gemma", "alpaca", "plain"]
 PREDICATES = {

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm.embeddings._http import Call, Exchange, ServerEmbeddings, vector_of
+from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import (
     InvalidModelFileError,
     MalformedResponseError,

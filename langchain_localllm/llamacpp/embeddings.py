@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import Field
 
-from langchain_localllm.backends._llama_runtime import LlamaModelUser, resolve_n_ctx
-from langchain_localllm.embeddings._base import LocalEmbeddings
+from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
+from langchain_localllm.llamacpp.runtime import LlamaModelUser, resolve_n_ctx
 
 __all__ = ["LlamaCppEmbeddings"]
 
@@ -35,7 +35,7 @@ class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
         ```
 
         Any GGUF embedding model with a pooling type works (bert, nomic-bert, ...).
-        ``langchain_localllm.testing.minilm_gguf.minilm_gguf_path()`` makes
+        ``langchain_localllm.demo_models.minilm.minilm_gguf_path()`` makes
         all-MiniLM-L6-v2 offline from the ``[minilm]`` extra.
 
     Key init args:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
-from langchain_localllm.embeddings._http import Call, Exchange, ServerEmbeddings, vector_of
+from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import MalformedResponseError, ServerResponseError, UnsupportedParameterError
 
 __all__ = ["OllamaEmbeddings"]

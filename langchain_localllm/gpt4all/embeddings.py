@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import PrivateAttr
 
+from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm._core.model_cache import LoadedModel
-from langchain_localllm.backends.gpt4all import GPT4All
-from langchain_localllm.embeddings._base import LocalEmbeddings
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
+from langchain_localllm.gpt4all.llms import GPT4All
 
 __all__ = ["GPT4AllEmbeddings"]
 
@@ -36,7 +36,7 @@ class GPT4AllEmbeddings(LocalEmbeddings):
 
         gpt4all embeds with models of the ``bert`` and ``nomic-bert`` architectures whose
         ``general.name`` it knows (all-MiniLM-L6-v2, nomic-embed-text-v1/v1.5).
-        ``langchain_localllm.testing.minilm_gguf.minilm_gguf_path()`` makes
+        ``langchain_localllm.demo_models.minilm.minilm_gguf_path()`` makes
         all-MiniLM-L6-v2 offline from the ``[minilm]`` extra.
 
     Key init args:

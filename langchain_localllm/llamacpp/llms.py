@@ -16,8 +16,8 @@ from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.native_output import native_stderr
-from langchain_localllm.backends._llama_runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
+from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")

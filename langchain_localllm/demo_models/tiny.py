@@ -5,7 +5,7 @@ in their metadata, so llama.cpp, llama-server and gpt4all load and run them
 exactly like a downloaded model. Only the weights are random: the text is
 gibberish, the inference path is real.
 
->>> from langchain_localllm.testing import write_tiny_model
+>>> from langchain_localllm.demo_models import write_tiny_model
 >>> path = write_tiny_model("/tmp/tiny.gguf", chat_format="chatml")  # doctest: +SKIP
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langchain_localllm.testing.chat_templates import CHAT_TEMPLATES
+from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
 _WORDS = """
 the of and to in a is that for it as was with be by on not he i this are or his from at

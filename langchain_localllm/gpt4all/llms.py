@@ -20,7 +20,6 @@ from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
 from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm._core.stop_sequences import StopScanner
-from langchain_localllm.backends._llama_runtime import load_llama
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     InvalidModelFileError,
@@ -29,6 +28,7 @@ from langchain_localllm.errors import (
     MissingDependencyError,
     UnsupportedParameterWarning,
 )
+from langchain_localllm.llamacpp.runtime import load_llama
 
 #: Where the GPT4All desktop app and the gpt4all package keep models.
 DEFAULT_MODEL_DIR = Path.home() / ".cache" / "gpt4all"

@@ -1,12 +1,12 @@
 """Start and stop llama.cpp's ``llama-server`` (what llamafile 0.10+ runs) on a loopback port.
 
-The binary is built from the llama.cpp sources vendored in llama-cpp-python's sdist by
-``scripts/build_llama_server.sh`` and cached in
-``~/.cache/langchain-localllm/llama-server-<version>/llama-server``; ``LLAMA_SERVER_BIN``
-overrides the path.
+The binary is built from the llama.cpp sources vendored in llama-cpp-python's sdist, in the same
+compile as the llama-cpp-python wheel, by ``scripts/build_llama_cpp.sh``, and cached in
+``~/.cache/langchain-localllm/llama-cpp-<version>/build/vendor/llama.cpp/bin/llama-server``;
+``LLAMA_SERVER_BIN`` overrides the path.
 
->>> from langchain_localllm.testing import write_tiny_model
->>> from langchain_localllm.testing.llama_server import LlamaServer
+>>> from langchain_localllm.demo_models import write_tiny_model
+>>> from tests.support.llama_server import LlamaServer
 >>> with LlamaServer(write_tiny_model("/tmp/tiny.gguf")) as server:  # doctest: +SKIP
 ...     print(server.base_url)
 http://127.0.0.1:39451
@@ -45,7 +45,9 @@ def find_llama_server() -> Path | None:
     env = os.environ.get("LLAMA_SERVER_BIN")
     if env:
         return Path(env) if Path(env).is_file() else None
-    candidates = sorted(CACHE_DIR.glob("llama-server-*/llama-server"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(
+        CACHE_DIR.glob("llama-cpp-*/build/vendor/llama.cpp/bin/llama-server"), key=lambda p: p.stat().st_mtime
+    )
     return candidates[-1] if candidates else None
 
 
@@ -87,7 +89,7 @@ class LlamaServer:
             where = found or f"no LLAMA_SERVER_BIN, nothing in {CACHE_DIR}"
             msg = (
                 f"llama-server binary not found ({where}). "
-                "Build it with `bash scripts/build_llama_server.sh` or set LLAMA_SERVER_BIN."
+                "Build it with `bash scripts/build_llama_cpp.sh` or set LLAMA_SERVER_BIN."
             )
             raise LlamaServerError(msg)
         self.binary = found

@@ -24,13 +24,13 @@ server fall back to a deterministic hash-seeded vector (``embedding_source`` tel
 
 In-process (a background thread)::
 
-    from langchain_localllm.testing.ollama_server import OllamaTestServer
+    from tests.support.ollama_server import OllamaTestServer
     with OllamaTestServer({"tiny": "/tmp/tiny.gguf"}) as server:
         print(server.base_url)
 
 From a shell::
 
-    python -m langchain_localllm.testing.ollama_server --model /tmp/tiny.gguf --name tiny --port 11434
+    python -m tests.support.ollama_server --model /tmp/tiny.gguf --name tiny --port 11434
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from types import TracebackType
 from typing import Any
 
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm.testing.chat_templates import CHAT_TEMPLATES
+from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
 __all__ = ["GO_TEMPLATES", "OllamaTestServer", "main", "render_go_template"]
 
@@ -674,7 +674,7 @@ def _hash_vector(text: str, dim: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m langchain_localllm.testing.ollama_server --model PATH [--name NAME] --port N``."""
+    """``python -m tests.support.ollama_server --model PATH [--name NAME] --port N``."""
     parser = argparse.ArgumentParser(
         description="Serve GGUF models with Ollama's HTTP API (for tests and demos)."
     )

@@ -1,0 +1,1 @@
+"""The gpt4all runtime: its access layer and its LangChain classes."""

@@ -1,0 +1,1 @@
+"""The llamacpp runtime: its access layer and its LangChain classes."""

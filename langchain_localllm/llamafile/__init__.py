@@ -1,0 +1,1 @@
+"""The llamafile runtime: its access layer and its LangChain classes."""

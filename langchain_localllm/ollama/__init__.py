@@ -1,0 +1,1 @@
+"""The ollama runtime: its access layer and its LangChain classes."""
