@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.llms import Ollama, OllamaLLM
 
 try:
     __version__ = metadata.version("langchain-localllm")
@@ -52,6 +52,7 @@ _LAZY = {
     "LlamaCpp": "langchain_localllm.llamacpp.llms",
     "GPT4All": "langchain_localllm.gpt4all.llms",
     "Ollama": "langchain_localllm.ollama.llms",
+    "OllamaLLM": "langchain_localllm.ollama.llms",
     "Llamafile": "langchain_localllm.llamafile.llms",
     "LlamaCppEmbeddings": "langchain_localllm.llamacpp.embeddings",
     "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
@@ -83,6 +84,7 @@ __all__ = [
     "ModelNotFoundError",
     "Ollama",
     "OllamaEmbeddings",
+    "OllamaLLM",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -10,17 +9,9 @@ from pydantic import Field
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import MalformedResponseError, ServerResponseError, UnsupportedParameterError
+from langchain_localllm.ollama.client import ollama_base_url_from_env
 
 __all__ = ["OllamaEmbeddings"]
-
-
-def _default_base_url() -> str:
-    host = os.environ.get("OLLAMA_HOST", "").strip()
-    if not host:
-        return "http://localhost:11434"
-    if "://" not in host:
-        host = "http://" + host
-    return host
 
 
 class OllamaEmbeddings(ServerEmbeddings):
@@ -72,7 +63,7 @@ class OllamaEmbeddings(ServerEmbeddings):
     model: str
     """Name of the Ollama model, e.g. ``"all-minilm"`` or ``"nomic-embed-text"``."""
 
-    base_url: str = Field(default_factory=_default_base_url)
+    base_url: str = Field(default_factory=ollama_base_url_from_env)
     """Root URL of the Ollama server (``$OLLAMA_HOST`` if set)."""
 
     truncate: bool = True

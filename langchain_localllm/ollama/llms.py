@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, ClassVar, Literal
 
@@ -19,12 +18,10 @@ from langchain_localllm._core.http_llm import (
     drop_none,
     nanos_to_ms,
 )
-from langchain_localllm.errors import (
-    GenerationError,
-    MalformedResponseError,
-    ModelNotFoundError,
-    ServerResponseError,
-)
+from langchain_localllm.errors import MalformedResponseError
+from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaClient, ollama_base_url_from_env
+
+__all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "ollama_base_url_from_env"]
 
 #: Model options (``options`` in the request), named as Ollama names them.
 _OPTION_FIELDS = (
@@ -57,25 +54,6 @@ _OPTION_FIELDS = (
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
 #: Top-level request fields only given per call.
 _CALL_ONLY_FIELDS = ("suffix", "images")
-
-DEFAULT_OLLAMA_PORT = 11434
-
-
-def ollama_base_url_from_env() -> str:
-    """``OLLAMA_HOST`` as a URL (``host``, ``host:port``, ``:port`` or a full URL), else localhost."""
-    host = os.environ.get("OLLAMA_HOST", "").strip()
-    if not host:
-        return f"http://localhost:{DEFAULT_OLLAMA_PORT}"
-    scheme, sep, rest = host.partition("://")
-    if not sep:
-        scheme, rest = "http", host
-    rest = rest.rstrip("/")
-    hostname, colon, port = rest.rpartition(":") if not rest.endswith("]") else (rest, "", "")
-    if not colon or not port.isdigit():
-        hostname, port = rest, str(DEFAULT_OLLAMA_PORT)
-    if hostname in ("", "0.0.0.0"):  # the server listens everywhere; connect locally
-        hostname = "127.0.0.1"
-    return f"{scheme}://{hostname}:{port}"
 
 
 class Ollama(ServerLLM):
@@ -324,22 +302,22 @@ class Ollama(ServerLLM):
 
     # --- model information and management --------------------------------------------------
 
+    @property
+    def ollama_client(self) -> OllamaClient:
+        """The server's administration API (tags, show, pull, ps, version) over this instance's connection."""
+        return OllamaClient(self.client)
+
     def server_version(self) -> str:
         """The Ollama server's version (``GET /api/version``)."""
-        answer = self.client.get_json("/api/version")
-        return str(answer.get("version")) if isinstance(answer, dict) else str(answer)
+        return self.ollama_client.version()
 
     def list_models(self) -> list[dict[str, Any]]:
         """The models the server has (``GET /api/tags``): dicts with ``name``, ``size``, ``details``..."""
-        answer = self.client.get_json("/api/tags")
-        models = answer.get("models") if isinstance(answer, dict) else None
-        return list(models or [])
+        return self.ollama_client.list_models()
 
     async def alist_models(self) -> list[dict[str, Any]]:
         """Async :meth:`list_models`."""
-        answer = await self.client.aget_json("/api/tags")
-        models = answer.get("models") if isinstance(answer, dict) else None
-        return list(models or [])
+        return await self.ollama_client.alist_models()
 
     def show(self, model: str | None = None) -> dict[str, Any]:
         """``POST /api/show`` for ``model`` (default: this instance's, cached): ``template``,
@@ -350,10 +328,7 @@ class Ollama(ServerLLM):
         name = model or self.model
         if name == self.model and self._show is not None:
             return self._show
-        answer = self.client.post_json("/api/show", {"model": name}, model=name)
-        if not isinstance(answer, dict):
-            url = self.client.url("/api/show")
-            raise MalformedResponseError(f"{url} did not answer a JSON object: {answer!r}", url=url)
+        answer = self.ollama_client.show(name)
         if name == self.model:
             self._show = answer
         return answer
@@ -361,32 +336,10 @@ class Ollama(ServerLLM):
     def pull(
         self, model: str | None = None, *, progress: bool = True, insecure: bool = False
     ) -> dict[str, Any]:
-        """Download ``model`` (default: this instance's) into the server (``POST /api/pull``).
-
-        Shows a tqdm progress bar per layer fed by the streamed ``total``/``completed``
-        counts (``progress=False`` for none). Returns the last status (``{"status": "success"}``).
-        """
+        """Download ``model`` (default: this instance's) into the server (``POST /api/pull``),
+        with a progress bar per layer (``progress=False`` for none). Returns the last status."""
         name = model or self.model
-        payload = {"model": name, "stream": True, "insecure": insecure}
-        bars: dict[str, Any] = {}
-        last: dict[str, Any] = {}
-        try:
-            for event in self.client.stream_events("/api/pull", payload, "ndjson", model=name):
-                if not isinstance(event, dict):
-                    continue
-                last = event
-                if progress:
-                    _show_pull_progress(bars, event)
-        except (GenerationError, ServerResponseError) as error:
-            if "not exist" in error.message or "not found" in error.message:
-                hint = "Check the name (and tag) of the model in the Ollama library."
-                reason = getattr(error, "server_message", error.message)
-                msg = f"Ollama could not pull {name!r}: {reason}. {hint}"
-                raise ModelNotFoundError(msg, model=name, url=self.client.url("/api/pull")) from error
-            raise
-        finally:
-            for bar in bars.values():
-                bar.close()
+        last = self.ollama_client.pull(name, progress=progress, insecure=insecure)
         if name == self.model:
             self._show = None
         return last
@@ -432,21 +385,6 @@ class Ollama(ServerLLM):
             url = self.client.url("/api/generate")
             raise MalformedResponseError(f"{url} answered without prompt_eval_count: {answer!r}", url=url)
         return count
-
-
-def _show_pull_progress(bars: dict[str, Any], event: dict[str, Any]) -> None:
-    from tqdm.auto import tqdm
-
-    digest, total = event.get("digest"), event.get("total")
-    if not digest or not isinstance(total, int):
-        return
-    bar = bars.get(digest)
-    if bar is None:
-        label = f"pulling {str(digest).removeprefix('sha256:')[:12]}"
-        bar = bars[digest] = tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024)
-    completed = event.get("completed")
-    if isinstance(completed, int):
-        bar.update(max(0, completed - bar.n))
 
 
 class _GenerateParser(ResponseParser):
@@ -498,3 +436,7 @@ class _GenerateParser(ResponseParser):
         if self.thinking:
             info["thinking"] = "".join(self.thinking)
         return drop_none(info)
+
+
+OllamaLLM = Ollama
+"""langchain-ollama's name for the Ollama LLM: ``from langchain_localllm import OllamaLLM`` works too."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from langchain_localllm import Llamafile, Ollama
+from langchain_localllm import Llamafile, Ollama, OllamaEmbeddings
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.ollama.llms import ollama_base_url_from_env
 from tests.support.fault_server import FaultServer, respond, stream
@@ -97,22 +97,30 @@ def test_out_of_range_values_are_rejected_before_any_request() -> None:
     ("env", "expected"),
     [
         (None, "http://localhost:11434"),
+        ("", "http://localhost:11434"),
         ("0.0.0.0", "http://127.0.0.1:11434"),
         ("0.0.0.0:12345", "http://127.0.0.1:12345"),
         (":5000", "http://127.0.0.1:5000"),
         ("gpu-box", "http://gpu-box:11434"),
+        ("gpu-box:8000", "http://gpu-box:8000"),
+        ("http://gpu-box", "http://gpu-box:80"),
         ("https://ollama.internal:443/", "https://ollama.internal:443"),
+        ("https://ollama.internal/proxy/", "https://ollama.internal:443/proxy"),
+        ("[::1]:9999", "http://[::1]:9999"),
+        ("::1", "http://[::1]:11434"),
     ],
 )
-def test_ollama_host_environment_variable(
-    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str
+@pytest.mark.parametrize("cls", [Ollama, OllamaEmbeddings], ids=lambda c: c.__name__)
+def test_ollama_host_environment_variable_is_read_alike_by_every_ollama_class(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str, cls: type
 ) -> None:
+    # Regression: OllamaEmbeddings had its own reader (gpu-box -> port 80, :5000 -> http://:5000).
     if env is None:
         monkeypatch.delenv("OLLAMA_HOST", raising=False)
     else:
         monkeypatch.setenv("OLLAMA_HOST", env)
     assert ollama_base_url_from_env() == expected
-    assert Ollama(model="m").base_url == expected
+    assert cls(model="m").base_url == expected
 
 
 @pytest.mark.parametrize("cls", [Ollama, Llamafile])
