@@ -23,7 +23,7 @@ from langchain_localllm.errors import (
     ServerUnreachableError,
     StreamInterruptedError,
 )
-from tests.support.fault_server import FaultServer, hang, refused_url, respond, stall, stream
+from tests.support.fault_server import FaultServer, close_first, hang, refused_url, respond, stall, stream
 
 
 class Tokens(BaseCallbackHandler):
@@ -199,3 +199,15 @@ def test_every_fault_error_is_a_local_llm_error(backend: Backend, mode: str) -> 
         GenerationError,
     ):
         assert issubclass(cls, LocalLLMError)
+
+
+async def test_a_server_that_closes_without_answering_gets_the_request_once(
+    backend: Backend, mode: str
+) -> None:
+    # Regression: it received 11 identical POSTs (resent until the pool was exhausted).
+    with (
+        FaultServer(close_first(100, respond(200, b"{}"))) as server,
+        pytest.raises(StreamInterruptedError),
+    ):
+        await run(backend.make(server.base_url), mode, Tokens())
+    assert len(server.requests) == 1
