@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from pydantic import Field
 
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
 from langchain_localllm.llamacpp.runtime import LlamaModelUser, resolve_n_ctx
@@ -19,6 +19,18 @@ __all__ = ["LlamaCppEmbeddings"]
 #: slower still in bigger batches (the attention of a non-causal model spans the whole mixed
 #: batch). benchmarks/embeddings_throughput.py measures it against the alternatives.
 DEFAULT_BATCH_SIZE = 1
+# The fields the load parameters are computed from.
+_LOAD_FIELDS = (
+    "model_path",
+    "n_ctx",
+    "n_batch",
+    "n_threads",
+    "n_gpu_layers",
+    "use_mmap",
+    "use_mlock",
+    "verbose",
+    "model_kwargs",
+)
 
 
 class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
@@ -101,7 +113,7 @@ class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
 
     # --- model ------------------------------------------------------------------------
 
-    @cached_property
+    @derived(*_LOAD_FIELDS)
     def _load_kwargs(self) -> dict[str, Any]:
         n_ctx = resolve_n_ctx(self.model_path, self.n_ctx)
         n_batch = self.n_batch or n_ctx

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.native_output import native_stderr
@@ -21,6 +21,22 @@ from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+# The fields the load parameters are computed from.
+_LOAD_FIELDS = (
+    "model_path",
+    "n_ctx",
+    "n_batch",
+    "n_gpu_layers",
+    "n_threads",
+    "use_mmap",
+    "use_mlock",
+    "rope_freq_base",
+    "rope_freq_scale",
+    "lora_path",
+    "lora_base",
+    "verbose",
+    "model_kwargs",
+)
 
 
 class LlamaCpp(LlamaModelUser, LocalLLM):
@@ -168,7 +184,7 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
 
     # --- model ------------------------------------------------------------------------
 
-    @cached_property
+    @derived(*_LOAD_FIELDS)
     def _load_kwargs(self) -> dict[str, Any]:
         return {
             "n_ctx": resolve_n_ctx(self.model_path, self.n_ctx),

@@ -8,6 +8,7 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest, drop_none
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
@@ -192,7 +193,6 @@ class Llamafile(ServerLLM):
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Other ``/completion`` parameters, sent as given (e.g. ``{"dry_multiplier": 0.8}``)."""
 
-    _props: dict[str, Any] | None = PrivateAttr(default=None)
     _seen_model: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -274,15 +274,16 @@ class Llamafile(ServerLLM):
 
     def props(self) -> dict[str, Any]:
         """``GET /props`` (context size, chat template, model path...), cached per instance."""
-        if self._props is None:
-            answer = self.client.get_json("/props")
-            if not isinstance(answer, dict):
-                raise MalformedResponseError(
-                    f"{self.client.url('/props')} did not answer a JSON object.",
-                    url=self.client.url("/props"),
-                )
-            self._props = answer
         return self._props
+
+    @derived("base_url", "headers", "api_key")
+    def _props(self) -> dict[str, Any]:
+        # Asked once per server: a copy pointing at another server asks again.
+        answer = self.client.get_json("/props")
+        if not isinstance(answer, dict):
+            url = self.client.url("/props")
+            raise MalformedResponseError(f"{url} did not answer a JSON object.", url=url)
+        return answer
 
     def get_context_window(self) -> int | None:
         """The server's context size per slot (``/props`` ``default_generation_settings.n_ctx``)."""

@@ -7,8 +7,9 @@ from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.http_llm import (
@@ -232,8 +233,6 @@ class Ollama(ServerLLM):
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
 
-    _show: dict[str, Any] | None = PrivateAttr(default=None)
-
     # --- LangChain identity -------------------------------------------------------------
 
     @property
@@ -325,13 +324,14 @@ class Ollama(ServerLLM):
 
         Raises ``ModelNotFoundError`` if the server does not have the model.
         """
-        name = model or self.model
-        if name == self.model and self._show is not None:
-            return self._show
-        answer = self.ollama_client.show(name)
-        if name == self.model:
-            self._show = answer
-        return answer
+        if model is None or model == self.model:
+            return self._own_show
+        return self.ollama_client.show(model)
+
+    @derived("base_url", "model", "headers")
+    def _own_show(self) -> dict[str, Any]:
+        # Asked once per server and model: a copy naming another model or server asks again.
+        return self.ollama_client.show(self.model)
 
     def pull(
         self, model: str | None = None, *, progress: bool = True, insecure: bool = False
@@ -341,7 +341,7 @@ class Ollama(ServerLLM):
         name = model or self.model
         last = self.ollama_client.pull(name, progress=progress, insecure=insecure)
         if name == self.model:
-            self._show = None
+            self._derived = {k: v for k, v in self._derived.items() if k != "_own_show"}
         return last
 
     # --- LocalLLM hooks -----------------------------------------------------------------------

@@ -324,3 +324,13 @@ def test_langchain_metadata(llm: LlamaCpp) -> None:
     assert params["ls_max_tokens"] == 24
     assert llm._identifying_params["model_path"] == llm.model_path
     assert llm._identifying_params["n_ctx"] == 2048
+
+
+def test_a_copy_with_another_n_ctx_loads_with_it(tiny_model_path: Path) -> None:
+    # Regression: the copy kept the original's cached load parameters (n_ctx() == 512).
+    small = LlamaCpp(model_path=str(tiny_model_path), n_ctx=512)
+    assert small.client.n_ctx() == 512
+    bigger = small.model_copy(update={"n_ctx": 1024})
+    assert bigger.client.n_ctx() == 1024
+    small.n_ctx = 768
+    assert small.client.n_ctx() == 768
