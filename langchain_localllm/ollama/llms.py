@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
@@ -19,7 +19,7 @@ from langchain_localllm._core.http_llm import (
     drop_none,
     nanos_to_ms,
 )
-from langchain_localllm.errors import MalformedResponseError
+from langchain_localllm.errors import MalformedResponseError, UnsupportedParameterError
 from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaClient, ollama_base_url_from_env
 
 __all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "ollama_base_url_from_env"]
@@ -53,6 +53,8 @@ _OPTION_FIELDS = (
 )
 #: Top-level request fields set on the instance (and overridable per call).
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
+#: How many texts' token counts an instance remembers.
+_TOKEN_COUNTS_KEPT = 256
 #: Top-level request fields only given per call.
 _CALL_ONLY_FIELDS = ("suffix", "images")
 
@@ -233,6 +235,11 @@ class Ollama(ServerLLM):
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
 
+    counts_tokens_locally: ClassVar[bool] = False
+    """Counting tokens runs the model on the server (Ollama's API has no tokenizer)."""
+
+    _token_counts: dict[tuple[str, str, str], int] = PrivateAttr(default_factory=dict)
+
     # --- LangChain identity -------------------------------------------------------------
 
     @property
@@ -366,12 +373,33 @@ class Ollama(ServerLLM):
         template = self.show().get("template")
         return template if isinstance(template, str) and template else None
 
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` for this model, counted by the server.
+    def get_token_ids(self, text: str) -> list[int]:
+        """Not available: Ollama's API has no tokenizer endpoint, so token ids never leave the server.
 
-        Ollama has no tokenize endpoint: this sends ``text`` raw with ``num_predict=1`` and
-        reads ``prompt_eval_count`` (the model's tokenizer, BOS included; one token generated).
+        Raises ``UnsupportedParameterError`` saying so. :meth:`get_num_tokens` counts tokens
+        (by running the model on the text); for ids, load the model's GGUF file with
+        ``LlamaCpp(model_path=...)``.
         """
+        raise UnsupportedParameterError(
+            "Ollama: token ids are not available, because Ollama's API has no tokenizer endpoint. "
+            "get_num_tokens(text) counts tokens by having the server evaluate the text (a one-token "
+            "generation); for ids, open the model's GGUF file with LlamaCpp(model_path=...).get_token_ids.",
+            parameter="get_token_ids",
+        )
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` for this model, counted by the server: **each new text runs the model**.
+
+        Ollama's API has no tokenizer endpoint, so this sends ``text`` raw with
+        ``num_predict=1`` and reads ``prompt_eval_count`` (the model's own tokenizer, BOS
+        included): one prompt evaluation and one generated token per distinct text (counts
+        are remembered per instance). The chains of this package therefore estimate
+        instead of calling this for every chunk (``counts_tokens_locally`` is False).
+        """
+        key = (self.base_url, self.model, text)  # copies share the dict: key by server and model
+        cached = self._token_counts.get(key)
+        if cached is not None:
+            return cached
         payload = {
             "model": self.model,
             "prompt": text,
@@ -384,6 +412,9 @@ class Ollama(ServerLLM):
         if not isinstance(count, int):
             url = self.client.url("/api/generate")
             raise MalformedResponseError(f"{url} answered without prompt_eval_count: {answer!r}", url=url)
+        if len(self._token_counts) >= _TOKEN_COUNTS_KEPT:
+            self._token_counts.pop(next(iter(self._token_counts)))
+        self._token_counts[key] = count
         return count
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from langchain_localllm import Llamafile, Ollama, OllamaEmbeddings
-from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
 from langchain_localllm.ollama.llms import ollama_base_url_from_env
 from tests.support.fault_server import FaultServer, respond, stream
 
@@ -214,3 +214,32 @@ def test_the_pooled_session_is_reused_across_calls() -> None:
         llm.invoke("b")
         assert llm.client.session is session
     assert len(server.requests) == 2
+
+
+# --- token counting against Ollama, which has no tokenizer endpoint ------------------------
+
+
+def test_ollama_token_ids_say_plainly_why_not() -> None:
+    with pytest.raises(UnsupportedParameterError, match="no tokenizer endpoint") as info:
+        Ollama(model="m", base_url="http://127.0.0.1:9").get_token_ids("hello")
+    assert "get_num_tokens" in str(info.value)
+
+
+def test_ollama_counts_each_distinct_text_once_on_the_server() -> None:
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = Ollama(model="m", base_url=server.base_url)
+        assert llm.get_num_tokens("hello") == 17  # prompt_eval_count
+        assert llm.get_num_tokens("hello") == 17
+        _, body = sent(server)
+    assert len(server.requests) == 1
+    assert body["raw"] is True and body["options"]["num_predict"] == 1
+
+
+def test_chains_estimate_ollama_tokens_instead_of_running_the_model() -> None:
+    # Regression: the chains' counter called Ollama.get_num_tokens, one generation per chunk.
+    from langchain_localllm.chains._llm import approximate_tokens, token_counter
+
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        count = token_counter(Ollama(model="m", base_url=server.base_url).bind(stop=["\n"]))
+        assert count("some text to split") == approximate_tokens("some text to split")
+    assert server.requests == []
