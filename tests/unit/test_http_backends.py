@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from langchain_localllm import Llamafile, Ollama, OllamaEmbeddings
-from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
+from langchain_localllm import Llamafile, LlamafileEmbeddings, Ollama, OllamaEmbeddings
+from langchain_localllm.errors import InvalidParameterError, ServerResponseError, UnsupportedParameterError
 from langchain_localllm.ollama.llms import ollama_base_url_from_env
 from tests.support.fault_server import FaultServer, respond, stream
 
@@ -243,3 +244,29 @@ def test_chains_estimate_ollama_tokens_instead_of_running_the_model() -> None:
         count = token_counter(Ollama(model="m", base_url=server.base_url).bind(stop=["\n"]))
         assert count("some text to split") == approximate_tokens("some text to split")
     assert server.requests == []
+
+
+# --- 401/403: the fix names arguments the class accepts ------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda url: Ollama(model="m", base_url=url),
+        lambda url: OllamaEmbeddings(model="m", base_url=url),
+        lambda url: Llamafile(base_url=url),
+        lambda url: LlamafileEmbeddings(base_url=url),
+    ],
+    ids=["Ollama", "OllamaEmbeddings", "Llamafile", "LlamafileEmbeddings"],
+)
+def test_refused_request_names_arguments_the_class_accepts(status: int, make: Any) -> None:
+    # Regression: Ollama's message told users to pass api_key=..., which Ollama rejects.
+    with FaultServer(respond(status, b'{"error": "unauthorized"}')) as server:
+        model = make(server.base_url)
+        with pytest.raises(ServerResponseError) as info:
+            model.invoke("hi") if isinstance(model, Ollama | Llamafile) else model.embed_query("hi")
+    hint = str(info.value).partition("unauthorized")[2]
+    named = re.findall(r"\b(\w+)=", hint)
+    assert named
+    assert set(named) <= set(type(model).model_fields), named
