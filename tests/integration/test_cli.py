@@ -412,3 +412,52 @@ def test_run_and_chat_on_llama_server(home: Path, llama_server: LlamaServer) -> 
     assert listed.returncode == 0, listed.stderr
     assert "serves:" in listed.stdout
     assert "tiny-chatml.gguf" in listed.stdout
+
+
+#: What a base install (`pip install langchain-localllm`) does not have, and test code.
+NOT_IN_A_BASE_INSTALL = (
+    "numpy",
+    "llama_cpp",
+    "gpt4all",
+    "gguf",
+    "safetensors",
+    "tests",
+    "langchain_community",
+)
+
+
+def test_chat_on_ollama_runs_on_a_base_install(home: Path, ollama: OllamaTestServer) -> None:
+    # Regression: the CLI imported the test servers, so `localllm chat --backend ollama` on a
+    # base install failed with ModuleNotFoundError: numpy.
+    blocker = (
+        "import sys\n"
+        f"for name in {NOT_IN_A_BASE_INSTALL!r}:\n"
+        "    sys.modules[name] = None  # importing it raises ImportError\n"
+        "from langchain_localllm.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = (
+        "chat",
+        "--backend",
+        "ollama",
+        "--model",
+        "tiny",
+        "--base-url",
+        ollama.base_url,
+        "--max-tokens",
+        "3",
+    )
+    environ = {k: v for k, v in os.environ.items() if k not in _DISCOVERY_VARS}
+    environ.update(HOME=str(home), PYTHONPATH=str(Path(__file__).parents[2]))
+    result = subprocess.run(
+        [sys.executable, "-c", blocker, *args],
+        input="Hello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+        cwd=home,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
