@@ -15,9 +15,8 @@ from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
-from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
+from langchain_localllm.llamacpp.runtime import LlamaModelUser, check_grammar, import_llama_cpp, resolve_n_ctx
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
@@ -307,7 +306,7 @@ def _generate_locked(
     """Stream one completion from ``llm`` (its lock is held by the caller)."""
     grammar = args.pop("grammar", None)
     if grammar is not None:
-        _check_grammar(llm, grammar[0], llama_cpp)
+        check_grammar(llm, grammar[0])
         args["grammar"] = grammar[1]
     n_ctx = llm.n_ctx()
     prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
@@ -364,18 +363,3 @@ class _SampledTokens:
             if not self._is_eog(token):
                 self.count += 1
             yield token
-
-
-def _check_grammar(llm: Any, gbnf: str, llama_cpp: Any) -> None:
-    """Parse the grammar with llama.cpp before sampling, so a bad one is a typed error."""
-    with native_stderr(silence=not llm.verbose) as log:
-        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"), b"root")
-    if not sampler:
-        detail = " ".join(log.text.split())
-        raise InvalidParameterError(
-            f"LlamaCpp: llama.cpp could not parse the grammar{': ' + detail if detail else ''}. "
-            "See llama.cpp's GBNF guide (grammars/README.md; the start rule must be named `root`), "
-            "or pass a JSON schema instead.",
-            parameter="grammar",
-        )
-    llama_cpp.llama_sampler_free(sampler)

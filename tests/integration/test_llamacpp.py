@@ -334,3 +334,15 @@ def test_a_copy_with_another_n_ctx_loads_with_it(tiny_model_path: Path) -> None:
     assert bigger.client.n_ctx() == 1024
     small.n_ctx = 768
     assert small.client.n_ctx() == 768
+
+
+def test_llama_cpp_log_goes_through_its_log_callback_not_to_stderr(
+    tiny_model_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_localllm.llamacpp.runtime import LLAMA_LOG, load_llama
+
+    with LLAMA_LOG.capture() as lines:
+        loaded = load_llama(tiny_model_path, n_ctx=384, verbose=False)  # a load no other test makes
+    MODEL_CACHE.evict(loaded.key)
+    assert any("llama_model_loader" in line for line in lines)
+    assert "llama_model_loader" not in capfd.readouterr().err
