@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from langchain_localllm._core.compat import Ignored, warn_no_effect
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm._core.model_cache import LoadedModel
@@ -95,7 +97,24 @@ class GPT4AllEmbeddings(LocalEmbeddings):
     verbose: bool = False
     """Print gpt4all's own log."""
 
+    gpt4all_kwargs: dict[str, Any] | None = None
+    """langchain-community's arguments for ``gpt4all.Embed4All``: ``n_threads``, ``device``
+    and ``n_ctx`` are used (when not given as arguments); others have no effect (this class
+    never downloads)."""
+
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"model_name": "model"}
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
+    }
+
     def model_post_init(self, context: Any, /) -> None:
+        for key, value in (self.gpt4all_kwargs or {}).items():
+            if key in ("n_threads", "device", "n_ctx"):
+                if key not in self.model_fields_set:
+                    setattr(self, key, value)
+            else:
+                reason = "only n_threads, device and n_ctx are used; models are never downloaded"
+                warn_no_effect(type(self).__name__, f"gpt4all_kwargs[{key!r}]", value, reason, stacklevel=4)
         if self.long_text_mode not in ("mean", "truncate"):
             raise InvalidParameterError(
                 f"long_text_mode must be 'mean' or 'truncate', got {self.long_text_mode!r}.",

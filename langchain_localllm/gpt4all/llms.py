@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import model_validator
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
@@ -149,15 +150,24 @@ class GPT4All(LocalLLM):
     n_predict: int | None = None
     """Old name of ``max_tokens``; when given it is used as ``max_tokens``."""
 
-    backend: str | None = None
-    """Kept for compatibility with old code; gpt4all detects the architecture itself."""
-
     streaming: bool = True
     """Kept for compatibility: this class always streams internally."""
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
+        "backend": Ignored(None, "gpt4all detects the architecture from the file"),
+        "n_parts": Ignored(-1, "gpt4all has no model parts"),
+        "f16_kv": Ignored(False, "gpt4all chooses its KV cache type itself"),
+        "logits_all": Ignored(False, "gpt4all does not return logits"),
+        "vocab_only": Ignored(False, "gpt4all always loads the weights"),
+        "use_mlock": Ignored(False, "gpt4all has no mlock setting"),
+        "embedding": Ignored(False, "use GPT4AllEmbeddings for embeddings"),
+        "echo": Ignored(False, "the answer never repeats the prompt"),
+    }
+
     @model_validator(mode="after")
     def _compat(self) -> GPT4All:
-        if self.seed is not None:
+        if self.seed not in (None, 0):  # 0: langchain-community's default, which did nothing either
             warnings.warn(
                 "GPT4All: gpt4all has no seed parameter, so seed is ignored and sampling is not "
                 "reproducible. Use temp=0 for deterministic output, or LlamaCpp(seed=...).",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import Field
 
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
@@ -110,6 +112,16 @@ class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
 
     verbose: bool = False
     """Print llama.cpp's own log."""
+
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+        "seed": Ignored(-1, "embedding does not sample"),
+        "f16_kv": Ignored(False, "llama.cpp always uses an f16 KV cache"),
+        "logits_all": Ignored(False, "embedding returns pooled vectors, not logits"),
+        "vocab_only": Ignored(False, "embedding needs the weights"),
+        "device": Ignored(None, "llama-cpp-python picks the device from the build; use n_gpu_layers"),
+    }
 
     # --- model ------------------------------------------------------------------------
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
@@ -19,7 +20,7 @@ from langchain_localllm.errors import ContextLengthExceededError, InvalidParamet
 from langchain_localllm.llamacpp.runtime import LlamaModelUser, check_grammar, import_llama_cpp, resolve_n_ctx
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
-_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "suffix")
 # The fields the load parameters are computed from.
 _LOAD_FIELDS = (
     "model_path",
@@ -33,6 +34,9 @@ _LOAD_FIELDS = (
     "rope_freq_scale",
     "lora_path",
     "lora_base",
+    "logits_all",
+    "vocab_only",
+    "last_n_tokens_size",
     "verbose",
     "model_kwargs",
 )
@@ -125,9 +129,6 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
     use_mlock: bool = False
     """Lock the model in RAM so it is never swapped out."""
 
-    f16_kv: bool = True
-    """Kept for compatibility: llama.cpp always uses an f16 KV cache now."""
-
     rope_freq_base: float | None = None
     """RoPE base frequency; None keeps the model file's value."""
 
@@ -140,8 +141,20 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
     lora_base: str | None = None
     """Base model for the LoRA adapter, if it needs one."""
 
+    logits_all: bool = False
+    """Keep the logits of every prompt token (llama-cpp-python's ``logits_all``; uses more memory)."""
+
+    vocab_only: bool = False
+    """Load only the vocabulary (tokenizing works, generating does not)."""
+
+    last_n_tokens_size: int = 64
+    """How many recent tokens llama-cpp-python keeps for the repeat penalty."""
+
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More keyword arguments for ``llama_cpp.Llama`` (load time)."""
+
+    suffix: str | None = None
+    """Text that follows the completion (fill-in-the-middle models)."""
 
     temperature: float = 0.8
     """Sampling temperature; 0 is greedy."""
@@ -181,6 +194,16 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
 
     _grammar_cache: dict[str, Any] = PrivateAttr(default_factory=dict)
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+        "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
+        "logprobs": Ignored(
+            None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"
+        ),
+        "echo": Ignored(False, "the answer never repeats the prompt"),
+    }
+
     # --- model ------------------------------------------------------------------------
 
     @derived(*_LOAD_FIELDS)
@@ -196,6 +219,9 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
             "rope_freq_scale": self.rope_freq_scale,
             "lora_path": self.lora_path,
             "lora_base": self.lora_base,
+            "logits_all": self.logits_all or None,
+            "vocab_only": self.vocab_only or None,
+            "last_n_tokens_size": self.last_n_tokens_size,
             "verbose": self.verbose,
             **self.model_kwargs,
         }

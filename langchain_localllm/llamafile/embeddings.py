@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
@@ -60,6 +61,8 @@ class LlamafileEmbeddings(LlamaServerConnection, ServerEmbeddings):
     """
 
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
+
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"request_timeout": "timeout"}
 
     single_text: bool = False
     """Send one text per request (set automatically for servers that take only one)."""

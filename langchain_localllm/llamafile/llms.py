@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr, model_validator
 
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest, drop_none
@@ -117,6 +119,12 @@ class Llamafile(LlamaServerConnection, ServerLLM):
 
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
     _call_params: ClassVar[frozenset[str]] = frozenset((*_GENERATION_PARAMS, "model_kwargs"))
+
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"request_timeout": "timeout"}
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "tfs_z": Ignored(1.0, "llama.cpp removed tail-free sampling"),
+        "penalize_nl": Ignored(True, "llama.cpp removed penalize_nl"),
+    }
 
     model: str | None = None
     """Model name to request (llama-server's multi-model router mode) and to report. None

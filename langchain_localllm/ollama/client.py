@@ -15,9 +15,13 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, field_validator
+
+from langchain_localllm._core.compat import warn_no_effect
 from langchain_localllm._core.http import HttpClient
+from langchain_localllm._core.http_connection import ServerConnection
 from langchain_localllm._core.http_errors import OLLAMA
 from langchain_localllm.errors import (
     GenerationError,
@@ -26,7 +30,13 @@ from langchain_localllm.errors import (
     ServerResponseError,
 )
 
-__all__ = ["DEFAULT_OLLAMA_PORT", "OllamaClient", "ollama_base_url_from_env", "parse_ollama_host"]
+__all__ = [
+    "DEFAULT_OLLAMA_PORT",
+    "OllamaClient",
+    "OllamaConnection",
+    "ollama_base_url_from_env",
+    "parse_ollama_host",
+]
 
 DEFAULT_OLLAMA_PORT = 11434
 _DEFAULT_URL = f"http://localhost:{DEFAULT_OLLAMA_PORT}"
@@ -164,6 +174,56 @@ class OllamaClient:
             for bar in bars.values():
                 bar.close()
         return last
+
+
+class OllamaConnection(ServerConnection):
+    """The connection settings of the Ollama classes, including langchain-ollama's client arguments."""
+
+    base_url: str = Field(default_factory=ollama_base_url_from_env)
+    """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
+
+    client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
+    """langchain-ollama's arguments for the ollama client: ``headers`` are sent with every
+    request; other keys have no effect (use ``timeout=``, ``connect_timeout=``)."""
+
+    sync_client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
+    """As ``client_kwargs``, for the sync path (its ``headers`` are sent with every request)."""
+
+    async_client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
+    """As ``client_kwargs``, for the async path (its ``headers`` are sent with every request)."""
+
+    validate_model_on_init: bool = False
+    """Ask the server for the model when the instance is created (``ModelNotFoundError`` if missing)."""
+
+    if TYPE_CHECKING:
+        model: str
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _default_base_url(cls, value: Any) -> Any:
+        return ollama_base_url_from_env() if value is None else value  # langchain-ollama's None
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        for name in ("client_kwargs", "sync_client_kwargs", "async_client_kwargs"):
+            for key, value in (getattr(self, name) or {}).items():
+                if key != "headers":
+                    reason = "only 'headers' is used; set timeout=/connect_timeout= on the class"
+                    warn_no_effect(type(self).__name__, f"{name}[{key!r}]", value, reason, stacklevel=5)
+        if self.validate_model_on_init:
+            self.ollama_client.show(self.model)
+
+    def _request_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for name in ("client_kwargs", "sync_client_kwargs", "async_client_kwargs"):
+            headers.update((getattr(self, name) or {}).get("headers") or {})
+        headers.update(self.headers or {})
+        return headers
+
+    @property
+    def ollama_client(self) -> OllamaClient:
+        """The server's administration API (tags, show, pull, ps, version) over this instance's connection."""
+        return OllamaClient(self.client)
 
 
 def _models_of(answer: Any) -> list[dict[str, Any]]:

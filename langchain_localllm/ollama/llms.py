@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr, field_validator
 
+from langchain_localllm._core.compat import warn_no_effect
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
@@ -20,7 +22,7 @@ from langchain_localllm._core.http_llm import (
     nanos_to_ms,
 )
 from langchain_localllm.errors import MalformedResponseError, UnsupportedParameterError
-from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaClient, ollama_base_url_from_env
+from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaConnection, ollama_base_url_from_env
 
 __all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "ollama_base_url_from_env"]
 
@@ -50,6 +52,7 @@ _OPTION_FIELDS = (
     "use_mmap",
     "use_mlock",
     "low_vram",
+    "tfs_z",
 )
 #: Top-level request fields set on the instance (and overridable per call).
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
@@ -59,7 +62,7 @@ _TOKEN_COUNTS_KEPT = 256
 _CALL_ONLY_FIELDS = ("suffix", "images")
 
 
-class Ollama(ServerLLM):
+class Ollama(OllamaConnection, ServerLLM):
     """A model served by a local Ollama server.
 
     Setup:
@@ -136,14 +139,11 @@ class Ollama(ServerLLM):
 
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
-        (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options")
+        (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options", "reasoning")
     )
 
     model: str
     """Name of the Ollama model (``name[:tag]``)."""
-
-    base_url: str = Field(default_factory=ollama_base_url_from_env)
-    """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
 
     num_ctx: int | None = None
     """Context window (tokens) to run the model with. None: the server's default."""
@@ -235,10 +235,40 @@ class Ollama(ServerLLM):
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
 
+    tfs_z: float | None = None
+    """Tail-free sampling (1.0 disables); sent as an option, recent Ollama versions ignore it."""
+
+    reasoning: bool | None = None
+    """Whether a thinking model thinks first (Ollama's ``think``); the thoughts go to
+    ``generation_info["thinking"]``, not the text. None: the model's default."""
+
+    auth: tuple[str, str] | Any = None
+    """``(user, password)`` for HTTP basic authentication by a proxy in front of Ollama.
+    (langchain-community's callable ``auth`` has no effect here: use ``headers=``.)"""
+
     counts_tokens_locally: ClassVar[bool] = False
     """Counting tokens runs the model on the server (Ollama's API has no tokenizer)."""
 
     _token_counts: dict[tuple[str, str, str], int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _no_format(cls, value: Any) -> Any:
+        return None if value == "" else value  # langchain-ollama's default: no format
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.auth is not None and not _is_user_password(self.auth):
+            reason = "only a (user, password) tuple is used; pass other credentials with headers="
+            warn_no_effect(type(self).__name__, "auth", self.auth, reason, stacklevel=4)
+        super().model_post_init(context)
+
+    def _request_headers(self) -> dict[str, str]:
+        headers = super()._request_headers()
+        if _is_user_password(self.auth):
+            user, password = self.auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            headers.setdefault("Authorization", f"Basic {token}")
+        return headers
 
     # --- LangChain identity -------------------------------------------------------------
 
@@ -299,6 +329,9 @@ class Ollama(ServerLLM):
             value = kwargs.get(name, getattr(self, name, None))
             if value is not None:
                 payload[name] = value
+        reasoning = kwargs.get("reasoning", self.reasoning)
+        if reasoning is not None:
+            payload["think"] = reasoning
         if options:
             payload["options"] = options
         return ServerRequest("/api/generate", payload, "ndjson" if self.streaming else None)
@@ -307,11 +340,6 @@ class Ollama(ServerLLM):
         return _GenerateParser(self.model)
 
     # --- model information and management --------------------------------------------------
-
-    @property
-    def ollama_client(self) -> OllamaClient:
-        """The server's administration API (tags, show, pull, ps, version) over this instance's connection."""
-        return OllamaClient(self.client)
 
     def server_version(self) -> str:
         """The Ollama server's version (``GET /api/version``)."""
@@ -416,6 +444,10 @@ class Ollama(ServerLLM):
             self._token_counts.pop(next(iter(self._token_counts)))
         self._token_counts[key] = count
         return count
+
+
+def _is_user_password(auth: Any) -> bool:
+    return isinstance(auth, tuple | list) and len(auth) == 2 and all(isinstance(x, str) for x in auth)
 
 
 class _GenerateParser(ResponseParser):

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from langchain_localllm import Llamafile, LlamafileEmbeddings, Ollama, OllamaEmbeddings
-from langchain_localllm.errors import InvalidParameterError, ServerResponseError, UnsupportedParameterError
+from langchain_localllm.errors import (
+    InvalidParameterError,
+    ServerResponseError,
+    UnsupportedParameterError,
+    UnsupportedParameterWarning,
+)
 from langchain_localllm.ollama.llms import ollama_base_url_from_env
 from tests.support.fault_server import FaultServer, respond, stream
 
@@ -270,3 +275,64 @@ def test_refused_request_names_arguments_the_class_accepts(status: int, make: An
     named = re.findall(r"\b(\w+)=", hint)
     assert named
     assert set(named) <= set(type(model).model_fields), named
+
+
+# --- langchain-ollama / langchain-community arguments that are honoured --------------------
+
+EMBED_ANSWER = b'{"model": "m", "embeddings": [[0.6, 0.8]]}'
+
+
+def test_ollama_honours_reasoning_client_kwargs_headers_and_basic_auth() -> None:
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = Ollama(
+            model="m",
+            base_url=server.base_url,
+            streaming=False,
+            reasoning=True,
+            tfs_z=0.9,
+            client_kwargs={"headers": {"X-Team": "nlp"}},
+            auth=("ann", "secret"),
+        )
+        llm.invoke("hi")
+        head, body = sent(server)
+    assert body["think"] is True
+    assert body["options"]["tfs_z"] == 0.9
+    assert b"\r\nX-Team: nlp\r\n" in head
+    assert b"\r\nAuthorization: Basic YW5uOnNlY3JldA==\r\n" in head
+
+
+def test_ollama_embeddings_honour_dimensions_options_and_instructions() -> None:
+    with FaultServer(respond(200, EMBED_ANSWER)) as server:
+        embeddings = OllamaEmbeddings(
+            model="m",
+            base_url=server.base_url,
+            dimensions=2,
+            num_ctx=1024,
+            model_kwargs={"num_batch": 8},
+            embed_instruction="passage: ",
+            query_instruction="query: ",
+        )
+        embeddings.embed_documents(["text"])
+        _, document = sent(server)
+        embeddings.embed_query("question")
+        _, query = sent(server)
+    assert document["dimensions"] == 2
+    assert document["options"] == {"num_ctx": 1024, "num_batch": 8}
+    assert (document["input"], query["input"]) == (["passage: text"], ["query: question"])
+
+
+@pytest.mark.parametrize("cls", [Ollama, OllamaEmbeddings], ids=lambda c: c.__name__)
+def test_validate_model_on_init_asks_the_server(cls: type) -> None:
+    from langchain_localllm.errors import ModelNotFoundError
+
+    with FaultServer(respond(404, b'{"error": "model \'m\' not found"}')) as server:
+        cls(model="m", base_url=server.base_url)  # not asked by default
+        assert server.requests == []
+        with pytest.raises(ModelNotFoundError, match="ollama pull m"):
+            cls(model="m", base_url=server.base_url, validate_model_on_init=True)
+    assert server.requests[0].startswith(b"POST /api/show ")
+
+
+def test_client_kwargs_other_than_headers_warn_that_they_have_no_effect() -> None:
+    with pytest.warns(UnsupportedParameterWarning, match=r"client_kwargs\['verify'\]=False has no effect"):
+        Ollama(model="m", client_kwargs={"verify": False})
