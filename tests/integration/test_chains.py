@@ -7,46 +7,20 @@ results. Exact content is checked with fake LLMs in tests/unit.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 
 from langchain_localllm import GPT4All, LlamaCpp
 from langchain_localllm.chains import search_queries_chain, summarize_chain
-from langchain_localllm.prompts import clear_prompt_format_cache
 from tests.fixtures.models import tiny_model
+from tests.fixtures.runs import LLMEvents as PromptRecorder
 
-pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install")
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
+
 
 RUTH = (Path(__file__).parents[1] / "data" / "book_of_ruth_kjv.txt").read_text(encoding="utf-8")
-
-
-class PromptRecorder(BaseCallbackHandler):
-    """Keeps every prompt sent to an LLM and every streamed token."""
-
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-        self.tokens: list[str] = []
-        self._lock = threading.Lock()
-
-    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], **kwargs: Any) -> None:
-        with self._lock:
-            self.prompts.extend(prompts)
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        with self._lock:
-            self.tokens.append(token)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +115,6 @@ async def test_summarize_astream_events_and_batch(chatml_llm: LlamaCpp) -> None:
 
 def test_summarize_on_gpt4all() -> None:
     # gpt4all decodes slowly on a busy 2-core machine: one short stuff call, a few tokens.
-    pytest.importorskip("gpt4all", reason="the gpt4all extra is part of the test install")
     path = tiny_model("phi3")
     llm = GPT4All(model=str(path), n_ctx=1024, max_tokens=4)
     recorder = PromptRecorder()

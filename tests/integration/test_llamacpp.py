@@ -10,8 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManager, StreamingStdOutCallbackHandler
+from langchain_core.callbacks import CallbackManager, StreamingStdOutCallbackHandler
 
 from langchain_localllm import (
     ContextLengthExceededError,
@@ -22,8 +23,7 @@ from langchain_localllm import (
 )
 from langchain_localllm._core.model_cache import MODEL_CACHE
 from tests.fixtures.models import tiny_model
-
-llama_cpp = pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install")
+from tests.fixtures.runs import LLMEvents as Recorder
 
 PROMPT = "The first man on the moon was"
 SAMPLING = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
@@ -37,18 +37,6 @@ def raw(tiny_model_path: Path) -> Any:
 @pytest.fixture
 def llm(tiny_model_path: Path) -> LlamaCpp:
     return LlamaCpp(model_path=str(tiny_model_path), max_tokens=24, seed=7, **SAMPLING)
-
-
-class Recorder(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-        self.ends = 0
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
-
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
-        self.ends += 1
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.9])

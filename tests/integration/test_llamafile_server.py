@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Llamafile
 from langchain_localllm.errors import (
@@ -19,18 +18,11 @@ from langchain_localllm.errors import (
 from langchain_localllm.llamafile.client import LlamaServerClient
 from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 from tests.fixtures.models import tiny_model
+from tests.fixtures.runs import LLMEvents as Tokens
 from tests.fixtures.servers import LLAMA_SERVER_CTX
 from tests.support.llama_server import LlamaServer
 
 pytestmark = pytest.mark.llama_server
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 @pytest.fixture

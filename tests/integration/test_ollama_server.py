@@ -9,19 +9,11 @@ from typing import Any
 
 import pytest
 import requests
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Ollama
 from langchain_localllm.errors import GenerationError, ModelNotFoundError
+from tests.fixtures.runs import LLMEvents as Tokens
 from tests.support.ollama_server import OllamaTestServer
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from langchain_localllm._core.embeddings_base import LocalEmbeddings, l2_normali
 from langchain_localllm._core.server_embeddings import Call
 from langchain_localllm.errors import InvalidModelFileError
 from langchain_localllm.llamafile.embeddings import _parse_batch
-from tests.fixtures.models import tiny_model
 
 # --- langchain-tests' standard unit tests (construction without loading or connecting) ---
 
@@ -36,7 +35,7 @@ class TestLlamaCppEmbeddingsStandard(EmbeddingsUnitTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"model_path": str(tiny_model("llama2"))}
+        return {"model_path": "/models/not-loaded-by-these-tests.gguf"}
 
 
 class TestGPT4AllEmbeddingsStandard(EmbeddingsUnitTests):
@@ -46,7 +45,7 @@ class TestGPT4AllEmbeddingsStandard(EmbeddingsUnitTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"model": str(tiny_model("llama2"))}
+        return {"model": "/models/not-loaded-by-these-tests.gguf"}
 
 
 class TestOllamaEmbeddingsStandard(EmbeddingsUnitTests):

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Llamafile, Ollama
 from langchain_localllm._core.http_llm import ServerLLM
@@ -23,15 +22,8 @@ from langchain_localllm.errors import (
     ServerUnreachableError,
     StreamInterruptedError,
 )
+from tests.fixtures.runs import LLMEvents as Tokens
 from tests.support.fault_server import FaultServer, close_first, hang, refused_url, respond, stall, stream
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 def ollama_line(text: str) -> bytes:
