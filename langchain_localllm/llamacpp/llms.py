@@ -14,10 +14,15 @@ from pydantic import Field, PrivateAttr
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import derived
-from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
-from langchain_localllm.llamacpp.runtime import LlamaModelUser, check_grammar, import_llama_cpp, resolve_n_ctx
+from langchain_localllm.llamacpp.runtime import (
+    CompletionCounters,
+    LlamaModelUser,
+    check_grammar,
+    import_llama_cpp,
+    resolve_n_ctx,
+)
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "suffix")
@@ -294,7 +299,7 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
         args = self._call_args(stop, kwargs)
         loaded = self.load()
         with loaded.lock:
-            yield from _generate_locked(loaded.model, prompt, args, import_llama_cpp())
+            yield from _generate_locked(loaded.model, prompt, args)
 
     # --- LangChain metadata --------------------------------------------------------------
 
@@ -326,9 +331,7 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
         return params
 
 
-def _generate_locked(
-    llm: Any, prompt: str, args: dict[str, Any], llama_cpp: Any
-) -> Iterator[GenerationChunk]:
+def _generate_locked(llm: Any, prompt: str, args: dict[str, Any]) -> Iterator[GenerationChunk]:
     """Stream one completion from ``llm`` (its lock is held by the caller)."""
     grammar = args.pop("grammar", None)
     if grammar is not None:
@@ -346,46 +349,27 @@ def _generate_locked(
             n_ctx=n_ctx,
             max_tokens=max_tokens,
         )
-    sampled = _SampledTokens(llm, llama_cpp)
-    llama_cpp.llama_perf_context_reset(llm.ctx)
     finish_reason = "length"
-    llm.generate = sampled.spy  # safe: the caller holds this model's lock
-    stream = llm.create_completion(prompt, stream=True, **args)
-    try:
-        for part in stream:
-            choice = part["choices"][0]
-            if choice["text"]:
-                yield GenerationChunk(text=choice["text"])
-            finish_reason = choice.get("finish_reason") or finish_reason
-    finally:
-        stream.close()
-        del llm.generate
-    perf = llama_cpp.llama_perf_context(llm.ctx)
+    with CompletionCounters(llm) as counters:  # safe: the caller holds this model's lock
+        stream = llm.create_completion(prompt, stream=True, **args)
+        try:
+            for part in stream:
+                choice = part["choices"][0]
+                if choice["text"]:
+                    yield GenerationChunk(text=choice["text"])
+                finish_reason = choice.get("finish_reason") or finish_reason
+        finally:
+            stream.close()
     yield GenerationChunk(
         text="",
         generation_info={
             "finish_reason": finish_reason,
             "usage": {
                 "prompt_tokens": prompt_tokens,
-                "completion_tokens": sampled.count,
-                "total_tokens": prompt_tokens + sampled.count,
+                "completion_tokens": counters.count,
+                "total_tokens": prompt_tokens + counters.count,
             },
-            "timings": timings_info(perf.n_p_eval, perf.t_p_eval_ms, perf.n_eval, perf.t_eval_ms),
+            "timings": counters.timings(),
             "model": Path(llm.model_path).stem,
         },
     )
-
-
-class _SampledTokens:
-    """Counts the tokens llama.cpp samples for the answer (end-of-generation excluded)."""
-
-    def __init__(self, llm: Any, llama_cpp: Any) -> None:
-        self.count = 0
-        self._generate = type(llm).generate.__get__(llm)
-        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(llm._model.vocab, token)
-
-    def spy(self, *args: Any, **kwargs: Any) -> Iterator[int]:
-        for token in self._generate(*args, **kwargs):
-            if not self._is_eog(token):
-                self.count += 1
-            yield token

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
 from langchain_localllm._core.native_output import native_stderr
@@ -119,6 +120,43 @@ def check_grammar(model: Any, gbnf: str) -> None:
 
 
 _CHECKED: set[tuple[int, str]] = set()
+
+
+class CompletionCounters:
+    """What llama-cpp-python's completion stream does not report: how many tokens were
+    sampled for the answer (end-of-generation excluded) and llama.cpp's own timings.
+
+    Use as a context manager around one ``create_completion`` while holding the model's
+    lock: it resets llama.cpp's perf counters and wraps the instance's ``generate``.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.count = 0
+        self._llama_cpp = import_llama_cpp()
+
+    def __enter__(self) -> CompletionCounters:
+        llm, llama_cpp = self.llm, self._llama_cpp
+        generate = type(llm).generate.__get__(llm)
+        vocab = llm._model.vocab
+
+        def spy(*args: Any, **kwargs: Any) -> Iterator[int]:
+            for token in generate(*args, **kwargs):
+                if not llama_cpp.llama_vocab_is_eog(vocab, token):
+                    self.count += 1
+                yield token
+
+        llama_cpp.llama_perf_context_reset(llm.ctx)
+        llm.generate = spy
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        del self.llm.generate
+
+    def timings(self) -> dict[str, Any]:
+        """llama.cpp's prompt and generation timings of the completion (``timings`` of generation_info)."""
+        perf = self._llama_cpp.llama_perf_context(self.llm.ctx)
+        return timings_info(perf.n_p_eval, perf.t_p_eval_ms, perf.n_eval, perf.t_eval_ms)
 
 
 def resolve_n_ctx(model_path: str | os.PathLike[str], n_ctx: int | None) -> int:
