@@ -248,3 +248,16 @@ def test_command_line_server() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_ollama_client_administers_the_server(ollama_server: OllamaTestServer) -> None:
+    from langchain_localllm import OllamaClient
+
+    client = OllamaClient.from_url(ollama_server.base_url)
+    assert client.version() == "0.9.0"
+    assert "tiny:latest" in [m["name"] for m in client.list_models()]
+    Ollama(model="tiny", base_url=ollama_server.base_url, num_predict=1).invoke("a")  # loads it
+    assert "tiny:latest" in [m["name"] for m in client.running_models()]
+    assert client.show("tiny")["details"]["family"] == "llama"
+    with pytest.raises(ModelNotFoundError):
+        client.show("no-such-model")

@@ -28,6 +28,8 @@ EXPECTED_ALL = [
     "Ollama",
     "OllamaEmbeddings",
     "OllamaLLM",
+    "OllamaClient",
+    "LlamaServerClient",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",
