@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from langchain_localllm._core.compat import Ignored
+from langchain_localllm._core.compat import Ignored, warn_no_effect
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import MalformedResponseError, ServerResponseError, UnsupportedParameterError
@@ -164,6 +164,9 @@ class OllamaEmbeddings(OllamaConnection, ServerEmbeddings):
                 if self.legacy is False or getattr(error, "status_code", None) != 404:
                     raise
                 self.legacy = True
+                if self.dimensions is not None:
+                    reason = "this Ollama is older than /api/embed, whose vectors can be shortened"
+                    warn_no_effect(type(self).__name__, "dimensions", self.dimensions, reason, stacklevel=6)
             else:
                 url = self.client.url("/api/embed")
                 vectors = answer.get("embeddings") if isinstance(answer, dict) else None

@@ -19,6 +19,7 @@ from langchain_localllm import (
     OllamaEmbeddings,
     ServerResponseError,
     UnsupportedParameterError,
+    UnsupportedParameterWarning,
 )
 from langchain_localllm._core.embeddings_base import LocalEmbeddings, l2_normalize
 from langchain_localllm._core.server_embeddings import Call
@@ -316,3 +317,12 @@ def test_llamafile_api_key_is_sent_as_bearer() -> None:
     emb = LlamafileEmbeddings(api_key="s3cret", headers={"X-Trace": "1"})  # type: ignore[arg-type]
     assert emb.client.headers == {"X-Trace": "1", "Authorization": "Bearer s3cret"}
     assert "s3cret" not in repr(emb)
+
+
+def test_ollama_dimensions_on_a_server_without_api_embed_warn_they_have_no_effect() -> None:
+    emb = OllamaEmbeddings(model="all-minilm", dimensions=2)
+    old_server_404 = ServerResponseError("404 page not found", status_code=404)
+    with pytest.warns(UnsupportedParameterWarning, match="dimensions=2 has no effect"):
+        calls, vectors = _run(emb._exchange(["a"]), [old_server_404, {"embedding": [1.0, 0.0, 0.0]}])
+    assert calls[0].body["dimensions"] == 2
+    assert vectors == [[1.0, 0.0, 0.0]]
