@@ -101,7 +101,17 @@ class ChatOllama(OllamaOptions, ServerChatModel):
     _provider: ClassVar[str] = "ollama"
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
-        (*_OPTION_FIELDS, "options", "format", "keep_alive", "reasoning", "think", "tools")
+        (
+            *_OPTION_FIELDS,
+            "options",
+            "format",
+            "keep_alive",
+            "reasoning",
+            "think",
+            "tools",
+            "model",
+            "max_tokens",
+        )
     )
 
     model: str
@@ -120,6 +130,10 @@ class ChatOllama(OllamaOptions, ServerChatModel):
 
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
+
+    max_tokens: int | None = None
+    """OpenAI-style name of ``num_predict`` (most tokens to generate), for code written for
+    other chat models; ``num_predict`` wins when both are given."""
 
     logprobs: bool | None = None
     """Ask for the log-probability of each token (``response_metadata["logprobs"]``)."""
@@ -183,6 +197,18 @@ class ChatOllama(OllamaOptions, ServerChatModel):
     def _model_for_errors(self) -> str | None:
         return self.model
 
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_model_name"] = kwargs.get("model") or self.model
+        options = self._merged_options(kwargs)
+        if options.get("temperature") is not None:
+            params["ls_temperature"] = options["temperature"]
+        if options.get("num_predict") is not None:
+            params["ls_max_tokens"] = options["num_predict"]
+        if stops := self._stop_sequences(stop):
+            params["ls_stop"] = stops
+        return params
+
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "options": self._instance_options()}
@@ -211,7 +237,7 @@ class ChatOllama(OllamaOptions, ServerChatModel):
         if stop:
             options["stop"] = list(dict.fromkeys([*options.get("stop", []), *stop]))
         payload: dict[str, Any] = {
-            "model": self.model,
+            "model": kwargs.get("model") or self.model,
             "messages": [_ollama_message(m) for m in messages_to_dicts(messages)],
             "stream": self.streaming,
         }
