@@ -120,9 +120,16 @@ def test_templates_render_only_in_an_immutable_sandbox() -> None:
     escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(SecurityError):
         render_chat_template(escape, [])
-    mutate = "{% set xs = [] %}{{ xs.append(1) }}"
     with pytest.raises(SecurityError):
-        render_chat_template(mutate, [])
+        render_chat_template(
+            "{{ messages[0].update({'content': 'changed'}) }}", [{"role": "user", "content": "x"}]
+        )
+    # Lists may grow (Kimi K2's template builds one), but only copies of the caller's data.
+    messages = [{"role": "user", "content": "x"}]
+    assert render_chat_template("{{ messages.pop() }}{{ messages | length }}", messages) == (
+        "{'role': 'user', 'content': 'x'}0"
+    )
+    assert messages == [{"role": "user", "content": "x"}]
     # A hostile template does not break detection: it just matches nothing.
     assert format_from_chat_template(escape) is None
 
