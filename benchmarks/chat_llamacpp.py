@@ -43,7 +43,9 @@ def stream_rate(pieces: Iterator[str], tokens: int) -> float:
         if piece:
             last = time.perf_counter()
             first = first or last
-    assert first is not None and last is not None and last > first
+    assert first is not None
+    assert last is not None
+    assert last > first
     return (tokens - 1) / (last - first)
 
 
@@ -69,7 +71,9 @@ def system_prompt(tag: str, model: ChatLlamaCpp, target: int = 1000) -> str:
     return text
 
 
-def turns(chat: Callable[[list[BaseMessage]], Iterator[str]], system_a: str, system_b: str) -> dict[str, float]:
+def turns(
+    chat: Callable[[list[BaseMessage]], Iterator[str]], system_a: str, system_b: str
+) -> dict[str, float]:
     """First and second turn TTFT of conversation A, plain and with B interleaved."""
     conversation: list[BaseMessage] = [SystemMessage(system_a), HumanMessage(QUESTION)]
     first, answer = first_token_seconds(chat(conversation))
@@ -82,7 +86,9 @@ def turns(chat: Callable[[list[BaseMessage]], Iterator[str]], system_a: str, sys
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=200)
     args = parser.parse_args()

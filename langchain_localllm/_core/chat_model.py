@@ -172,7 +172,18 @@ class LocalChatModel(BaseChatModel):
                 n_in, n_out = delta.usage
                 usage = {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}
                 message.usage_metadata = cast(UsageMetadata, usage)
-        info = {"finish_reason": delta.finish_reason} if delta.is_last else None
+        info: dict[str, Any] | None = None
+        if delta.is_last:  # as the LLMs report it, so the callback handlers read chat runs too
+            info = {"finish_reason": delta.finish_reason}
+            if delta.timings:
+                info["timings"] = delta.timings
+            if delta.usage is not None:
+                n_in, n_out = delta.usage
+                info["usage"] = {
+                    "prompt_tokens": n_in,
+                    "completion_tokens": n_out,
+                    "total_tokens": n_in + n_out,
+                }
         return ChatGenerationChunk(message=message, generation_info=info)
 
     def _stream(
