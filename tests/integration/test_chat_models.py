@@ -54,6 +54,20 @@ def test_the_models_own_template_lays_out_the_conversation() -> None:
     assert prompt.source == "the model's chat template"
 
 
+def test_conversation_tokens_are_counted_as_the_model_sees_them() -> None:
+    chat = _chat(tiny_model("chatml"))
+    messages = [SystemMessage("Be brief."), HumanMessage("Hi")]
+    laid_out = (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert chat.get_num_tokens_from_messages(messages) == chat.get_num_tokens(laid_out)
+    assert chat.get_num_tokens(laid_out) < len(laid_out) / 2  # special tokens count as one each
+    assert chat.invoke(messages).usage_metadata["input_tokens"] in (  # type: ignore[index]
+        chat.get_num_tokens(laid_out),
+        chat.get_num_tokens(laid_out) + 1,  # + BOS when the model adds one
+    )
+
+
 def test_same_answer_in_process_whether_llama_cpp_or_gpt4all() -> None:
     path = tiny_model("chatml")
     messages = [SystemMessage("Be brief."), HumanMessage("Hello there")]
