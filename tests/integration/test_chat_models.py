@@ -165,7 +165,9 @@ def test_second_turn_does_not_re_evaluate_the_history_even_after_another_convers
 # --- reasoning ----------------------------------------------------------------------------
 
 
-def _split(template: str, pieces: list[str], **template_kwargs: Any) -> tuple[str, str, bool]:
+def _split(
+    template: str, pieces: list[str], finish: str = "stop", **template_kwargs: Any
+) -> tuple[str, str, bool]:
     """Render a real template on a tiny model, then split a scripted model output."""
     path = write_tiny_model(
         Path("/tmp") / f"reasoning-{abs(hash(template))}.gguf",
@@ -173,7 +175,7 @@ def _split(template: str, pieces: list[str], **template_kwargs: Any) -> tuple[st
         extra_metadata={"tokenizer.chat_template": template},
     )
     prompt = _chat(path)._chat_prompt([HumanMessage("2+2?")], {"chat_template_kwargs": template_kwargs})
-    stream = [(p, None) for p in pieces] + [("", {"finish_reason": "stop", "usage": {}})]
+    stream = [(p, None) for p in pieces] + [("", {"finish_reason": finish, "usage": {}})]
     deltas = list(deltas_from_text(iter(stream), prompt))
     return "".join(d.reasoning for d in deltas), "".join(d.text for d in deltas), prompt.starts_in_reasoning
 
@@ -183,6 +185,13 @@ def test_reasoning_split_deepseek_r1_opens_thinking_in_the_prompt() -> None:
     reasoning, answer, inside = _split(template, ["The user adds", " two and two.\n</th", "ink>\n\nIt is 4."])
     assert inside  # the prompt ends with "<think>\n": generation starts inside the thoughts
     assert (reasoning, answer) == ("The user adds two and two.\n", "It is 4.")
+
+
+def test_thinking_that_uses_the_whole_budget_says_so() -> None:
+    template = (TEMPLATES / "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja").read_text()
+    with pytest.warns(UserWarning, match="whole token budget"):
+        reasoning, answer, _ = _split(template, ["Let me think about", " this for a long"], finish="length")
+    assert (reasoning, answer) == ("Let me think about this for a long", "")
 
 
 def test_reasoning_split_qwen3_with_and_without_thinking() -> None:
