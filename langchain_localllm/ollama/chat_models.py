@@ -215,7 +215,22 @@ class ChatOllama(OllamaOptions, ServerChatModel):
 
     def _ollama(self) -> Ollama:
         """The same model as an ``Ollama`` LLM (model information, token counts)."""
-        return Ollama(model=self.model, base_url=self.base_url, headers=self.headers, timeout=self.timeout)
+        return Ollama(
+            model=self.model,
+            base_url=self.base_url,
+            headers=self.headers,
+            timeout=self.timeout,
+            num_ctx=self.num_ctx,
+            options=self.options,
+        )
+
+    def chat_template(self) -> str | None:
+        """The model's template from ``/api/show`` (for prompt-format detection)."""
+        return self._ollama().chat_template()
+
+    def get_context_window(self) -> int | None:
+        """``num_ctx`` if set, else the model's (from ``/api/show``)."""
+        return self._ollama().get_context_window()
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens in ``text``, counted by the server (see ``Ollama.get_num_tokens``)."""

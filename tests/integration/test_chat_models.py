@@ -266,3 +266,18 @@ def test_chat_ollama_streams_real_tokens_from_the_emulator(ollama_server: Ollama
     )
     assert text == in_process.content  # the emulator renders through the registry: same prompt
     assert chunks[-1].usage_metadata is not None and chunks[-1].usage_metadata["output_tokens"] == 6
+
+
+def test_chat_ollama_knows_its_format_window_and_token_counts(ollama_server: OllamaTestServer) -> None:
+    from langchain_localllm.prompts import prompt_format
+
+    chat = ChatOllama(model="tiny-chatml", base_url=ollama_server.base_url)
+    assert prompt_format(chat) == "chatml"  # from the server's /api/show, not the name
+    assert chat.get_context_window() == 512
+    assert (
+        ChatOllama(model="tiny-chatml", base_url=ollama_server.base_url, num_ctx=300).get_context_window()
+        == 300
+    )
+    assert chat.get_num_tokens("the sun and the moon") > 0
+    with pytest.raises(NotImplementedError, match="no token ids"):
+        chat.get_token_ids("x")
