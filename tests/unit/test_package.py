@@ -9,11 +9,15 @@ import sys
 import langchain_localllm
 
 EXPECTED_ALL = [
+    "ChatGPT4All",
+    "ChatLlamaCpp",
+    "ChatOllama",
     "ContextLengthExceededError",
     "DocumentLoadError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
+    "InvalidMessagesError",
     "InvalidModelFileError",
     "InvalidParameterError",
     "LlamaCpp",
@@ -22,6 +26,7 @@ EXPECTED_ALL = [
     "LlamafileEmbeddings",
     "LocalLLMError",
     "MalformedResponseError",
+    "MissingChatTemplateError",
     "MissingDependencyError",
     "ModelFileNotFoundError",
     "ModelNotFoundError",
