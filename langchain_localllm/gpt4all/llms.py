@@ -123,6 +123,8 @@ class _RunState:
     error: str = ""
     prompt_tokens: int = 0
     tokens: int = 0
+    tail: str = ""
+    """The last generated characters, as long as the longest stop sequence."""
 
 
 def _generate_locked(
@@ -131,12 +133,22 @@ def _generate_locked(
     """Stream one completion from a gpt4all model (its lock is held by the caller)."""
     scanner = StopScanner(stop)
     state = _RunState()
+    longest = max(map(len, stop), default=0)
 
     def on_token(token_id: int, text: str) -> bool:
         if token_id == -1:  # gpt4all reports errors as a "token" with id -1
             state.error = text
             return False
         state.tokens += 1
+        if longest:
+            # gpt4all generates in a worker thread that runs ahead of the consumer: seeing the
+            # stop sequence here ends generation after this token (which still reaches the
+            # consumer, whose scanner cuts the text), not when the consumer gets there.
+            window = state.tail + str(text)
+            state.tail = window[-longest:]
+            if any(s in window for s in stop):
+                halt, state.halt = state.halt, True
+                return not halt
         return not state.halt
 
     def on_prompt_token(_token_id: int) -> bool:
