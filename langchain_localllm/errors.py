@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GenerationError",
     "InvalidModelFileError",
     "InvalidParameterError",
@@ -114,6 +115,10 @@ class ContextLengthExceededError(LocalLLMError, ValueError):
 class ServerError(LocalLLMError):
     """Base class of errors talking to a local model server. ``url`` names the endpoint."""
 
+    unanswered: bool = False
+    """True when the server sent no byte of an answer (refused, or closed before answering):
+    the request had no effect and a fleet may send it to another endpoint."""
+
 
 class ServerUnreachableError(ServerError, ConnectionError):
     """Nothing answers at the configured URL; the message says how to start the server."""
@@ -137,3 +142,10 @@ class MalformedResponseError(ServerError, ValueError):
 
 class StreamInterruptedError(ServerError, ConnectionError):
     """The connection dropped before the stream said it was done."""
+
+
+class FleetUnavailableError(ServerUnreachableError):
+    """No endpoint of a fleet (``base_url=[...]``) could take a request.
+
+    ``endpoints`` lists each URL with its state and last error; ``url`` names them all.
+    """

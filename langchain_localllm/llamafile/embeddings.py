@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import (
@@ -34,7 +35,7 @@ class LlamafileEmbeddings(ServerEmbeddings):
         ```
 
     Key init args:
-        base_url: str
+        base_url: str | list[str]
             Root URL of the server (default http://localhost:8080).
         api_key: SecretStr | None
             The key the server was started with (``--api-key``).
@@ -62,7 +63,7 @@ class LlamafileEmbeddings(ServerEmbeddings):
 
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
 
-    base_url: str = "http://localhost:8080"
+    base_url: BaseUrl = "http://localhost:8080"
     """Root URL of the llamafile / llama-server."""
 
     api_key: SecretStr | None = None

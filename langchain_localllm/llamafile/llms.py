@@ -8,6 +8,7 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
+from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest, drop_none
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
@@ -75,7 +76,7 @@ class Llamafile(ServerLLM):
             Random seed for reproducible sampling.
 
     Key init args — client params:
-        base_url: str
+        base_url: str | list[str]
             Root URL of the server. Default ``http://localhost:8080``.
         api_key: SecretStr | None
             The key the server was started with (``--api-key``).
@@ -116,7 +117,7 @@ class Llamafile(ServerLLM):
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
     _call_params: ClassVar[frozenset[str]] = frozenset((*_GENERATION_PARAMS, "model_kwargs"))
 
-    base_url: str = "http://localhost:8080"
+    base_url: BaseUrl = "http://localhost:8080"
     """Root URL of the llamafile / llama-server."""
 
     api_key: SecretStr | None = None

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import MalformedResponseError, ServerResponseError, UnsupportedParameterError
@@ -40,7 +41,7 @@ class OllamaEmbeddings(ServerEmbeddings):
     Key init args:
         model: str
             Name of the Ollama model.
-        base_url: str
+        base_url: str | list[str]
             Root URL of the server (default ``$OLLAMA_HOST`` or http://localhost:11434).
         truncate: bool
             Let the server cut texts longer than the model's context (default True).
@@ -68,11 +69,12 @@ class OllamaEmbeddings(ServerEmbeddings):
     """
 
     _server_kind: ClassVar[ServerKind] = OLLAMA
+    _health_path: ClassVar[str] = "/api/version"
 
     model: str
     """Name of the Ollama model, e.g. ``"all-minilm"`` or ``"nomic-embed-text"``."""
 
-    base_url: str = Field(default_factory=_default_base_url)
+    base_url: BaseUrl = Field(default_factory=_default_base_url)
     """Root URL of the Ollama server (``$OLLAMA_HOST`` if set)."""
 
     truncate: bool = True

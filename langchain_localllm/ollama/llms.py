@@ -11,6 +11,7 @@ from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.generation_info import timings_info
+from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.http_llm import (
     ResponseParser,
@@ -106,7 +107,7 @@ class Ollama(ServerLLM):
             JSON mode, or a JSON schema the answer must follow.
 
     Key init args — client params:
-        base_url: str
+        base_url: str | list[str]
             Root URL of the server.
         keep_alive: int | str | None
             How long the server keeps the model loaded after a call.
@@ -154,6 +155,7 @@ class Ollama(ServerLLM):
     """
 
     _server_kind: ClassVar[ServerKind] = OLLAMA
+    _health_path: ClassVar[str] = "/api/version"
     _call_params: ClassVar[frozenset[str]] = frozenset(
         (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options")
     )
@@ -161,7 +163,7 @@ class Ollama(ServerLLM):
     model: str
     """Name of the Ollama model (``name[:tag]``)."""
 
-    base_url: str = Field(default_factory=ollama_base_url_from_env)
+    base_url: BaseUrl = Field(default_factory=ollama_base_url_from_env)
     """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
 
     num_ctx: int | None = None
