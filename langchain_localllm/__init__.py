@@ -14,6 +14,7 @@ from langchain_localllm._core.lazy import lazy_exports
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     DocumentLoadError,
+    FleetUnavailableError,
     GenerationError,
     InvalidMessagesError,
     InvalidModelFileError,
@@ -38,10 +39,14 @@ if TYPE_CHECKING:
     from langchain_localllm.gpt4all.llms import GPT4All
     from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
     from langchain_localllm.llamacpp.llms import LlamaCpp
+    from langchain_localllm.llamafile.chat_models import ChatLlamafile
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
     from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
+    from langchain_localllm.openai_compatible.embeddings import OpenAICompatibleEmbeddings
+    from langchain_localllm.openai_compatible.llms import OpenAICompatible
 
 try:
     __version__ = metadata.version("langchain-localllm")
@@ -58,6 +63,10 @@ _LAZY = {
     "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
     "OllamaEmbeddings": "langchain_localllm.ollama.embeddings",
     "LlamafileEmbeddings": "langchain_localllm.llamafile.embeddings",
+    "ChatLlamafile": "langchain_localllm.llamafile.chat_models",
+    "OpenAICompatible": "langchain_localllm.openai_compatible.llms",
+    "OpenAICompatibleEmbeddings": "langchain_localllm.openai_compatible.embeddings",
+    "ChatOpenAICompatible": "langchain_localllm.openai_compatible.chat_models",
     "clear_model_cache": "langchain_localllm._core.model_cache",
 }
 
@@ -66,8 +75,11 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 __all__ = [
+    "ChatLlamafile",
+    "ChatOpenAICompatible",
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
@@ -85,6 +97,8 @@ __all__ = [
     "ModelNotFoundError",
     "Ollama",
     "OllamaEmbeddings",
+    "OpenAICompatible",
+    "OpenAICompatibleEmbeddings",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",

@@ -42,6 +42,10 @@ class ResponseParser:
         """The chunk for one decoded event (None if it carries no text and is not final)."""
         raise NotImplementedError
 
+    def close(self) -> GenerationChunk | None:
+        """A last chunk held back until the answer ended (e.g. usage sent after the finish)."""
+        return None
+
     def finish(self, url: str, server: ServerKind) -> None:
         """Raise :class:`StreamInterruptedError` if the answer ended before it was complete."""
         if not self.done:
@@ -105,6 +109,9 @@ class ServerLLM(ServerConnection, LocalLLM):
                         yield chunk
             finally:
                 events.close()  # stopping early closes the response: the server stops generating
+        tail = parser.close()
+        if tail is not None:
+            yield tail
         parser.finish(client.url(request.path), self._server_kind)
 
     async def _aiter_chunks(
@@ -129,6 +136,9 @@ class ServerLLM(ServerConnection, LocalLLM):
                         yield chunk
             finally:
                 await events.aclose()
+        tail = parser.close()
+        if tail is not None:
+            yield tail
         parser.finish(client.url(request.path), self._server_kind)
 
     @property

@@ -9,8 +9,11 @@ import sys
 import langchain_localllm
 
 EXPECTED_ALL = [
+    "ChatLlamafile",
+    "ChatOpenAICompatible",
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
@@ -28,6 +31,8 @@ EXPECTED_ALL = [
     "ModelNotFoundError",
     "Ollama",
     "OllamaEmbeddings",
+    "OpenAICompatible",
+    "OpenAICompatibleEmbeddings",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",
