@@ -45,9 +45,7 @@ def find_llama_server() -> Path | None:
     env = os.environ.get("LLAMA_SERVER_BIN")
     if env:
         return Path(env) if Path(env).is_file() else None
-    candidates = sorted(
-        CACHE_DIR.glob("llama-cpp-*/build/bin/llama-server"), key=lambda p: p.stat().st_mtime
-    )
+    candidates = sorted(CACHE_DIR.glob("llama-cpp-*/build/bin/llama-server"), key=lambda p: p.stat().st_mtime)
     return candidates[-1] if candidates else None
 
 
