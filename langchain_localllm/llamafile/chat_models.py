@@ -86,6 +86,7 @@ class ChatLlamafile(ChatOpenAICompatible):
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
     _provider: ClassVar[str] = "llamafile"
     _health_path: ClassVar[str] = "/health"
+    _env_prefix: ClassVar[str] = "LLAMA"
     _extra_call_params: ClassVar[frozenset[str]] = ChatOpenAICompatible._extra_call_params | frozenset(
         _LLAMA_OPTIONS
     )

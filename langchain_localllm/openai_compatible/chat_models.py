@@ -47,6 +47,7 @@ _CHAT_CALL_PARAMS = (
     "top_logprobs",
     "chat_template_kwargs",
     "ls_structured_output_format",
+    "model",
 )
 
 
@@ -131,6 +132,10 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     _provider: ClassVar[str] = "openai-compatible"
     _extra_call_params: ClassVar[frozenset[str]] = frozenset(_CHAT_CALL_PARAMS)
 
+    max_retries: int | None = None
+    """Accepted so that code written for ``ChatOpenAI`` runs unchanged. Nothing is retried
+    blindly: a request a server did not answer moves to another server of a fleet."""
+
     streaming: bool = True
     """Ask the server to stream the answer (with usage: ``stream_options.include_usage``).
     False: one JSON answer per call, which ``stream()`` yields at once."""
@@ -157,6 +162,7 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_model_type"] = "chat"
+        params["ls_model_name"] = kwargs.get("model") or self.model_name
         for name, key in (("temperature", "ls_temperature"), ("max_tokens", "ls_max_tokens")):
             value = kwargs.get(name, getattr(self, name))
             if value is not None:
@@ -171,9 +177,10 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
         """The ``/v1/chat/completions`` body (also what ``ChatLlamafile`` extends)."""
         kwargs = dict(kwargs)
         kwargs.pop("ls_structured_output_format", None)
+        model = kwargs.pop("model", None) or self._model_for(info)
         chat_only = {name: kwargs.pop(name) for name in _CHAT_CALL_PARAMS if name in kwargs}
         body = self._body(info, kwargs)
-        body["model"] = self._model_for(info)
+        body["model"] = model
         body["messages"] = messages_to_dicts(messages)
         if stop:
             body["stop"] = stop
@@ -285,13 +292,15 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
         *,
         method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
         include_raw: bool = False,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
         """Answers as ``schema`` (a pydantic class, TypedDict or JSON schema dict).
 
         ``method="json_schema"`` (default) constrains decoding to the schema with the server's
         own mechanism, so the answer parses by construction; ``"function_calling"`` forces
-        a tool call; ``"json_mode"`` asks for any JSON object.
+        a tool call; ``"json_mode"`` asks for any JSON object. ``strict`` is accepted for
+        ``ChatOpenAI`` compatibility: constrained decoding is always strict.
         """
         if kwargs:
             msg = f"with_structured_output: unknown arguments {sorted(kwargs)}."

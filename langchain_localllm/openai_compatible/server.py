@@ -12,11 +12,12 @@ models.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
 from langchain_localllm._core.http_errors import ServerKind
@@ -64,11 +65,13 @@ class OpenAICompatibleServer(ServerConnection):
     _health_path: ClassVar[str] = "/v1/models"
 
     base_url: BaseUrl = "http://localhost:8000"
-    """Root URL of the server (a trailing ``/v1`` is accepted), or a list of them (a fleet)."""
+    """Root URL of the server (a trailing ``/v1`` is accepted), or a list of them (a fleet).
+    Default: ``$OPENAI_COMPATIBLE_BASE_URL``, else ``http://localhost:8000`` (vLLM's port)."""
 
     api_key: SecretStr | None = None
     """Key the server was started with (vLLM ``--api-key``, llama-server ``--api-key``);
-    sent as ``Authorization: Bearer``."""
+    sent as ``Authorization: Bearer``. Default: ``$OPENAI_COMPATIBLE_API_KEY`` (``ChatLlamafile``:
+    ``$LLAMA_API_KEY``, as llama-server reads it)."""
 
     model: str | None = None
     """The served model to use (vLLM's ``--served-model-name``). None: the first model the
@@ -80,6 +83,20 @@ class OpenAICompatibleServer(ServerConnection):
     the server once (``/v1/models`` ``owned_by``, then ``/props``, ``/version``)."""
 
     _info: ServerInfo | None = PrivateAttr(default=None)
+    _env_prefix: ClassVar[str] = "OPENAI_COMPATIBLE"
+    """``<prefix>_BASE_URL`` and ``<prefix>_API_KEY`` are read when the arguments are not given."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        for name in ("base_url", "api_key"):
+            env = os.environ.get(f"{cls._env_prefix}_{name.upper()}")
+            if values.get(name) is None and env:
+                values[name] = env
+        return values
 
     @field_validator("base_url", mode="before")
     @classmethod
