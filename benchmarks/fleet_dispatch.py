@@ -146,9 +146,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
+    def ms(factor: int) -> str:
+        return f"{factor * args.latency * 1000:.0f}"
+
     print(
-        f"1. Dispatch: {args.requests} requests, {args.concurrency} at a time, endpoints of "
-        f"{args.latency * 1000:.0f}, {args.latency * 1000:.0f} and {3 * args.latency * 1000:.0f} ms (one at a time)"
+        f"1. Dispatch: {args.requests} requests, {args.concurrency} at a time, endpoints of {ms(1)}, "
+        f"{ms(1)} and {ms(3)} ms (one request at a time each)"
     )
     results = dispatch(args.requests, args.latency, args.concurrency)
     ideal = results["ideal"]
@@ -172,7 +175,7 @@ def main() -> None:
     ratio = replayed["ChatOpenAICompatible"] / replayed["ChatOpenAI"]
     live_ratio = live["ChatOpenAICompatible"] / live["ChatOpenAI"]
     print(
-        f"   ratio ChatOpenAICompatible / ChatOpenAI: {ratio:.2f}x replayed, {live_ratio:.2f}x live (target <= 1.0)"
+        f"   ChatOpenAICompatible / ChatOpenAI: {ratio:.2f}x replayed, {live_ratio:.2f}x live (target <= 1.0)"
     )
 
 
