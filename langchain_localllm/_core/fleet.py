@@ -2,9 +2,10 @@
 
 A :class:`FleetClient` has the interface of :class:`~langchain_localllm._core.http.HttpClient`
 and holds one ``HttpClient`` per endpoint. Each request goes to the usable endpoint with the
-fewest requests in flight relative to its weight (ties: the one that served fewest so far, so
-sequential requests rotate). An endpoint is skipped while it is at its ``max_concurrency``;
-when every endpoint is, the request waits for a free slot.
+fewest requests in flight relative to its weight (ties between busy endpoints: the faster one;
+between idle ones: the one sent fewest so far, so sequential requests rotate). An endpoint is
+skipped while it is at its ``max_concurrency``; when every endpoint is, the request waits for a
+free slot.
 
 Failover follows one rule: a request moves to another endpoint only when no byte of its
 answer was received — the connection was refused or dropped before the answer began, or the
@@ -74,7 +75,8 @@ class EndpointStatus:
     errors: int
     """Requests that failed here before the answer began (connection refused, 5xx)."""
     latency_ms: float | None
-    """Moving average of the time to the first byte of an answer."""
+    """Moving average of the time until an answer began: its first streamed event, or the
+    whole answer when it is not streamed."""
     weight: float
     max_concurrency: int | None
     last_error: str | None
@@ -113,9 +115,12 @@ class Endpoint:
             return True
         return now >= self.retry_at and not self.probing
 
-    def load(self) -> tuple[float, float]:
-        """Sort key: in-flight requests, then requests sent so far, both relative to the weight."""
-        return (self.in_flight / self.weight, self.dispatched / self.weight)
+    def load(self) -> tuple[float, float, float]:
+        """Sort key: in-flight requests relative to the weight; among busy endpoints with as many,
+        the one answering faster (it frees up first); among idle ones, the one sent fewest so far
+        (sequential requests rotate)."""
+        busy_latency = (self.latency or 0.0) if self.in_flight else 0.0
+        return (self.in_flight / self.weight, busy_latency, self.dispatched / self.weight)
 
 
 class Fleet:
