@@ -3,15 +3,25 @@ of :class:`~langchain_localllm.openai_compatible.chat_models.ChatOpenAICompatibl
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
+from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
 from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm.errors import LocalLLMError, UnsupportedParameterError
+from langchain_localllm.errors import (
+    LocalLLMError,
+    MalformedResponseError,
+    ServerResponseError,
+    StreamInterruptedError,
+    UnsupportedParameterError,
+)
+from langchain_localllm.llamafile.llms import _FINISH_REASONS
 from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
+from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.server import ServerInfo
 
 #: llama-server options of /v1/chat/completions beyond OpenAI's, as fields and per call.
@@ -116,6 +126,14 @@ class ChatLlamafile(ChatOpenAICompatible):
     repeat_penalty: float | None = None
     """Penalty for repeated tokens (1.0 disables)."""
 
+    chat_api: Literal["auto", "chat", "completion"] = "auto"
+    """Which server API answers: ``chat`` (``/v1/chat/completions``, the server renders the
+    template and parses reasoning and tools), ``completion`` (the messages rendered by the
+    server's ``/apply-template``, then its native ``/completion``: no tools), or ``auto``:
+    ``chat``, falling back to ``completion`` for a server without the chat endpoint."""
+
+    _no_chat_endpoint: bool = PrivateAttr(default=False)
+
     def _chat_body(
         self, info: ServerInfo, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
     ) -> dict[str, Any]:
@@ -134,3 +152,102 @@ class ChatLlamafile(ChatOpenAICompatible):
             )
             return UnsupportedParameterError(msg, url=getattr(error, "url", None), parameter="tools")
         return super()._translated_error(error)
+
+    # --- /apply-template + /completion ------------------------------------------------------
+
+    def _use_completion(self) -> bool:
+        return self.chat_api == "completion" or (self.chat_api == "auto" and self._no_chat_endpoint)
+
+    def _completion_body(self, prompt: Any, stop: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(prompt, dict) or not isinstance(prompt.get("prompt"), str):
+            msg = f"{self.client.url('/apply-template')} did not answer a prompt: {str(prompt)[:120]}"
+            raise MalformedResponseError(msg, url=self.client.url("/apply-template"))
+        kwargs = dict(kwargs)
+        for name in ("tools", "tool_choice", "response_format"):
+            if kwargs.pop(name, None) not in (None, "auto", "none"):
+                msg = (
+                    f"ChatLlamafile(chat_api='completion') cannot pass {name}: the native /completion API "
+                    "has no tools. Use chat_api='chat' with a server started with --jinja."
+                )
+                raise UnsupportedParameterError(msg, parameter=name)
+        for name in ("ls_structured_output_format", "model", "parallel_tool_calls", "chat_template_kwargs"):
+            kwargs.pop(name, None)
+        options = {name: kwargs.pop(name, getattr(self, name)) for name in _LLAMA_OPTIONS}
+        options.pop("reasoning_format")
+        body = self._body(self.server_info(), kwargs)
+        body["n_predict"] = body.pop("max_tokens", -1)
+        body.update({name: value for name, value in options.items() if value is not None})
+        body.update(prompt=prompt["prompt"], stop=stop, stream=self.streaming)
+        return body
+
+    def _iter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> Iterator[ChatDelta]:
+        if not self._use_completion():
+            began = False
+            try:
+                for delta in super()._iter_deltas(messages, stop, **kwargs):
+                    began = True
+                    yield delta
+                return
+            except ServerResponseError as error:
+                if began or error.status_code != 404 or self.chat_api != "auto":
+                    raise
+                self._no_chat_endpoint = True
+        prompt = self.client.post_json("/apply-template", {"messages": messages_to_dicts(messages)})
+        body = self._completion_body(prompt, stop, kwargs)
+        yield from self._exchange("/completion", body, CompletionReader(self.client.url("/completion")))
+
+    async def _aiter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> AsyncIterator[ChatDelta]:
+        if not self._use_completion():
+            began = False
+            try:
+                async for delta in super()._aiter_deltas(messages, stop, **kwargs):
+                    began = True
+                    yield delta
+                return
+            except ServerResponseError as error:
+                if began or error.status_code != 404 or self.chat_api != "auto":
+                    raise
+                self._no_chat_endpoint = True
+        await self.aserver_info()
+        prompt = await self.client.apost_json("/apply-template", {"messages": messages_to_dicts(messages)})
+        body = self._completion_body(prompt, stop, kwargs)
+        async for delta in self._aexchange(
+            "/completion", body, CompletionReader(self.client.url("/completion"))
+        ):
+            yield delta
+
+
+class CompletionReader:
+    """Reads llama-server's native ``/completion`` answer (streamed or whole) as chat deltas."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.done = False
+
+    def feed(self, event: Any) -> list[ChatDelta]:
+        if not isinstance(event, dict):
+            raise MalformedResponseError(f"{self.url} sent an event that is not a JSON object: {event!r}")
+        text = str(event.get("content") or "")
+        if not event.get("stop"):
+            return [ChatDelta(text=text)] if text else []
+        self.done = True
+        evaluated, predicted = event.get("tokens_evaluated"), event.get("tokens_predicted")
+        usage = (evaluated, predicted) if isinstance(evaluated, int) and isinstance(predicted, int) else None
+        probs = event.get("completion_probabilities")
+        last = ChatDelta(
+            finish_reason=_FINISH_REASONS.get(str(event.get("stop_type")), "stop"),
+            usage=usage,
+            timings=server_timings(event),
+            metadata={"completion_probabilities": probs} if probs else {},
+        )
+        return [ChatDelta(text=text), last] if text else [last]
+
+    def close(self) -> list[ChatDelta]:
+        if not self.done:
+            msg = f"The answer from {self.url} ended before the server said it was complete; check its log."
+            raise StreamInterruptedError(msg, url=self.url)
+        return []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
@@ -36,7 +36,7 @@ from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer, ServerInfo
 
-__all__ = ["ChatOpenAICompatible", "ChatReader"]
+__all__ = ["ChatOpenAICompatible", "ChatReader", "DeltaReader"]
 
 _CHAT_CALL_PARAMS = (
     "tools",
@@ -216,12 +216,26 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> Iterator[ChatDelta]:
         body = self._request(messages, stop, kwargs)
+        yield from self._exchange(
+            "/v1/chat/completions", body, ChatReader(self.client.url("/v1/chat/completions"))
+        )
+
+    async def _aiter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> AsyncIterator[ChatDelta]:
+        await self.aserver_info()
+        body = self._request(messages, stop, kwargs)
         reader = ChatReader(self.client.url("/v1/chat/completions"))
+        async for delta in self._aexchange("/v1/chat/completions", body, reader):
+            yield delta
+
+    def _exchange(self, path: str, body: dict[str, Any], reader: DeltaReader) -> Iterator[ChatDelta]:
+        """POST ``body`` to ``path`` and read the answer (streamed or whole) with ``reader``."""
         try:
-            if not self.streaming:
-                yield from reader.feed(self.client.post_json("/v1/chat/completions", body, model=self.model))
+            if not body.get("stream"):
+                yield from reader.feed(self.client.post_json(path, body, model=self.model))
             else:
-                events = self.client.stream_events("/v1/chat/completions", body, "sse", model=self.model)
+                events = self.client.stream_events(path, body, "sse", model=self.model)
                 try:
                     for event in events:
                         yield from reader.feed(event)
@@ -231,19 +245,16 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
             raise self._translated_error(error) from error.__cause__
         yield from reader.close()
 
-    async def _aiter_deltas(
-        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    async def _aexchange(
+        self, path: str, body: dict[str, Any], reader: DeltaReader
     ) -> AsyncIterator[ChatDelta]:
-        await self.aserver_info()
-        body = self._request(messages, stop, kwargs)
-        reader = ChatReader(self.client.url("/v1/chat/completions"))
+        """Async :meth:`_exchange`."""
         try:
-            if not self.streaming:
-                answer = await self.client.apost_json("/v1/chat/completions", body, model=self.model)
-                for delta in reader.feed(answer):
+            if not body.get("stream"):
+                for delta in reader.feed(await self.client.apost_json(path, body, model=self.model)):
                     yield delta
             else:
-                events = self.client.astream_events("/v1/chat/completions", body, "sse", model=self.model)
+                events = self.client.astream_events(path, body, "sse", model=self.model)
                 try:
                     async for event in events:
                         for delta in reader.feed(event):
@@ -326,6 +337,14 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
         parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
         fallback = RunnablePassthrough.assign(parsed=lambda _: None)
         return RunnableMap(raw=llm) | parsed.with_fallbacks([fallback], exception_key="parsing_error")
+
+
+class DeltaReader(Protocol):
+    """Turns a server's answer, event by event, into :class:`ChatDelta` s."""
+
+    def feed(self, event: Any) -> list[ChatDelta]: ...
+
+    def close(self) -> list[ChatDelta]: ...
 
 
 class ChatReader:

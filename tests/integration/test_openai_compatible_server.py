@@ -187,3 +187,22 @@ def test_embeddings_match_in_process(
         for got, want in zip(vectors, local, strict=True):
             assert sum(a * b for a, b in zip(got, want, strict=True)) > 0.99
         assert emb.embed_query(texts[0]) == pytest.approx(vectors[0], abs=1e-4)
+
+
+def test_completion_api_renders_with_apply_template(gemma_server: LlamaServer) -> None:
+    """chat_api="completion": the server's /apply-template renders, /completion generates."""
+    chat = ChatLlamafile(base_url=gemma_server.base_url, max_tokens=10, temperature=0, chat_api="completion")
+    message = chat.invoke([("system", "Be brief."), ("human", "The capital of France is")])
+    via_chat = ChatLlamafile(base_url=gemma_server.base_url, max_tokens=10, temperature=0).invoke(
+        [("system", "Be brief."), ("human", "The capital of France is")]
+    )
+    assert message.content == via_chat.content  # same template, same greedy tokens
+    assert message.usage_metadata == via_chat.usage_metadata
+    assert message.response_metadata["finish_reason"] == "length"
+    chunks = list(chat.stream("Hello"))
+    assert chunks[-1].usage_metadata is not None
+    assert chunks[-1].usage_metadata["output_tokens"] == 10
+    roomy = chat.model_copy(update={"max_tokens": 60})
+    assert isinstance(roomy.with_structured_output(Person).invoke("Ada, 36"), Person)
+    with pytest.raises(UnsupportedParameterError, match="no tools"):
+        chat.bind_tools([get_weather], tool_choice="any").invoke("Weather?")
