@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
     from langchain_localllm.llamacpp.llms import LlamaCpp
     from langchain_localllm.llamafile.chat_models import ChatLlamafile
+    from langchain_localllm.llamafile.client import LlamaServerClient
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
+    from langchain_localllm.ollama.client import OllamaClient
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.llms import Ollama, OllamaLLM
     from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
     from langchain_localllm.openai_compatible.embeddings import OpenAICompatibleEmbeddings
     from langchain_localllm.openai_compatible.llms import OpenAICompatible
@@ -58,6 +60,7 @@ _LAZY = {
     "LlamaCpp": "langchain_localllm.llamacpp.llms",
     "GPT4All": "langchain_localllm.gpt4all.llms",
     "Ollama": "langchain_localllm.ollama.llms",
+    "OllamaLLM": "langchain_localllm.ollama.llms",
     "Llamafile": "langchain_localllm.llamafile.llms",
     "LlamaCppEmbeddings": "langchain_localllm.llamacpp.embeddings",
     "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
@@ -67,6 +70,8 @@ _LAZY = {
     "OpenAICompatible": "langchain_localllm.openai_compatible.llms",
     "OpenAICompatibleEmbeddings": "langchain_localllm.openai_compatible.embeddings",
     "ChatOpenAICompatible": "langchain_localllm.openai_compatible.chat_models",
+    "OllamaClient": "langchain_localllm.ollama.client",
+    "LlamaServerClient": "langchain_localllm.llamafile.client",
     "clear_model_cache": "langchain_localllm._core.model_cache",
 }
 
@@ -88,6 +93,7 @@ __all__ = [
     "InvalidParameterError",
     "LlamaCpp",
     "LlamaCppEmbeddings",
+    "LlamaServerClient",
     "Llamafile",
     "LlamafileEmbeddings",
     "LocalLLMError",
@@ -96,7 +102,9 @@ __all__ = [
     "ModelFileNotFoundError",
     "ModelNotFoundError",
     "Ollama",
+    "OllamaClient",
     "OllamaEmbeddings",
+    "OllamaLLM",
     "OpenAICompatible",
     "OpenAICompatibleEmbeddings",
     "ServerError",

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.embeddings",
     "tests.fixtures.openai_servers",
+    "tests.fixtures.runs",
 ]

@@ -33,6 +33,9 @@ EXPECTED_ALL = [
     "OllamaEmbeddings",
     "OpenAICompatible",
     "OpenAICompatibleEmbeddings",
+    "OllamaLLM",
+    "OllamaClient",
+    "LlamaServerClient",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",
@@ -102,3 +105,9 @@ def test_errors_pickle_with_their_details() -> None:
     error = ContextLengthExceededError("too long", partial_text="abc", prompt_tokens=9, n_ctx=8)
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.partial_text, copy.prompt_tokens, copy.n_ctx) == ("too long", "abc", 9, 8)
+
+
+def test_ollama_llm_is_exported_under_langchain_ollamas_name_too() -> None:
+    from langchain_localllm import Ollama, OllamaLLM
+
+    assert OllamaLLM is Ollama
