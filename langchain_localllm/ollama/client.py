@@ -188,7 +188,8 @@ class OllamaConnection(ServerConnection):
 
     client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
     """langchain-ollama's arguments for the ollama client: ``headers`` are sent with every
-    request; other keys have no effect (use ``timeout=``, ``connect_timeout=``)."""
+    request and a numeric ``timeout`` is the read timeout; other keys have no effect (a
+    warning says so; use ``connect_timeout=``)."""
 
     sync_client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
     """As ``client_kwargs``, for the sync path (its ``headers`` are sent with every request)."""
@@ -211,8 +212,14 @@ class OllamaConnection(ServerConnection):
         super().model_post_init(context)
         for name in ("client_kwargs", "sync_client_kwargs", "async_client_kwargs"):
             for key, value in (getattr(self, name) or {}).items():
-                if key != "headers":
-                    reason = "only 'headers' is used; set timeout=/connect_timeout= on the class"
+                if (
+                    key == "timeout"
+                    and isinstance(value, int | float)
+                    and "timeout" not in self.model_fields_set
+                ):
+                    self.timeout = float(value)  # httpx's read timeout, as langchain-ollama passes it
+                elif key not in ("headers", "timeout"):
+                    reason = "only 'headers' and 'timeout' are used; set connect_timeout= on the class"
                     warn_no_effect(type(self).__name__, f"{name}[{key!r}]", value, reason, stacklevel=5)
         if self.validate_model_on_init:
             self.ollama_client.show(self.model)

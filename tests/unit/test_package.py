@@ -11,6 +11,9 @@ import langchain_localllm
 EXPECTED_ALL = [
     "ChatLlamafile",
     "ChatOpenAICompatible",
+    "ChatGPT4All",
+    "ChatLlamaCpp",
+    "ChatOllama",
     "ContextLengthExceededError",
     "DocumentLoadError",
     "FleetUnavailableError",
@@ -26,6 +29,7 @@ EXPECTED_ALL = [
     "LlamafileEmbeddings",
     "LocalLLMError",
     "MalformedResponseError",
+    "MissingChatTemplateError",
     "MissingDependencyError",
     "ModelFileNotFoundError",
     "ModelNotFoundError",
