@@ -14,6 +14,7 @@ from langchain_localllm._core.lazy import lazy_exports
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     DocumentLoadError,
+    FleetUnavailableError,
     GenerationError,
     InvalidMessagesError,
     InvalidModelFileError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from langchain_localllm.llamacpp.chat_models import ChatLlamaCpp
     from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
     from langchain_localllm.llamacpp.llms import LlamaCpp
+    from langchain_localllm.llamafile.chat_models import ChatLlamafile
     from langchain_localllm.llamafile.client import LlamaServerClient
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
     from langchain_localllm.ollama.client import OllamaClient
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
     from langchain_localllm.ollama.llms import Ollama, OllamaLLM
+    from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
+    from langchain_localllm.openai_compatible.embeddings import OpenAICompatibleEmbeddings
+    from langchain_localllm.openai_compatible.llms import OpenAICompatible
 
 try:
     __version__ = metadata.version("langchain-localllm")
@@ -65,6 +70,10 @@ _LAZY = {
     "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
     "OllamaEmbeddings": "langchain_localllm.ollama.embeddings",
     "LlamafileEmbeddings": "langchain_localllm.llamafile.embeddings",
+    "ChatLlamafile": "langchain_localllm.llamafile.chat_models",
+    "OpenAICompatible": "langchain_localllm.openai_compatible.llms",
+    "OpenAICompatibleEmbeddings": "langchain_localllm.openai_compatible.embeddings",
+    "ChatOpenAICompatible": "langchain_localllm.openai_compatible.chat_models",
     "OllamaClient": "langchain_localllm.ollama.client",
     "LlamaServerClient": "langchain_localllm.llamafile.client",
     "clear_model_cache": "langchain_localllm._core.model_cache",
@@ -80,9 +89,12 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 __all__ = [
     "ChatGPT4All",
     "ChatLlamaCpp",
+    "ChatLlamafile",
     "ChatOllama",
+    "ChatOpenAICompatible",
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
@@ -104,6 +116,8 @@ __all__ = [
     "OllamaClient",
     "OllamaEmbeddings",
     "OllamaLLM",
+    "OpenAICompatible",
+    "OpenAICompatibleEmbeddings",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",

@@ -15,13 +15,14 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from langchain_localllm._core.compat import warn_no_effect
+from langchain_localllm._core.fleet import FleetClient
 from langchain_localllm._core.http import HttpClient
-from langchain_localllm._core.http_connection import ServerConnection
+from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
 from langchain_localllm._core.http_errors import OLLAMA
 from langchain_localllm.errors import (
     GenerationError,
@@ -104,7 +105,7 @@ class OllamaClient:
         http: The pooled HTTP client to the server (an LLM's ``client`` or a new one).
     """
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient | FleetClient) -> None:
         self.http = http
 
     @classmethod
@@ -179,8 +180,11 @@ class OllamaClient:
 class OllamaConnection(ServerConnection):
     """The connection settings of the Ollama classes, including langchain-ollama's client arguments."""
 
-    base_url: str = Field(default_factory=ollama_base_url_from_env)
-    """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
+    _health_path: ClassVar[str] = "/api/version"
+
+    base_url: BaseUrl = Field(default_factory=ollama_base_url_from_env)
+    """Root URL of the Ollama server, or a list of them (a fleet serving the same models); default
+    from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
 
     client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
     """langchain-ollama's arguments for the ollama client: ``headers`` are sent with every

@@ -320,7 +320,8 @@ class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
         are remembered per instance). The chains of this package therefore estimate
         instead of calling this for every chunk (``counts_tokens_locally`` is False).
         """
-        key = (self.base_url, self.model, text)  # copies share the dict: key by server and model
+        server = self.base_url if isinstance(self.base_url, str) else " ".join(self.base_url)
+        key = (server, self.model, text)  # copies share the dict: key by server and model
         cached = self._token_counts.get(key)
         if cached is not None:
             return cached

@@ -9,11 +9,14 @@ import sys
 import langchain_localllm
 
 EXPECTED_ALL = [
+    "ChatLlamafile",
+    "ChatOpenAICompatible",
     "ChatGPT4All",
     "ChatLlamaCpp",
     "ChatOllama",
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
@@ -32,6 +35,8 @@ EXPECTED_ALL = [
     "ModelNotFoundError",
     "Ollama",
     "OllamaEmbeddings",
+    "OpenAICompatible",
+    "OpenAICompatibleEmbeddings",
     "OllamaLLM",
     "OllamaClient",
     "LlamaServerClient",
