@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ from langchain_core.prompts import PromptTemplate
 
 from langchain_localllm.chains import rag_chain
 from langchain_localllm.chains.rag import format_documents, rag_prompt_selector
-from langchain_localllm.errors import DocumentLoadError, InvalidParameterError, LocalLLMError
+from langchain_localllm.errors import (
+    DocumentLoadError,
+    EmbeddingMismatchError,
+    InvalidParameterError,
+    LocalLLMError,
+)
 from langchain_localllm.rag import INDEX_FILE_NAME, LocalVectorStore, index_folder, load_file, open_index
 
 
@@ -154,25 +160,31 @@ def test_chunks_respect_the_size_in_tokens(tmp_path: Path) -> None:
     assert all(max(1, len(t) // 4) <= 50 for t in emb.seen)  # the estimate used without a tokenizer
 
 
+def chunks_in(store: Any) -> dict[str, Document]:
+    return {doc.id: doc for doc in store.iter_documents()}
+
+
 def test_persistence_round_trip_without_pickle(corpus: Path, tmp_path: Path) -> None:
     store_dir = tmp_path / "index"
     emb = CountingEmbeddings()
     first = index_folder(corpus, emb, store_dir, show_progress=False)
-    index_file = store_dir / INDEX_FILE_NAME
-    payload = json.loads(index_file.read_text(encoding="utf-8"))  # plain JSON
-    assert payload["version"] == 1
-    assert len(payload["records"]) == 5
+    with sqlite3.connect(store_dir / INDEX_FILE_NAME) as db:  # plain SQLite rows, no pickle
+        rows = db.execute("SELECT id, text, metadata, vector FROM chunks").fetchall()
+    assert len(rows) == 5
+    assert all(json.loads(meta)["source"] and len(vector) == 16 * 4 for _, _, meta, vector in rows)
     reopened = open_index(store_dir, emb, k=2)
     question = "Dogs are loyal pets"
     assert [d.page_content for d in reopened.invoke(question)] == [
         d.page_content for d in first.invoke(question)
     ][:2]
-    store = LocalVectorStore.load_file(index_file, emb)
-    original = first.vectorstore.store  # type: ignore[attr-defined]
-    assert store.store.keys() == original.keys()
-    for key, record in store.store.items():
-        assert (record["text"], record["metadata"]) == (original[key]["text"], original[key]["metadata"])
-        assert record["vector"] == pytest.approx(original[key]["vector"], rel=1e-6)  # kept as float32
+    store = LocalVectorStore(emb, store_dir)
+    original = chunks_in(first.vectorstore)
+    assert chunks_in(store) == original
+    for doc_id in original:
+        [(_, score)] = store.similarity_search_with_score_by_vector(
+            emb.embed_query(original[doc_id].page_content), k=1
+        )
+        assert score == pytest.approx(1.0, abs=1e-5)  # vectors kept as float32
 
 
 def test_reindexing_embeds_only_changed_files_and_drops_deleted(corpus: Path, tmp_path: Path) -> None:
@@ -191,7 +203,7 @@ def test_reindexing_embeds_only_changed_files_and_drops_deleted(corpus: Path, tm
     assert [Path(p).name for p in stats.added] == ["cats.txt"]
     assert [Path(p).name for p in stats.removed] == ["dogs.md"]
     assert sorted(Path(p).name for p in stats.unchanged) == ["moon.pdf", "python.html"]
-    texts = {r["text"] for r in retriever.vectorstore.store.values()}  # type: ignore[attr-defined]
+    texts = {d.page_content for d in chunks_in(retriever.vectorstore).values()}
     assert "Paris is the capital of France." not in texts
     assert not any("Dogs" in t for t in texts)
     assert len(texts) == 5
@@ -201,7 +213,7 @@ def test_reindexing_embeds_only_changed_files_and_drops_deleted(corpus: Path, tm
     assert again.seen == []
 
 
-def test_another_embedding_model_reindexes_everything(corpus: Path, tmp_path: Path) -> None:
+def test_another_embedding_model_is_refused(corpus: Path, tmp_path: Path) -> None:
     store_dir = tmp_path / "index"
     index_folder(corpus, CountingEmbeddings(), store_dir, show_progress=False)
 
@@ -209,24 +221,27 @@ def test_another_embedding_model_reindexes_everything(corpus: Path, tmp_path: Pa
         pass
 
     other = OtherModel()
-    index_folder(corpus, other, store_dir, show_progress=False)
-    assert len(other.seen) == 5
+    with pytest.raises(EmbeddingMismatchError, match=r"built with .*CountingEmbeddings.*not .*OtherModel"):
+        index_folder(corpus, other, store_dir, show_progress=False)
+    with pytest.raises(EmbeddingMismatchError, match="new persist_directory"):
+        open_index(store_dir, other)
+    assert other.seen == []
+    assert len(LocalVectorStore(other, store_dir)) == 5  # nothing was dropped
 
 
 def test_bad_file_raises_but_keeps_everything_indexed(corpus: Path, tmp_path: Path) -> None:
     store_dir = tmp_path / "index"
     index_folder(corpus, CountingEmbeddings(), store_dir, show_progress=False)
-    before = json.loads((store_dir / INDEX_FILE_NAME).read_text(encoding="utf-8"))["records"]
+    before = chunks_in(LocalVectorStore(CountingEmbeddings(), store_dir))
 
     (corpus / "zz_binary.txt").write_bytes(b"\x00\x01\x02\x03")
     (corpus / "aa_new.txt").write_text("Brand new notes about gardening.", encoding="utf-8")
     with pytest.raises(DocumentLoadError, match="zz_binary.txt looks binary"):
         index_folder(corpus, CountingEmbeddings(), store_dir, show_progress=False)
 
-    after = json.loads((store_dir / INDEX_FILE_NAME).read_text(encoding="utf-8"))["records"]
-    kept = {r["id"] for r in before}
-    assert kept <= {r["id"] for r in after}  # nothing lost
-    assert any("gardening" in r["text"] for r in after)  # progress before the error was saved
+    after = chunks_in(LocalVectorStore(CountingEmbeddings(), store_dir))
+    assert before.keys() <= after.keys()  # nothing lost
+    assert any("gardening" in d.page_content for d in after.values())  # progress before the error was kept
 
     emb = CountingEmbeddings()
     (corpus / "zz_binary.txt").unlink()
@@ -380,4 +395,4 @@ def test_two_folders_share_one_index_without_dropping_each_other(tmp_path: Path)
     index_folder(second, CountingEmbeddings(), store_dir, show_progress=False)
     retriever = index_folder(first, CountingEmbeddings(), store_dir, show_progress=False)
     assert retriever.vectorstore.last_index_stats.removed == []  # type: ignore[attr-defined]
-    assert {r["text"] for r in retriever.vectorstore.store.values()} == {"alpha", "beta"}  # type: ignore[attr-defined]
+    assert {d.page_content for d in chunks_in(retriever.vectorstore).values()} == {"alpha", "beta"}
