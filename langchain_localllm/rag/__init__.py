@@ -24,8 +24,8 @@ if TYPE_CHECKING:
         open_store,
         token_counter,
     )
-    from langchain_localllm.rag.manifest import FileEntry, Manifest
     from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
+    from langchain_localllm.rag.manifest import FileEntry, Manifest
     from langchain_localllm.rag.store import LocalVectorStore
 
 #: Public name -> module that defines it, imported on first access.
