@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,19 @@ from langchain_localllm.rag import INDEX_FILE_NAME, LocalVectorStore, index_fold
 
 
 class CountingEmbeddings(Embeddings):
-    """Deterministic fake vectors; remembers every text it was asked to embed."""
+    """Deterministic fake vectors; remembers every text it was asked to embed.
 
-    def __init__(self) -> None:
+    With a ``budget``, dies (like a killed process) once more texts than that were asked for.
+    """
+
+    def __init__(self, budget: int | None = None) -> None:
         self.inner = DeterministicFakeEmbedding(size=16)
         self.seen: list[str] = []
+        self.budget = budget
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if self.budget is not None and len(self.seen) + len(texts) > self.budget:
+            raise KeyboardInterrupt
         self.seen.extend(texts)
         return self.inner.embed_documents(texts)
 
@@ -396,3 +403,93 @@ def test_two_folders_share_one_index_without_dropping_each_other(tmp_path: Path)
     retriever = index_folder(first, CountingEmbeddings(), store_dir, show_progress=False)
     assert retriever.vectorstore.last_index_stats.removed == []  # type: ignore[attr-defined]
     assert {d.page_content for d in chunks_in(retriever.vectorstore).values()} == {"alpha", "beta"}
+
+
+# --- the embedding model's identity, resuming, progress ---------------------------------
+
+
+class FileModelEmbeddings(CountingEmbeddings):
+    """Fake embeddings that name a model file, as LlamaCppEmbeddings does."""
+
+    def __init__(self, model_path: Path) -> None:
+        super().__init__()
+        self.model_path = str(model_path)
+
+
+def test_the_model_is_recorded_by_content_not_by_file_name(corpus: Path, tmp_path: Path) -> None:
+    first, second, moved = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf", tmp_path / "c.gguf"
+    for path, content in ((first, b"weights one"), (second, b"weights two"), (moved, b"weights one")):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content)
+    store_dir = tmp_path / "index"
+    index_folder(corpus, FileModelEmbeddings(first), store_dir, show_progress=False)
+
+    # Another model under the same file name: refused, nothing embedded.
+    other = FileModelEmbeddings(second)
+    with pytest.raises(EmbeddingMismatchError, match=r"model.gguf, sha256:.*model.gguf, sha256:"):
+        index_folder(corpus, other, store_dir, show_progress=False)
+    assert other.seen == []
+    # The same model, moved and renamed: accepted, nothing re-embedded.
+    same = FileModelEmbeddings(moved)
+    index_folder(corpus, same, store_dir, show_progress=False)
+    assert same.seen == []
+    # The file rewritten in place with other weights: refused.
+    first.write_bytes(b"weights three")
+    with pytest.raises(EmbeddingMismatchError):
+        open_index(store_dir, FileModelEmbeddings(first))
+
+
+def test_an_interrupted_run_resumes_without_embedding_anything_twice(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(3):
+        (docs / f"f{n}.txt").write_text(" ".join(f"w{n}x{i}" for i in range(600)), encoding="utf-8")
+    store_dir = tmp_path / "index"
+    options: dict[str, Any] = {"chunk_size": 20, "chunk_overlap": 0, "batch_size": 5, "show_progress": False}
+    complete = CountingEmbeddings()
+    index_folder(docs, complete, **options)
+    total = len(complete.seen)
+
+    dying = CountingEmbeddings(budget=total // 2)  # stops in the middle of the second file
+    with pytest.raises(KeyboardInterrupt):
+        index_folder(docs, dying, store_dir, **options)
+    resumed = CountingEmbeddings()
+    retriever = index_folder(docs, resumed, store_dir, **options)
+    assert len(dying.seen) + len(resumed.seen) == total
+    assert set(dying.seen).isdisjoint(resumed.seen)
+    assert len(retriever.vectorstore) == total  # type: ignore[arg-type]
+
+
+def test_a_changed_file_whose_update_was_interrupted_leaves_no_stale_chunks(
+    corpus: Path, tmp_path: Path
+) -> None:
+    store_dir = tmp_path / "index"
+    index_folder(corpus, CountingEmbeddings(), store_dir, chunk_size=8, chunk_overlap=0, show_progress=False)
+    (corpus / "france.txt").write_text("Lyon is a city in France. " * 20, encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        index_folder(
+            corpus,
+            CountingEmbeddings(budget=2),
+            store_dir,
+            chunk_size=8,
+            chunk_overlap=0,
+            batch_size=2,
+            show_progress=False,
+        )
+    retriever = index_folder(corpus, CountingEmbeddings(), store_dir, chunk_size=8, chunk_overlap=0)
+    texts = [d.page_content for d in chunks_in(retriever.vectorstore).values()]
+    assert not any("Paris" in t for t in texts)
+    assert sum("Lyon" in t for t in texts) > 3
+    stats = retriever.vectorstore.last_index_stats  # type: ignore[attr-defined]
+    assert [Path(p).name for p in stats.updated] == ["france.txt"]
+
+
+def test_progress_shows_chunks_per_second_and_an_eta(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(4):
+        (tmp_path / f"f{n}.txt").write_text(" ".join(f"w{i}" for i in range(300)), encoding="utf-8")
+    index_folder(tmp_path, CountingEmbeddings(), chunk_size=16, chunk_overlap=0, batch_size=4)
+    err = capsys.readouterr().err
+    assert "chunk/s" in err
+    assert re.search(r"\d+/\d+ \[\d\d:\d\d<\d\d:\d\d", err)  # done/total [elapsed<remaining
