@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from langchain_localllm.rag.indexer import (
         INDEX_FILE_NAME,
         IndexStats,
+        IndexSummary,
         embedding_identity,
         index_folder,
         open_index,
         open_store,
+        summarize_index,
         token_counter,
     )
     from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "INDEX_FILE_NAME": "langchain_localllm.rag.indexer",
     "IndexStats": "langchain_localllm.rag.indexer",
+    "IndexSummary": "langchain_localllm.rag.indexer",
+    "summarize_index": "langchain_localllm.rag.indexer",
     "embedding_identity": "langchain_localllm.rag.indexer",
     "index_folder": "langchain_localllm.rag.indexer",
     "open_index": "langchain_localllm.rag.indexer",
@@ -53,6 +57,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "FileEntry",
     "IndexStats",
+    "IndexSummary",
     "LocalVectorStore",
     "Manifest",
     "embedding_identity",
@@ -60,5 +65,6 @@ __all__ = [
     "load_file",
     "open_index",
     "open_store",
+    "summarize_index",
     "token_counter",
 ]

@@ -29,10 +29,12 @@ from langchain_localllm.rag.store import LocalVectorStore
 __all__ = [
     "INDEX_FILE_NAME",
     "IndexStats",
+    "IndexSummary",
     "embedding_identity",
     "index_folder",
     "open_index",
     "open_store",
+    "summarize_index",
     "token_counter",
 ]
 
@@ -183,6 +185,48 @@ def _check_folder(persist_directory: str | Path) -> Path:
             path=str(folder / INDEX_FILE_NAME),
         )
     return folder
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """What an index folder holds (``localllm rag stats``)."""
+
+    chunks: int
+    """Chunks in the store."""
+    files: int
+    """Source files indexed."""
+    disk_bytes: int
+    """Bytes the folder takes on disk."""
+    embedding: dict[str, str] | None
+    """The embedding model (:func:`embedding_identity`), None if nothing was indexed yet."""
+    vector_store: str | None
+    """Class of the external vector store holding the chunks, None for the embedded one."""
+
+
+class _NoEmbeddings(Embeddings):
+    """Stands in for the model when only counting: an index is summarised without loading one."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise InvalidParameterError("This store was opened without embeddings.", parameter="embedding")
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def summarize_index(persist_directory: str | Path) -> IndexSummary:
+    """Chunks, files, size on disk and embedding model of an index, without loading the model."""
+    store = LocalVectorStore(_NoEmbeddings(), _check_folder(persist_directory))
+    try:
+        manifest = store.manifest
+        return IndexSummary(
+            chunks=len(store),
+            files=len(manifest.paths()),
+            disk_bytes=store.disk_usage(),
+            embedding=manifest.get_meta("embedding") or manifest.get_meta("legacy_embedding"),
+            vector_store=manifest.get_meta("vector_store"),
+        )
+    finally:
+        store.close()
 
 
 def open_store(persist_directory: str | Path, embeddings: Embeddings) -> LocalVectorStore:

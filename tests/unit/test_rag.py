@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -493,3 +494,24 @@ def test_progress_shows_chunks_per_second_and_an_eta(
     err = capsys.readouterr().err
     assert "chunk/s" in err
     assert re.search(r"\d+/\d+ \[\d\d:\d\d<\d\d:\d\d", err)  # done/total [elapsed<remaining
+
+
+def test_cli_rag_stats_prints_chunks_files_size_and_model(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_localllm.cli.main import main
+
+    model = tmp_path / "minilm.gguf"
+    model.write_bytes(b"weights")
+    store_dir = tmp_path / "index"
+    index_folder(corpus, FileModelEmbeddings(model), store_dir, show_progress=False)
+    assert main(["rag", "stats", "--index", str(store_dir)]) == 0
+    lines = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["chunks"].strip() == "5"
+    assert lines["files"].strip() == "4"
+    assert float(lines["disk"].strip().removesuffix(" MB")) > 0
+    assert lines["embeddings"].strip() == "minilm.gguf (tests.unit.test_rag.FileModelEmbeddings)"
+    assert lines["model id"].strip() == "sha256:" + hashlib.sha256(b"weights").hexdigest()
+
+    assert main(["rag", "stats", "--index", str(tmp_path / "nowhere")]) == 1
+    assert "localllm rag index DIR" in capsys.readouterr().err
