@@ -76,7 +76,7 @@ def test_chunks_are_sized_in_the_models_tokens(
     retriever = index_folder(
         tmp_path, llamacpp_embeddings, chunk_size=64, chunk_overlap=8, show_progress=False
     )
-    chunks = [r["text"] for r in retriever.vectorstore.store.values()]  # type: ignore[attr-defined]
+    chunks = [d.page_content for d in retriever.vectorstore.iter_documents()]  # type: ignore[attr-defined]
     sizes = [llamacpp_embeddings.get_num_tokens(c) for c in chunks]
     assert len(chunks) > 5
     assert max(sizes) <= 64
