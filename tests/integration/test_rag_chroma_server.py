@@ -19,16 +19,12 @@ from langchain_localllm.chains import rag_chain
 from langchain_localllm.errors import DocumentLoadError, InvalidParameterError
 from langchain_localllm.rag import index_folder, open_index
 from tests.fixtures.models import tiny_model
-from tests.integration.test_rag_minilm import CORPUS, QUESTIONS
+from tests.integration.test_rag_minilm import CORPUS, QUESTIONS, write_corpus
 
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, text in CORPUS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_corpus(tmp_path / "corpus")
 
 
 def chroma_store(client: Any, embeddings: LlamaCppEmbeddings) -> Any:

@@ -51,13 +51,17 @@ QUESTIONS = {
 }
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
+def write_corpus(folder: Path) -> Path:
+    """``CORPUS`` as files in ``folder``."""
     folder.mkdir()
     for name, text in CORPUS.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus")
 
 
 def test_top1_retrieval_with_real_minilm(corpus: Path, llamacpp_embeddings: LlamaCppEmbeddings) -> None:
