@@ -442,7 +442,6 @@ class LocalVectorStore(VectorStore):
         return [(rows[key][0], score, rows[key][1]) for key, score in scored if key in rows]
 
     def _nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        np_ = _numpy()
         keys, matrix = self._delta_vectors()
         candidates: dict[int, float] = {}
         if len(keys) and matrix.shape[1] == len(query):
@@ -450,27 +449,35 @@ class LocalVectorStore(VectorStore):
             for i in _top(scores, k):
                 candidates[int(keys[i])] = float(scores[i])
         if self._ann is not None and len(self._ann):
-            state = self._ann_state()
-            alive = self._conn.execute("SELECT count(*) FROM chunks WHERE key <= ?", (state["max_key"],))
-            dead = state["count"] - alive.fetchone()[0]
-            wanted = min(len(self._ann), k + max(dead, 0))
-            found = self._ann.search(query, wanted, exact=False)
-            ann_keys = [int(x) for x in np_.atleast_1d(found.keys)]
-            live = {
-                row[0]
-                for start in range(0, len(ann_keys), 500)
-                for row in self._conn.execute(
-                    "SELECT key FROM chunks WHERE key IN ({})".format(
-                        ",".join("?" * len(ann_keys[start : start + 500]))
-                    ),
-                    ann_keys[start : start + 500],
-                )
-            }
-            for key, distance in zip(ann_keys, np_.atleast_1d(found.distances), strict=True):
-                if key in live:
-                    candidates[key] = 1.0 - float(distance)
+            candidates.update(self._graph_nearest(query, k))
         best = sorted(candidates.items(), key=lambda item: -item[1])
         return best[:k]
+
+    def _graph_nearest(self, query: np.ndarray, k: int) -> dict[int, float]:
+        """The ``k`` nearest live chunks in the graph: chunks deleted since the snapshot are
+        skipped, asking the graph for more candidates while fewer than ``k`` are left."""
+        np_ = _numpy()
+        wanted = 2 * k
+        while True:
+            wanted = min(wanted, len(self._ann))
+            found = self._ann.search(query, wanted, exact=False)
+            keys = [int(x) for x in np_.atleast_1d(found.keys)]
+            live = self._live(keys)
+            if len(live) >= k or wanted == len(self._ann):
+                distances = np_.atleast_1d(found.distances)
+                return {key: 1.0 - float(d) for key, d in zip(keys, distances, strict=True) if key in live}
+            wanted *= 4
+
+    def _live(self, keys: list[int]) -> set[int]:
+        """The ``keys`` that are still in the store."""
+        live: set[int] = set()
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            live.update(
+                r[0] for r in self._conn.execute(f"SELECT key FROM chunks WHERE key IN ({marks})", part)
+            )
+        return live
 
     def _exact_filtered(
         self, query: np.ndarray, k: int, filter: dict | Callable[[Document], bool]
