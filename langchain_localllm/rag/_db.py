@@ -58,8 +58,11 @@ def connect(folder: Path | None) -> sqlite3.Connection:
         conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=60)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_FORMAT,))
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:  # a new index (an existing one opens without writing)
+            conn.executescript(
+                f"BEGIN IMMEDIATE;{_SCHEMA}INSERT OR IGNORE INTO meta VALUES ('format', '{_FORMAT}');COMMIT;"
+            )
         found = read_meta(conn, "format")
     except sqlite3.DatabaseError as error:
         raise DocumentLoadError(
