@@ -13,7 +13,7 @@ below answers 100k chunks in about a millisecond and opens in milliseconds.
   sees whole commits only, and replacing a file's chunks writes about those rows.
 * **usearch** (an HNSW library kept by Unum, a 2 MB wheel, numpy only) answers nearest
   neighbours over the chunks committed before its last snapshot. The snapshot is a
-  derived file (``ann-<generation>.usearch``) that is memory-mapped, not read, on open;
+  derived file (``ann-<generation>-<random>.usearch``) that is memory-mapped, not read, on open;
   it is written to a new name and only then recorded in SQLite, so a crash while writing
   it leaves the old one in use. Chunks added since the snapshot (the "delta", at most
   ``exact_search_limit`` rows) are searched exactly with numpy; chunks deleted since are
@@ -35,6 +35,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,7 +214,6 @@ class LocalVectorStore(VectorStore):
 
         An id that is already in the store replaces that chunk.
         """
-        import uuid
 
         np_ = _numpy()
         if not texts:
@@ -226,6 +226,7 @@ class LocalVectorStore(VectorStore):
         metas = metadatas or [{}] * len(texts)
         with self._write() as conn:
             self._check_dimension(conn, matrix.shape[1])
+            self._bury(conn, chosen)  # ids already present are replaced
             conn.executemany(
                 "INSERT OR REPLACE INTO chunks (id, text, metadata, vector) VALUES (?, ?, ?, ?)",
                 (
@@ -252,8 +253,25 @@ class LocalVectorStore(VectorStore):
         if not ids:
             return None
         with self._write() as conn:
+            self._bury(conn, ids)
             conn.executemany("DELETE FROM chunks WHERE id=?", ((i,) for i in ids))
+        self._maybe_optimize()
         return True
+
+    def _bury(self, conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+        """Count the chunks among ``ids`` that the graph holds: they are about to go."""
+        state = self._ann_state()
+        if state["max_key"] == 0:
+            return
+        dead = 0
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT count(*) FROM chunks WHERE key <= ? AND id IN ({marks})"
+            dead += conn.execute(sql, [state["max_key"], *part]).fetchone()[0]
+        if dead:
+            state["dead"] = state.get("dead", 0) + dead
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('ann', ?)", (json.dumps(state),))
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         found = self._rows("id", list(ids))
@@ -387,26 +405,33 @@ class LocalVectorStore(VectorStore):
         if version != self._version:
             self._version = version
             self._delta = None
-        generation = self._ann_state()["generation"]
-        if generation != self._ann_generation:
-            self._ann = self._open_ann(generation)
-            self._ann_generation = generation
+        for attempt in range(3):
+            state = self._ann_state()
+            if state["generation"] == self._ann_generation:
+                return
+            try:
+                self._ann = self._open_ann(state)
+            except (OSError, RuntimeError, ValueError):
+                if attempt == 2:  # pragma: no cover - a snapshot replaced three times in a row
+                    raise
+                continue  # replaced (and removed) by another process meanwhile: read the state again
+            self._ann_generation = state["generation"]
             self._delta = None
 
     def _ann_state(self) -> dict[str, int]:
         row = self._conn.execute("SELECT value FROM meta WHERE name='ann'").fetchone()
         return json.loads(row[0]) if row else {"generation": -1, "max_key": 0, "count": 0}
 
-    def _ann_file(self, generation: int) -> Path:
+    def _ann_file(self, state: dict[str, Any]) -> Path:
         assert self.path is not None
-        return self.path / f"ann-{generation}.usearch"
+        return self.path / state.get("file", f"ann-{state['generation']}.usearch")
 
-    def _open_ann(self, generation: int) -> Any:
-        if generation < 0:
+    def _open_ann(self, state: dict[str, Any]) -> Any:
+        if state["generation"] < 0:
             return None
         if self.path is None:
             return self._ann  # in memory: the graph lives only in this object
-        return _usearch_index().restore(str(self._ann_file(generation)), view=True)
+        return _usearch_index().restore(str(self._ann_file(state)), view=True)
 
     def _delta_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """Keys and unit vectors of the chunks added since the graph's snapshot."""
@@ -524,10 +549,7 @@ class LocalVectorStore(VectorStore):
             delta = self._conn.execute(
                 "SELECT count(*) FROM chunks WHERE key > ?", (state["max_key"],)
             ).fetchone()[0]
-            alive = self._conn.execute(
-                "SELECT count(*) FROM chunks WHERE key <= ?", (state["max_key"],)
-            ).fetchone()[0]
-        dead = state["count"] - alive
+        dead = state.get("dead", 0)
         if delta > self.exact_search_limit or dead > max(1000, state["count"] // 4):
             self.optimize()
 
@@ -564,7 +586,7 @@ class LocalVectorStore(VectorStore):
                 index = (
                     self._ann.copy()
                     if self.path is None
-                    else index_cls.restore(str(self._ann_file(state["generation"])), view=False)
+                    else index_cls.restore(str(self._ann_file(state)), view=False)
                 )
                 index.expansion_search = self.expansion_search
                 old_keys = np_.asarray(index.keys, dtype=np_.int64)
@@ -580,32 +602,48 @@ class LocalVectorStore(VectorStore):
                 vectors = np_.frombuffer(b"".join(r[1] for r in rows), np_.float32).reshape(len(rows), -1)
                 index.add(keys, vectors)
             generation = state["generation"] + 1
+            # A unique name: two processes snapshotting at once never write the same file.
+            new_state = {
+                "generation": generation,
+                "file": f"ann-{generation}-{uuid.uuid4().hex[:12]}.usearch",
+                "max_key": int(max_key),
+                "count": len(index),
+                "dead": 0,
+            }
             if self.path is not None:
-                final = self._ann_file(generation)
+                final = self._ann_file(new_state)
                 temporary = final.with_suffix(".tmp")
                 index.save(str(temporary))
                 with open(temporary, "rb") as handle:
                     os.fsync(handle.fileno())
                 os.replace(temporary, final)
-            new_state = {"generation": generation, "max_key": int(max_key), "count": len(index)}
             with self._write() as conn:
-                if self._ann_state()["generation"] != state["generation"]:
-                    return  # another process took a snapshot meanwhile; ours is not needed
+                current = self._ann_state()
+                if current["generation"] != state["generation"]:
+                    return  # another process took a snapshot meanwhile; ours is removed later
+                new_state["dead"] = current.get("dead", 0) - state.get("dead", 0)  # deleted meanwhile
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('ann', ?)", (json.dumps(new_state),))
             self._ann = index if self.path is None else None
             self._ann_generation = generation if self.path is None else -1
-            self._remove_stale_snapshots(generation)
+            self._remove_stale_snapshots(new_state)
 
     def _keys_between(self, low: int, high: int) -> np.ndarray:
         np_ = _numpy()
         rows = self._conn.execute("SELECT key FROM chunks WHERE key > ? AND key <= ?", (low, high))
         return np_.fromiter((r[0] for r in rows), dtype=np_.int64)
 
-    def _remove_stale_snapshots(self, current: int) -> None:
+    def _remove_stale_snapshots(self, current: dict[str, Any]) -> None:
+        """Remove the graphs of older generations and the losers (or crashed writers) of
+        this one; a newer generation's file may be another process's snapshot in flight."""
         if self.path is None:
             return
         for file in self.path.glob("ann-*"):
-            if file.name != self._ann_file(current).name:
+            generation = file.name.split("-")[1]
+            if (
+                file.name != current["file"]
+                and generation.isdigit()
+                and int(generation) <= current["generation"]
+            ):
                 with contextlib.suppress(OSError):
                     file.unlink()
 

@@ -233,9 +233,7 @@ def test_a_process_killed_while_writing_the_graph_leaves_the_previous_state(tmp_
     assert after._ann_state() == before
     after.optimize()  # a later snapshot succeeds and cleans up what the killed one left
     assert after._ann_state()["max_key"] == 30_000
-    assert sorted(p.name for p in tmp_path.glob("ann-*")) == [
-        f"ann-{after._ann_state()['generation']}.usearch"
-    ]
+    assert sorted(p.name for p in tmp_path.glob("ann-*")) == [after._ann_state()["file"]]
     assert_intact(tmp_path, vectors, limit=10**9)
 
 
