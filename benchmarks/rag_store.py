@@ -218,8 +218,12 @@ def query(args: argparse.Namespace) -> dict[str, Any]:
 def child(phase: str, store: str, folder: Path, args: argparse.Namespace, queries: int) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--phase", phase, "--store", store, "--dir", str(folder)]
     argv += ["--n", str(args.n), "--queries", str(queries)] + (["--isotropic"] if args.isotropic else [])
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{phase} {store} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {store} {phase}: {result}", flush=True)  # kept even if a later phase fails
+    return result
 
 
 # --- index build with the real MiniLM ----------------------------------------------------------
@@ -273,6 +277,9 @@ def main() -> None:
         print(json.dumps((build if args.phase == "build" else query)(args)))
         return
 
+    if args.n <= 0:  # --n 0 --minilm N: only the MiniLM build throughput
+        minilm(args.minilm)
+        return
     kind = "isotropic" if args.isotropic else "embedding-like"
     print(
         f"{args.n:,} chunks, 384-dim {kind} vectors, k={K}; each store built, then opened in a fresh process"
