@@ -173,6 +173,8 @@ def query(args: argparse.Namespace) -> dict[str, Any]:
     else:
         store = LocalVectorStore(embeddings(), folder / "store")
     open_s = time.perf_counter() - start
+    store.similarity_search_by_vector(queries[0], k=K)  # maps the graph, reads the delta
+    first_s = time.perf_counter() - start
     found, times = [], []
     for q in queries:
         t = time.perf_counter()
@@ -204,6 +206,7 @@ def query(args: argparse.Namespace) -> dict[str, Any]:
     ms = sorted(x * 1000 for x in times)
     return {
         "open_s": open_s,
+        "first_s": first_s,
         "p50_ms": statistics.median(ms),
         "p99_ms": ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))],
         "recall": recall_at(found, truth),
@@ -296,15 +299,16 @@ def main() -> None:
     raw = rows[0][1]["raw_mb"]
     print(f"\nraw vectors + text: {raw:,.0f} MB")
     head = (
-        "| store | queries | query p50 | query p99 | recall@10 | open | peak RSS | replace 50 chunks "
-        "| written | on disk |"
+        "| store | queries | query p50 | query p99 | recall@10 | open (first answer) | peak RSS "
+        "| replace 50 chunks | written | on disk |"
     )
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     for label, _, r in rows:
         print(
             f"| {label} | {r['queries']} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['recall']:.3f} | "
-            f"{r['open_s']:.2f} s | {r['peak_rss_mb']:,.0f} MB ({r['peak_rss_mb'] / raw:.1f}x raw) | "
+            f"{r['open_s']:.2f} s ({r['first_s']:.2f} s) | "
+            f"{r['peak_rss_mb']:,.0f} MB ({r['peak_rss_mb'] / raw:.1f}x raw) | "
             f"{r['replace_s'] * 1000:.0f} ms | {r['replace_mb']:.2f} MB | {r['disk_mb']:,.0f} MB |"
         )
     if len(rows) == 2:
