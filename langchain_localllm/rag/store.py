@@ -2,30 +2,35 @@
 
 Why this store. ``InMemoryVectorStore`` saved as JSON (the store before this one) held
 every vector as a Python list: at 100k chunks of 384 floats a query took 2.6 s, loading
-12 s and 4 GB of memory, and every save rewrote the whole file. Measured on this
-project's 2-core machine (``benchmarks/rag_store.py``, README "RAG store"), the design
-below answers 100k chunks in about a millisecond and opens in milliseconds.
+12 s and 4 GB of memory, and every save rewrote the whole file. Measured side by side
+(``benchmarks/rag_store.py``, 100k embedding-like chunks, the 2-core machine under load):
+this store answers in 0.9 ms at p50 (the old one: 6.9 s) with recall@10 0.999, opens in
+2 ms (first answer 0.14 s; old: 18 s), peaks at 184 MB of memory (old: 2.5 GB), and
+replaces one file's 50 chunks in 25 ms writing 0.44 MB (old: 15 s, 245 MB).
 
 * **SQLite** (the standard library's ``sqlite3``, nothing to install) holds the truth:
   one row per chunk (id, text, JSON metadata, float32 vector) plus the indexer's manifest
   and the embedding model, in one file. Every change is one transaction in WAL mode: a
   process killed mid-write leaves the previous index intact, a reader in another process
   sees whole commits only, and replacing a file's chunks writes about those rows.
-* **usearch** (an HNSW library kept by Unum, a 2 MB wheel, numpy only) answers nearest
-  neighbours over the chunks committed before its last snapshot. The snapshot is a
-  derived file (``ann-<generation>-<random>.usearch``) that is memory-mapped, not read, on open;
-  it is written to a new name and only then recorded in SQLite, so a crash while writing
-  it leaves the old one in use. Chunks added since the snapshot (the "delta", at most
-  ``exact_search_limit`` rows) are searched exactly with numpy; chunks deleted since are
-  dropped from its answers. When the delta outgrows the limit the snapshot is extended.
+* **usearch** (Unum's HNSW library: one compiled wheel plus its numkong kernels, ~55 MB
+  installed, numpy its only Python dependency) answers nearest neighbours over the chunks
+  committed before its last snapshot. The snapshot is a derived file
+  (``ann-<generation>-<random>.usearch``, vectors as float16) that is memory-mapped, not
+  read, on open; it is written under a new name and only then recorded in SQLite, so a
+  crash while writing it leaves the previous one in use. Chunks added since the snapshot
+  (the "delta", at most ``exact_search_limit`` rows) are searched exactly with numpy;
+  chunks deleted since are skipped in its answers. When the delta outgrows the limit (or
+  a quarter of the graph is deleted) the snapshot is renewed.
 * Filtered searches (``filter={"source": ...}`` or a callable) are exact over the
   matching rows, so a filter never loses results to the approximation.
 
-The candidates that were weighed: sqlite-vec needs ``enable_load_extension`` (absent from
-many Python builds) and searches by brute force (about 40x slower than HNSW at 1M);
-hnswlib cannot memory-map its index (opening 1M chunks reads 1.6 GB) and is no longer
-released; LanceDB and Chroma's embedded mode pull in pyarrow / onnxruntime (hundreds of
-MB). No pickle is used anywhere: SQLite rows, JSON and usearch's own binary format.
+The others weighed: sqlite-vec needs ``sqlite3.Connection.enable_load_extension``, which
+this project's own CI Python (pyenv 3.11) lacks, and searches by brute force; hnswlib
+loads its whole index into memory on open (no memory map) and has not been released
+since 2023; LanceDB and Chroma's embedded mode bring pyarrow or onnxruntime, gRPC and
+more (Chroma's install here is over 250 MB). No pickle is used anywhere: SQLite rows,
+JSON and usearch's own binary format.
 """
 
 from __future__ import annotations
@@ -424,7 +429,7 @@ class LocalVectorStore(VectorStore):
 
     def _ann_file(self, state: dict[str, Any]) -> Path:
         assert self.path is not None
-        return self.path / state.get("file", f"ann-{state['generation']}.usearch")
+        return self.path / state["file"]
 
     def _open_ann(self, state: dict[str, Any]) -> Any:
         if state["generation"] < 0:
