@@ -24,6 +24,7 @@ from langchain_core import exceptions as _lc
 __all__ = [
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "EmbeddingMismatchError",
     "FleetUnavailableError",
     "GenerationError",
     "InvalidMessagesError",
@@ -99,6 +100,14 @@ class DocumentLoadError(LocalLLMError, ValueError):
     """A document to index could not be used (missing, unreadable, binary, empty, ...).
 
     ``path`` names the file; files indexed before the error are kept.
+    """
+
+
+class EmbeddingMismatchError(LocalLLMError, ValueError):
+    """An index was built with another embedding model than the one given to use it.
+
+    Vectors of different models are not comparable. ``expected`` and ``got`` describe
+    the two models; the message says how to re-index.
     """
 
 

@@ -145,18 +145,44 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rag_ask(args: argparse.Namespace) -> int:
+def _index_dir(args: argparse.Namespace) -> Path:
     from langchain_localllm.errors import DocumentLoadError
-    from langchain_localllm.rag import INDEX_FILE_NAME, open_index
+    from langchain_localllm.rag import INDEX_FILE_NAME
 
     index = Path(args.index).expanduser() if args.index else default_index_dir()
-    if not (index / INDEX_FILE_NAME).is_file():
+    if not any((index / name).is_file() for name in (INDEX_FILE_NAME, "localllm-index.json")):
         raise DocumentLoadError(
             f"No index in {index}: build one first with `localllm rag index DIR`"
             + (f" --index {index}." if args.index else "."),
             path=str(index),
         )
+    return index
+
+
+def cmd_rag_stats(args: argparse.Namespace) -> int:
+    from langchain_localllm.rag import summarize_index
+
+    index = _index_dir(args)
+    summary = summarize_index(index)
+    model = summary.embedding or {}
+    lines = [
+        f"index:       {index}",
+        f"chunks:      {summary.chunks:,}",
+        f"files:       {summary.files:,}",
+        f"disk:        {summary.disk_bytes / 1e6:,.1f} MB",
+        f"embeddings:  {model.get('name') or '-'} ({model.get('class') or 'nothing indexed yet'})",
+        f"model id:    {model.get('model') or '-'}",
+    ]
+    if summary.vector_store:
+        lines.append(f"vectors in:  {summary.vector_store} (this folder holds the bookkeeping only)")
+    out("\n".join(lines), end="\n")
+    return 0
+
+
+def cmd_rag_ask(args: argparse.Namespace) -> int:
+    index = _index_dir(args)
     from langchain_localllm.chains import rag_chain
+    from langchain_localllm.rag import open_index
 
     retriever = open_index(index, _embeddings(args), k=args.k)
     session = Session(args)

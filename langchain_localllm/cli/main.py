@@ -75,11 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help_text in (
         ("index", commands.cmd_rag_index, "index the documents of DIR (txt, md, pdf, html)"),
         ("ask", commands.cmd_rag_ask, "answer QUESTION from the indexed documents"),
+        (
+            "stats",
+            commands.cmd_rag_stats,
+            "print the index's chunks, files, size on disk and embedding model",
+        ),
     ):
         p = rag_sub.add_parser(name, help=help_text, description=help_text)
-        add_model_options(p)
         p.set_defaults(func=func)
         p.add_argument("--index", help="index folder (default: ~/.cache/langchain-localllm/rag-index)")
+        if name == "stats":
+            continue
+        add_model_options(p)
         p.add_argument(
             "--embeddings-model", help="GGUF embedding model (default: the built-in all-MiniLM-L6-v2)"
         )
