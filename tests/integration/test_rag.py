@@ -510,7 +510,7 @@ def test_cli_rag_stats_prints_chunks_files_size_and_model(
     assert lines["chunks"].strip() == "5"
     assert lines["files"].strip() == "4"
     assert float(lines["disk"].strip().removesuffix(" MB")) > 0
-    assert lines["embeddings"].strip() == "minilm.gguf (tests.unit.test_rag.FileModelEmbeddings)"
+    assert lines["embeddings"].strip() == "minilm.gguf (tests.integration.test_rag.FileModelEmbeddings)"
     assert lines["model id"].strip() == "sha256:" + hashlib.sha256(b"weights").hexdigest()
 
     assert main(["rag", "stats", "--index", str(tmp_path / "nowhere")]) == 1
