@@ -83,6 +83,11 @@ class ToolCallParser:
         self._buffer += text
         return self._content_step()
 
+    @property
+    def released(self) -> int:
+        """How many calls were released so far."""
+        return self._released
+
     def finish(self) -> ParsedOutput:
         """The output ended: release the rest (an unfinished call becomes invalid)."""
         if self._finished:
