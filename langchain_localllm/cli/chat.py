@@ -38,11 +38,11 @@ class Conversation:
         template = _jinja_template(self.llm)
         if template is not None:
             return template, "the model's chat template"
-        from langchain_localllm.prompts import prompt_format
-        from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+        from langchain_localllm.prompts import FORMATS, prompt_format
 
         name = prompt_format(self.llm)
-        return CHAT_TEMPLATES.get(name), name
+        fmt = FORMATS.get(name)
+        return (fmt.template if fmt is not None and name != "plain" else None), name
 
     def prompt(self, user: str) -> str:
         """The prompt for the next answer: the history plus ``user``, in the model's format."""

@@ -19,6 +19,7 @@ from collections.abc import Hashable
 from pathlib import PurePath
 from typing import Any
 
+from langchain_localllm.prompts.chat_template import render_chat_template
 from langchain_localllm.prompts.registry import PromptFormat, formats_by_priority
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "format_from_model_name",
     "model_name_of",
     "prompt_format",
-    "render_chat_template",
 ]
 
 _PROBE_SYSTEM = "PROBE-SYSTEM-MESSAGE"
@@ -35,25 +35,6 @@ _PROBE_USER = "PROBE-USER-MESSAGE"
 
 _cache: dict[Hashable, str] = {}
 _cache_lock = threading.Lock()
-
-
-def render_chat_template(template: str, messages: list[dict[str, str]], **context: Any) -> str:
-    """Render a model's Jinja chat template in a sandbox (no attribute or file access).
-
-    ``bos_token``/``eos_token`` default to ``<s>``/``</s>``, ``add_generation_prompt`` to
-    True and ``raise_exception`` raises ``jinja2.TemplateError``.
-    """
-    from jinja2 import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message: str) -> None:
-        raise TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    values: dict[str, Any] = {"bos_token": "<s>", "eos_token": "</s>", "add_generation_prompt": True}
-    values.update(context)
-    return env.from_string(template).render(messages=messages, **values)
 
 
 def _rendered_probe(template: str) -> str | None:

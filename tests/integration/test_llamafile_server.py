@@ -16,7 +16,7 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     ServerResponseError,
 )
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 from tests.fixtures.models import tiny_model
 from tests.fixtures.servers import LLAMA_SERVER_CTX
 from tests.support.llama_server import LlamaServer

@@ -18,7 +18,7 @@ from langchain_localllm.prompts import (
     is_llama2_format,
     prompt_format,
 )
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install")
 

@@ -14,6 +14,7 @@ EXPECTED_ALL = [
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
+    "InvalidMessagesError",
     "InvalidModelFileError",
     "InvalidParameterError",
     "LlamaCpp",
