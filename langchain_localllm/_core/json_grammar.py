@@ -139,6 +139,8 @@ class GrammarBuilder:
         return self.primitive("value")
 
     def resolve(self, ref: str) -> dict[str, Any]:
+        if ref == "#":
+            return self.schema
         if not ref.startswith("#/"):
             raise InvalidParameterError(f"Only local $refs are supported, got {ref!r}.", ref=ref)
         target: Any = self.schema

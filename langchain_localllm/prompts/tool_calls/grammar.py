@@ -26,7 +26,11 @@ def forced_syntax(syntax: ToolCallSyntax | None) -> ToolCallSyntax:
 
 
 def tool_call_grammar(
-    tools: Sequence[dict[str, Any]], syntax: ToolCallSyntax | None = None, *, parallel: bool = False
+    tools: Sequence[dict[str, Any]],
+    syntax: ToolCallSyntax | None = None,
+    *,
+    parallel: bool = False,
+    max_calls: int | None = None,
 ) -> str:
     """GBNF for one call (or, with ``parallel``, one or more) to one of ``tools``.
 
@@ -35,6 +39,7 @@ def tool_call_grammar(
             as ``langchain_core.utils.function_calling.convert_to_openai_tool`` makes them).
         syntax: The model's tool-call syntax (see :func:`forced_syntax`).
         parallel: Allow several calls in a row.
+        max_calls: With ``parallel``, at most this many calls (None: no limit).
     """
     if not tools:
         raise InvalidParameterError("A forced tool call needs at least one tool.")
@@ -52,7 +57,8 @@ def tool_call_grammar(
         before, after = layout.call.format(name=json.dumps(name)[1:-1], args="\x00").split("\x00")
         calls.append(builder.add(f"tool{i}-call", _join(_lit(before), args, _lit(after))))
     builder.rules["call"] = " | ".join(calls)
-    more = f"({_join(_lit(layout.separator), 'call')})*" if parallel else ""
+    repeat = "*" if max_calls is None else f"{{0,{max(max_calls - 1, 0)}}}"
+    more = f"({_join(_lit(layout.separator), 'call')}){repeat}" if parallel else ""
     builder.rules["root"] = _join(_lit(layout.open), "call", more, _lit(layout.close))
     return builder.text()
 
