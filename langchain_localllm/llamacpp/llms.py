@@ -15,7 +15,6 @@ from pydantic import Field, PrivateAttr
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
 from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
 from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
@@ -218,8 +217,8 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
         if key not in self._grammar_cache:
             llama_grammar = import_llama_cpp().llama_grammar
             try:
-                if key.startswith("schema:"):  # ours enforces number bounds, llama-cpp-python's does not
-                    source = json_schema_to_gbnf(json.loads(source))
+                if key.startswith("schema:"):
+                    source = llama_grammar.json_schema_to_gbnf(source)
                 compiled = llama_grammar.LlamaGrammar.from_string(source, verbose=False)
             except (ValueError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as error:
                 what = "json_schema" if key.startswith("schema:") else "grammar"
