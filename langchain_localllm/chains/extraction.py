@@ -36,6 +36,7 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
+from langchain_localllm._core.json_grammar import json_schema_to_gbnf
 from langchain_localllm._core.structured import OutputSchema, output_schema
 from langchain_localllm.chains._inputs import documents_of
 from langchain_localllm.chains._llm import _unwrap, is_chat_model, select_prompt
@@ -112,7 +113,9 @@ def _structured_runnable(llm: Any, wrapper: OutputSchema) -> Runnable[Any, Any]:
         except (TypeError, ValueError, NotImplementedError):
             return llm.with_structured_output(wrapper.json_schema)
     fields = getattr(type(inner), "model_fields", {})
-    if "json_schema" in fields:
+    if "grammar" in fields:  # llama.cpp in process or llama-server: our grammar enforces bounds too
+        bound = llm.bind(grammar=json_schema_to_gbnf(wrapper.json_schema))
+    elif "json_schema" in fields:
         bound = llm.bind(json_schema=wrapper.json_schema)
     elif "format" in fields:
         bound = llm.bind(format=wrapper.json_schema)

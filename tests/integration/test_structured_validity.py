@@ -134,9 +134,9 @@ def llm() -> LlamaCpp:
 def test_every_constrained_output_parses_and_validates(llm: LlamaCpp, index: int) -> None:
     schema = SCHEMAS[index]
     validator = jsonschema.Draft202012Validator(schema)
+    grammar = json_schema_to_gbnf(schema)
     outputs = [
-        llm.invoke(f"Write the JSON record number {seed}.", json_schema=schema, seed=seed)
-        for seed in range(20)
+        llm.invoke(f"Write the JSON record number {seed}.", grammar=grammar, seed=seed) for seed in range(20)
     ]
     for text in outputs:
         value = json.loads(text)
@@ -151,7 +151,8 @@ def test_bounds_are_in_the_grammar_not_only_checked_after(llm: LlamaCpp) -> None
     assert "[3-7]" in json_schema_to_gbnf(schema)
     theirs = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
     assert "[3-7]" not in theirs
-    values = {int(llm.invoke("A number:", json_schema=schema, seed=seed)) for seed in range(30)}
+    grammar = json_schema_to_gbnf(schema)
+    values = {int(llm.invoke("A number:", grammar=grammar, seed=seed)) for seed in range(30)}
     assert values <= set(range(3, 8))
 
 
