@@ -84,6 +84,11 @@ class ToolCallParser:
         return self._content_step()
 
     @property
+    def section_text(self) -> str | None:
+        """The tool-call section read so far (from its start marker), or None outside one."""
+        return self._section if self._section is not None and not self._finished else None
+
+    @property
     def released(self) -> int:
         """How many calls were released so far."""
         return self._released
