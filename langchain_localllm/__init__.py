@@ -20,6 +20,7 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     LocalLLMError,
     MalformedResponseError,
+    MissingChatTemplateError,
     MissingDependencyError,
     ModelFileNotFoundError,
     ModelNotFoundError,
@@ -34,12 +35,15 @@ from langchain_localllm.errors import (
 
 if TYPE_CHECKING:
     from langchain_localllm._core.model_cache import clear_model_cache
+    from langchain_localllm.gpt4all.chat_models import ChatGPT4All
     from langchain_localllm.gpt4all.embeddings import GPT4AllEmbeddings
     from langchain_localllm.gpt4all.llms import GPT4All
+    from langchain_localllm.llamacpp.chat_models import ChatLlamaCpp
     from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
     from langchain_localllm.llamacpp.llms import LlamaCpp
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
+    from langchain_localllm.ollama.chat_models import ChatOllama
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
     from langchain_localllm.ollama.llms import Ollama
 
@@ -59,6 +63,9 @@ _LAZY = {
     "OllamaEmbeddings": "langchain_localllm.ollama.embeddings",
     "LlamafileEmbeddings": "langchain_localllm.llamafile.embeddings",
     "clear_model_cache": "langchain_localllm._core.model_cache",
+    "ChatLlamaCpp": "langchain_localllm.llamacpp.chat_models",
+    "ChatGPT4All": "langchain_localllm.gpt4all.chat_models",
+    "ChatOllama": "langchain_localllm.ollama.chat_models",
 }
 
 
@@ -66,6 +73,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 __all__ = [
+    "ChatGPT4All",
+    "ChatLlamaCpp",
+    "ChatOllama",
     "ContextLengthExceededError",
     "DocumentLoadError",
     "GPT4All",
@@ -80,6 +90,7 @@ __all__ = [
     "LlamafileEmbeddings",
     "LocalLLMError",
     "MalformedResponseError",
+    "MissingChatTemplateError",
     "MissingDependencyError",
     "ModelFileNotFoundError",
     "ModelNotFoundError",

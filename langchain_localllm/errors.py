@@ -30,6 +30,7 @@ __all__ = [
     "InvalidParameterError",
     "LocalLLMError",
     "MalformedResponseError",
+    "MissingChatTemplateError",
     "MissingDependencyError",
     "ModelFileNotFoundError",
     "ModelNotFoundError",
@@ -113,6 +114,11 @@ class ModelFileNotFoundError(ModelNotFoundError, FileNotFoundError):
 
 class InvalidModelFileError(LocalLLMError, ValueError):
     """The model path exists but is not a loadable GGUF model file."""
+
+
+class MissingChatTemplateError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):
+    """A chat model cannot tell how to lay out a conversation for the model: its file has no
+    chat template and its name matches no registered format. Pass ``chat_format=...``."""
 
 
 class ContextLengthExceededError(LocalLLMError, _lc.ContextOverflowError, ValueError):

@@ -138,10 +138,14 @@ class LocalChatModel(BaseChatModel):
         """Instance stop sequences followed by the call's, without duplicates."""
         return list(dict.fromkeys([*(self.stop or []), *(stop or [])]))
 
+    def _check_call_kwargs(self, kwargs: dict[str, Any]) -> None:
+        """Check per-call keyword arguments (ranges; server models also refuse unknown names)."""
+        check_params(kwargs, type(self).__name__)
+
     def _prepare(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> list[str]:
-        check_params(kwargs, type(self).__name__)
+        self._check_call_kwargs(kwargs)
         if not messages:
             raise InvalidMessagesError(
                 f"{type(self).__name__} got an empty message list; pass at least one message, "

@@ -3,55 +3,26 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import model_validator
 
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
-from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm._core.stop_sequences import StopScanner
 from langchain_localllm.errors import (
     ContextLengthExceededError,
-    InvalidModelFileError,
-    InvalidParameterError,
     LocalLLMError,
-    MissingDependencyError,
-    UnsupportedParameterWarning,
 )
-from langchain_localllm.llamacpp.runtime import load_llama
+from langchain_localllm.gpt4all.params import DEFAULT_MODEL_DIR, GPT4AllParams, import_gpt4all
 
-#: Where the GPT4All desktop app and the gpt4all package keep models.
-DEFAULT_MODEL_DIR = Path.home() / ".cache" / "gpt4all"
-
-# Sampling arguments forwarded to ``gpt4all.GPT4All.generate`` (field name = argument name).
-_SAMPLING = ("max_tokens", "temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "n_batch")
+__all__ = ["DEFAULT_MODEL_DIR", "GPT4All", "import_gpt4all"]
 
 
-def import_gpt4all() -> Any:
-    """Import gpt4all quietly (it prints CUDA probing to stderr), or say which extra installs it."""
-    try:
-        with native_stderr():
-            import gpt4all
-    except ImportError as error:
-        raise MissingDependencyError(
-            "gpt4all is not installed. Install it with `pip install 'langchain-localllm[gpt4all]'`.",
-            package="gpt4all",
-            extra="gpt4all",
-        ) from error
-    return gpt4all
-
-
-class GPT4All(LocalLLM):
+class GPT4All(GPT4AllParams, LocalLLM):
     """GPT4All models running in this process, via the gpt4all package.
 
     A drop-in replacement for ``langchain_community.llms.GPT4All`` that really
@@ -110,161 +81,7 @@ class GPT4All(LocalLLM):
     use ``temp=0`` for reproducible output.
     """
 
-    model: str
-    """Path of the GGUF model file, or its file name inside ``model_path``."""
-
-    model_path: str | None = None
-    """Folder that holds ``model`` when ``model`` is a bare file name."""
-
-    allow_download: bool = False
-    """Download a missing model from gpt4all.io. False (default): never contact the network."""
-
-    device: str | None = "cpu"
-    """Processing unit: "cpu", "gpu", "kompute", "cuda", "amd", "nvidia", "intel" or a GPU name."""
-
-    n_ctx: int = 2048
-    """Context window in tokens."""
-
-    ngl: int = 100
-    """Layers to offload when running on a GPU."""
-
-    n_threads: int | None = None
-    """CPU threads; None lets gpt4all choose."""
-
-    max_tokens: int = 200
-    """Most tokens to generate."""
-
-    temp: float = 0.7
-    """Sampling temperature; 0 is greedy."""
-
-    top_k: int = 40
-    """Sample from the k most likely tokens."""
-
-    top_p: float = 0.4
-    """Nucleus sampling probability mass."""
-
-    min_p: float = 0.0
-    """Drop tokens less likely than this fraction of the most likely one."""
-
-    repeat_penalty: float = 1.18
-    """Penalty for repeating recent tokens."""
-
-    repeat_last_n: int = 64
-    """How many recent tokens the repeat penalty looks at."""
-
-    n_batch: int = 128
-    """Prompt tokens processed per step (gpt4all's own default of 8 is slow)."""
-
-    seed: int | None = None
-    """Not supported by gpt4all: setting it warns. Use temp=0 for reproducible output."""
-
-    n_predict: int | None = None
-    """Old name of ``max_tokens``; when given it is used as ``max_tokens``."""
-
-    backend: str | None = None
-    """Kept for compatibility with old code; gpt4all detects the architecture itself."""
-
-    streaming: bool = True
-    """Kept for compatibility: this class always streams internally."""
-
-    @model_validator(mode="after")
-    def _compat(self) -> GPT4All:
-        if self.seed is not None:
-            warnings.warn(
-                "GPT4All: gpt4all has no seed parameter, so seed is ignored and sampling is not "
-                "reproducible. Use temp=0 for deterministic output, or LlamaCpp(seed=...).",
-                UnsupportedParameterWarning,
-                stacklevel=2,
-            )
-        if self.n_predict is not None:
-            self.max_tokens = self.n_predict
-        return self
-
-    # --- model ------------------------------------------------------------------------
-
-    @cached_property
-    def model_file(self) -> Path:
-        """The resolved model file path."""
-        candidate = Path(self.model).expanduser()
-        if candidate.is_absolute() or candidate.parent != Path(".") or candidate.exists():
-            return candidate.resolve()
-        return (Path(self.model_path).expanduser() if self.model_path else DEFAULT_MODEL_DIR) / candidate
-
-    def load(self) -> LoadedModel:
-        """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        path = self.model_file
-        key = ("gpt4all", str(path), self.n_ctx, self.device, self.ngl, self.n_threads)
-        loaded = MODEL_CACHE.peek(key)  # the hot path: every call into the model passes here
-        if loaded is not None:
-            return loaded
-        if not (self.allow_download and not path.exists()):
-            read_gguf(path)  # typed errors for missing, directory, GGML, truncated...
-        return MODEL_CACHE.get_or_load(key, lambda: self._load(path))
-
-    def _load(self, path: Path) -> Any:
-        gpt4all = import_gpt4all()
-        try:
-            with native_stderr(silence=not self.verbose):
-                return gpt4all.GPT4All(
-                    model_name=path.name,
-                    model_path=str(path.parent),
-                    allow_download=self.allow_download,
-                    n_threads=self.n_threads,
-                    device=self.device,
-                    n_ctx=self.n_ctx,
-                    ngl=self.ngl,
-                    verbose=self.verbose,
-                )
-        except (ValueError, RuntimeError) as error:
-            raise InvalidModelFileError(
-                f"gpt4all could not load {path}: {error}. The file may use an architecture this "
-                "gpt4all version does not know (try LlamaCpp), or the device is unavailable "
-                "(try device='cpu').",
-                path=str(path),
-            ) from error
-
-    @property
-    def client(self) -> Any:
-        """The shared ``gpt4all.GPT4All`` (hold ``self.load().lock`` while calling it)."""
-        return self.load().model
-
-    @property
-    def model_name(self) -> str:
-        return self.model_file.stem
-
-    def get_context_window(self) -> int:
-        return self.n_ctx
-
-    def chat_template(self) -> str | None:
-        return read_gguf(self.model_file).chat_template
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Token ids of ``text`` by the model's own vocabulary (no BOS).
-
-        gpt4all's Python API has no tokenizer, so the GGUF's vocabulary is read with
-        llama.cpp in vocab-only mode (no weights loaded; needs the ``llamacpp`` extra).
-        """
-        loaded = load_llama(self.model_file, vocab_only=True, verbose=self.verbose)
-        with loaded.lock:
-            return list(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` by the model's own vocabulary (see :meth:`get_token_ids`)."""
-        return len(self.get_token_ids(text))
-
     # --- generation --------------------------------------------------------------------
-
-    def _call_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if "temperature" in kwargs:
-            kwargs["temp"] = kwargs.pop("temperature")
-        unknown = set(kwargs) - set(_SAMPLING)
-        if unknown:
-            raise InvalidParameterError(
-                f"GPT4All: unknown call argument(s) {sorted(unknown)}; per call you can pass stop "
-                f"and {', '.join(_SAMPLING)}.",
-                parameter=sorted(unknown)[0],
-            )
-        return {name: kwargs.get(name, getattr(self, name)) for name in _SAMPLING}
 
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
         args = self._call_args(kwargs)
@@ -278,24 +95,10 @@ class GPT4All(LocalLLM):
     def _llm_type(self) -> str:
         return "gpt4all"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "model": str(self.model_file),
-            "n_ctx": self.n_ctx,
-            "device": self.device,
-            **{name: getattr(self, name) for name in _SAMPLING},
-            "stop": self.stop,
-        }
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "gpt4all"
-        params["ls_model_name"] = self.model_name
-        params["ls_temperature"] = kwargs.get("temp", kwargs.get("temperature", self.temp))
-        params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
-        if stops := self._stop_sequences(stop):
-            params["ls_stop"] = stops
+        params.update(self._ls_sampling(self._stop_sequences(stop), kwargs))  # type: ignore[typeddict-item]
         return params
 
 
@@ -331,7 +134,12 @@ def _generate_locked(
     llmodel._prompt_callback = on_prompt_token  # safe: the caller holds this model's lock
     started = time.perf_counter()
     first = None
-    pieces = model.generate(prompt, streaming=True, callback=on_token, **args)
+    # What GPT4All.generate does without a chat session, plus special=True: prompts laid out
+    # in a chat format hold special tokens (<|im_start|>, ...) that must not be split as text.
+    sampling = {k: v for k, v in args.items() if k != "max_tokens"}
+    pieces = llmodel.prompt_model_streaming(
+        prompt, "%1", on_token, n_predict=args["max_tokens"], reset_context=True, special=True, **sampling
+    )
     try:
         for piece in pieces:
             first = first or time.perf_counter()

@@ -25,34 +25,8 @@ from langchain_localllm.errors import (
     ModelNotFoundError,
     ServerResponseError,
 )
+from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
 
-#: Model options (``options`` in the request), named as Ollama names them.
-_OPTION_FIELDS = (
-    "num_ctx",
-    "num_predict",
-    "num_keep",
-    "temperature",
-    "top_k",
-    "top_p",
-    "min_p",
-    "typical_p",
-    "repeat_penalty",
-    "repeat_last_n",
-    "presence_penalty",
-    "frequency_penalty",
-    "penalize_newline",
-    "seed",
-    "mirostat",
-    "mirostat_tau",
-    "mirostat_eta",
-    "num_gpu",
-    "main_gpu",
-    "num_thread",
-    "num_batch",
-    "use_mmap",
-    "use_mlock",
-    "low_vram",
-)
 #: Top-level request fields set on the instance (and overridable per call).
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
 #: Top-level request fields only given per call.
@@ -78,7 +52,7 @@ def ollama_base_url_from_env() -> str:
     return f"{scheme}://{hostname}:{port}"
 
 
-class Ollama(ServerLLM):
+class Ollama(OllamaOptions, ServerLLM):
     """A model served by a local Ollama server.
 
     Setup:
@@ -164,81 +138,6 @@ class Ollama(ServerLLM):
     base_url: str = Field(default_factory=ollama_base_url_from_env)
     """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
 
-    num_ctx: int | None = None
-    """Context window (tokens) to run the model with. None: the server's default."""
-
-    num_predict: int | None = None
-    """Most tokens to generate; -1 no limit, -2 fill the context. None: server default."""
-
-    num_keep: int | None = None
-    """Prompt tokens kept when the context fills up."""
-
-    temperature: float | None = None
-    """Sampling temperature; 0 is greedy. None: the model's default."""
-
-    top_k: int | None = None
-    """Sample from the k most likely tokens."""
-
-    top_p: float | None = None
-    """Nucleus sampling probability mass."""
-
-    min_p: float | None = None
-    """Minimum probability relative to the most likely token."""
-
-    typical_p: float | None = None
-    """Locally typical sampling (1.0 disables)."""
-
-    repeat_penalty: float | None = None
-    """Penalty for repeated tokens (1.0 disables)."""
-
-    repeat_last_n: int | None = None
-    """How far back the repeat penalty looks (0 disables, -1 the context)."""
-
-    presence_penalty: float | None = None
-    """Presence penalty."""
-
-    frequency_penalty: float | None = None
-    """Frequency penalty."""
-
-    penalize_newline: bool | None = None
-    """Whether the repeat penalty applies to newlines."""
-
-    seed: int | None = None
-    """Random seed; the same seed and settings give the same text."""
-
-    mirostat: int | None = None
-    """Mirostat sampling: 0 off, 1 Mirostat, 2 Mirostat 2.0."""
-
-    mirostat_tau: float | None = None
-    """Mirostat target entropy."""
-
-    mirostat_eta: float | None = None
-    """Mirostat learning rate."""
-
-    num_gpu: int | None = None
-    """Layers to offload to the GPU (0: CPU only)."""
-
-    main_gpu: int | None = None
-    """Which GPU holds the small tensors."""
-
-    num_thread: int | None = None
-    """CPU threads; None lets Ollama decide."""
-
-    num_batch: int | None = None
-    """Prompt-processing batch size."""
-
-    use_mmap: bool | None = None
-    """Memory-map the model file."""
-
-    use_mlock: bool | None = None
-    """Lock the model in RAM."""
-
-    low_vram: bool | None = None
-    """Trade speed for GPU memory."""
-
-    options: dict[str, Any] | None = None
-    """More model options sent as given; per-call ``options=`` are merged over these."""
-
     system: str | None = None
     """System prompt (overrides the model's)."""
 
@@ -293,18 +192,6 @@ class Ollama(ServerLLM):
         return params
 
     # --- requests -------------------------------------------------------------------------
-
-    def _instance_options(self) -> dict[str, Any]:
-        options = drop_none({name: getattr(self, name) for name in _OPTION_FIELDS})
-        options.update(self.options or {})
-        return options
-
-    def _merged_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Instance options, then the call's option keywords, then the call's ``options=``."""
-        options = self._instance_options()
-        options.update(drop_none({k: v for k, v in kwargs.items() if k in _OPTION_FIELDS}))
-        options.update(kwargs.get("options") or {})
-        return options
 
     def _build_request(self, prompt: str, stop: list[str], kwargs: dict[str, Any]) -> ServerRequest:
         options = self._merged_options(kwargs)
@@ -449,6 +336,19 @@ def _show_pull_progress(bars: dict[str, Any], event: dict[str, Any]) -> None:
         bar.update(max(0, completed - bar.n))
 
 
+def ollama_timings(event: dict[str, Any]) -> dict[str, Any]:
+    """The timings of a final ``/api/generate`` or ``/api/chat`` event (nanoseconds -> ms)."""
+    timings = timings_info(
+        event.get("prompt_eval_count"),
+        nanos_to_ms(event.get("prompt_eval_duration")),
+        event.get("eval_count"),
+        nanos_to_ms(event.get("eval_duration")),
+    )
+    load_ms, total_ms = nanos_to_ms(event.get("load_duration")), nanos_to_ms(event.get("total_duration"))
+    timings.update(drop_none({"load_ms": load_ms, "total_ms": total_ms}))
+    return timings
+
+
 class _GenerateParser(ResponseParser):
     """``/api/generate`` answers: NDJSON ``{"response", "done": false}`` lines then a final line."""
 
@@ -472,17 +372,7 @@ class _GenerateParser(ResponseParser):
     def _final_info(self, event: dict[str, Any]) -> dict[str, Any]:
         prompt_tokens = event.get("prompt_eval_count")
         completion_tokens = event.get("eval_count")
-        prompt_ms = nanos_to_ms(event.get("prompt_eval_duration"))
-        predicted_ms = nanos_to_ms(event.get("eval_duration"))
-        timings = timings_info(prompt_tokens, prompt_ms, completion_tokens, predicted_ms)
-        timings.update(
-            drop_none(
-                {
-                    "load_ms": nanos_to_ms(event.get("load_duration")),
-                    "total_ms": nanos_to_ms(event.get("total_duration")),
-                }
-            )
-        )
+        timings = ollama_timings(event)
         info: dict[str, Any] = {
             "finish_reason": event.get("done_reason"),
             "done_reason": event.get("done_reason"),

@@ -9,6 +9,9 @@ import sys
 import langchain_localllm
 
 EXPECTED_ALL = [
+    "ChatGPT4All",
+    "ChatLlamaCpp",
+    "ChatOllama",
     "ContextLengthExceededError",
     "DocumentLoadError",
     "GPT4All",
@@ -23,6 +26,7 @@ EXPECTED_ALL = [
     "LlamafileEmbeddings",
     "LocalLLMError",
     "MalformedResponseError",
+    "MissingChatTemplateError",
     "MissingDependencyError",
     "ModelFileNotFoundError",
     "ModelNotFoundError",
