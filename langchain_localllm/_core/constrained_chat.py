@@ -27,11 +27,12 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter
+from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.inprocess_chat import ChatPrompt
 from langchain_localllm._core.json_grammar import json_schema_to_gbnf
 from langchain_localllm._core.tool_calling import ToolRequest
 from langchain_localllm.prompts.tool_calls import (
@@ -43,20 +44,19 @@ from langchain_localllm.prompts.tool_calls import (
 )
 from langchain_localllm.prompts.tool_calls.grammar import forced_syntax, tool_call_grammar
 
-__all__ = ["Generate", "ToolPlan", "constrained_deltas", "prepare_tool_messages", "tool_plan"]
+__all__ = [
+    "Generate",
+    "ToolPlan",
+    "constrained_deltas",
+    "prepare_tool_messages",
+    "tool_plan",
+    "uses_tools",
+]
 
 #: ``generate(prompt_text, gbnf_grammar_or_None, extra_stop) -> (text, final info or None)``.
 Generate = Callable[[str, "str | None", list[str]], Iterator[tuple[str, "dict[str, Any] | None"]]]
 
 _PROBE = "localllm_probe_tool_7f3a"
-
-
-class PromptLike(Protocol):
-    text: str
-    reasoning: tuple[str, str]
-    starts_in_reasoning: bool
-
-    def splitter(self) -> ReasoningSplitter: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ class ToolPlan:
     """The syntax its calls are parsed in (and forced calls are written in)."""
     native: bool
     """Its chat template renders the tools and calls itself."""
+    system_role: bool = True
+    """Its chat template accepts a system message (Gemma's and Mistral's do not)."""
 
 
 @lru_cache(maxsize=64)
@@ -74,15 +76,20 @@ def tool_plan(template: str, render: Callable[..., str] | None = None) -> ToolPl
     """The plan for a chat template: native when it renders tools and its syntax is known."""
     syntax = detect_tool_call_syntax(template)
     native = False
-    if syntax is not None and render is not None:
+    system_role = True
+    if render is not None:
         probe = {"type": "function", "function": {"name": _PROBE, "parameters": {"type": "object"}}}
         try:
             native = _PROBE in render(template, [{"role": "user", "content": "hi"}], tools=[probe])
         except Exception:
             native = False
+        try:
+            render(template, [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}])
+        except Exception:
+            system_role = False
     if syntax is None or not native or syntax.layout is None:
-        return ToolPlan(get_tool_call_syntax("hermes"), native=False)
-    return ToolPlan(syntax, native=True)
+        return ToolPlan(get_tool_call_syntax("hermes"), native=False, system_role=system_role)
+    return ToolPlan(syntax, native=True, system_role=system_role)
 
 
 TOOL_INSTRUCTIONS = (
@@ -132,11 +139,23 @@ def prepare_tool_messages(
             out[0] = SystemMessage(f"{out[0].text}\n\n{described}")
         else:
             out.insert(0, SystemMessage(described))
+        if not plan.system_role:  # the template has no system turn: lead the first user turn
+            system = out.pop(0)
+            first = next((i for i, m in enumerate(out) if isinstance(m, HumanMessage)), None)
+            if first is None:
+                out.insert(0, HumanMessage(system.text))
+            else:
+                out[first] = HumanMessage(f"{system.text}\n\n{out[first].text}")
     return out, None
 
 
+def uses_tools(messages: Sequence[BaseMessage]) -> bool:
+    """Whether the conversation already holds tool calls or tool results."""
+    return any(isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls) for m in messages)
+
+
 def constrained_deltas(
-    generate: Generate, prompt: PromptLike, request: ToolRequest, plan: ToolPlan | None
+    generate: Generate, prompt: ChatPrompt, request: ToolRequest, plan: ToolPlan | None
 ) -> Iterator[ChatDelta]:
     """One chat turn under ``request`` (see the module docstring)."""
     usage = _Usage()
@@ -168,7 +187,7 @@ def constrained_deltas(
 
 
 def _auto(
-    generate: Generate, prompt: PromptLike, request: ToolRequest, syntax: ToolCallSyntax | None, usage: _Usage
+    generate: Generate, prompt: ChatPrompt, request: ToolRequest, syntax: ToolCallSyntax | None, usage: _Usage
 ) -> Iterator[ChatDelta]:
     tools = request.offered_tools
     active = syntax if tools else None

@@ -30,8 +30,8 @@ class OutputSchema:
     description: str
     json_schema: dict[str, Any]
     """The JSON schema of the output (for grammars, ``format``, ``json_schema``)."""
-    pydantic: type[BaseModel] | None = None
-    """The Pydantic model the output is validated into, when one was given."""
+    pydantic: type[Any] | None = None
+    """The Pydantic model (v2, or v1 from ``pydantic.v1``) the output is validated into."""
 
     def tool(self) -> dict[str, Any]:
         """The schema as an OpenAI-style tool definition."""
@@ -47,9 +47,13 @@ class OutputSchema:
             OutputParserException: the value does not match the schema (the message says where).
         """
         if self.pydantic is not None:
+            from pydantic.v1 import ValidationError as ValidationErrorV1
+
             try:
-                return self.pydantic.model_validate(value)
-            except ValidationError as error:
+                if issubclass(self.pydantic, BaseModel):
+                    return self.pydantic.model_validate(value)
+                return self.pydantic.parse_obj(value)
+            except (ValidationError, ValidationErrorV1) as error:
                 raise OutputParserException(
                     f"The output does not match {self.name}: {error}", llm_output=json.dumps(value)
                 ) from error
@@ -83,6 +87,8 @@ def output_schema(schema: Any) -> OutputSchema:
     if isinstance(schema, dict) and "type" in schema and schema.get("type") != "function":
         name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title", "output")))[:64] or "output"
         return OutputSchema(name, str(schema.get("description", "")), schema)
+    from pydantic.v1 import BaseModel as BaseModelV1
+
     try:
         tool = convert_to_openai_tool(schema)["function"]
     except (ValueError, TypeError, KeyError) as error:
@@ -92,7 +98,8 @@ def output_schema(schema: Any) -> OutputSchema:
             schema=schema,
         ) from error
     params = tool.get("parameters") or {"type": "object", "properties": {}}
-    return OutputSchema(tool["name"], tool.get("description", ""), params)
+    model = schema if isinstance(schema, type) and issubclass(schema, BaseModelV1) else None
+    return OutputSchema(tool["name"], tool.get("description", ""), params, pydantic=model)
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)

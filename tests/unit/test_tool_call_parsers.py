@@ -325,3 +325,16 @@ def test_detection_from_chat_template_markers(template_text: str, expected: str 
 
 def test_every_registered_syntax_has_a_real_example() -> None:
     assert {syntax for syntax, *_ in CASES} == set(SYNTAXES)
+
+
+def test_streamed_invalid_calls_stay_invalid_in_langchain_messages() -> None:
+    from langchain_core.messages import AIMessageChunk
+
+    output = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Par'  # cut off by max_tokens
+    parser = ToolCallParser(get_tool_call_syntax("hermes"))
+    pieces = [parser.feed(output[:20]), parser.feed(output[20:]), parser.finish()]
+    chunks = [AIMessageChunk(content=p.content, tool_call_chunks=p.tool_call_chunks()) for p in pieces]
+    message = chunks[0] + chunks[1] + chunks[2]
+    assert message.tool_calls == []
+    assert len(message.invalid_tool_calls) == 1
+    assert "get_weather" in (message.invalid_tool_calls[0]["args"] or "")

@@ -66,13 +66,14 @@ def test_tool_request_pops_what_it_reads() -> None:
     kwargs = {
         "tools": [get_weather],
         "tool_choice": "get_weather",
-        "parallel_tool_calls": False,
+        "parallel_tool_calls": True,
         "temperature": 0.1,
     }
     request = tool_request(kwargs)
     assert kwargs == {"temperature": 0.1}
     assert [t["function"]["name"] for t in request.forced_tools] == ["get_weather"]
-    assert request.parallel is False
+    assert request.parallel is True
+    assert tool_request({"tools": [get_weather]}).parallel is False  # one call unless asked
 
 
 @pytest.mark.parametrize(

@@ -52,11 +52,17 @@ class ParsedOutput:
         ]
 
     def tool_call_chunks(self) -> list[ToolCallChunk]:
-        """Every call as a ``ToolCallChunk`` (an invalid one keeps its raw arguments)."""
+        """Every call as a ``ToolCallChunk``.
+
+        An invalid call's raw text is sent as a JSON string literal: LangChain reads
+        chunk arguments leniently (a cut-off object would pass as a call with half its
+        arguments), and a string is never taken for arguments, so the call stays in
+        ``invalid_tool_calls`` with its text kept.
+        """
         return [
             tool_call_chunk(
                 name=c.name,
-                args=json.dumps(c.args) if isinstance(c.args, dict) else c.args,
+                args=json.dumps(c.args) if c.error is None else json.dumps(str(c.args)),
                 id=c.id,
                 index=self.first_index + i,
             )
