@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from langchain_localllm.prompts.tool_calls import ToolCallSyntax
 
 __all__ = [
+    "TOOL_CALL_ARGS",
     "ToolCallingMixin",
     "ToolRequest",
     "awith_tool_calls",
@@ -47,6 +48,15 @@ __all__ = [
 ]
 
 Method = Literal["json_schema", "function_calling", "json_mode"]
+
+#: Per-call arguments that ``bind_tools``/``with_structured_output`` bind (read by ``tool_request``).
+TOOL_CALL_ARGS = (
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "ls_structured_output_format",
+)
 
 
 def normalize_tool_choice(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> str:
