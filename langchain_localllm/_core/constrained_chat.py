@@ -155,9 +155,18 @@ def uses_tools(messages: Sequence[BaseMessage]) -> bool:
 
 
 def constrained_deltas(
-    generate: Generate, prompt: ChatPrompt, request: ToolRequest, plan: ToolPlan | None
+    generate: Generate,
+    prompt: ChatPrompt,
+    request: ToolRequest,
+    plan: ToolPlan | None,
+    *,
+    constrain: bool = True,
 ) -> Iterator[ChatDelta]:
-    """One chat turn under ``request`` (see the module docstring)."""
+    """One chat turn under ``request`` (see the module docstring).
+
+    ``constrain=False`` is for runtimes without grammars: calls the model writes are
+    parsed as written (forced choices and response formats must be refused before).
+    """
     usage = _Usage()
     text = prompt.text
     forced = request.forced_tools
@@ -183,17 +192,22 @@ def constrained_deltas(
     if schema is not None:
         yield from _parsed(generate(text, json_schema_to_gbnf(schema), []), ToolCallParser(None), usage)
         return
-    yield from _auto(generate, prompt, request, syntax, usage)
+    yield from _auto(generate, prompt, request, syntax, usage, constrain)
 
 
 def _auto(
-    generate: Generate, prompt: ChatPrompt, request: ToolRequest, syntax: ToolCallSyntax | None, usage: _Usage
+    generate: Generate,
+    prompt: ChatPrompt,
+    request: ToolRequest,
+    syntax: ToolCallSyntax | None,
+    usage: _Usage,
+    can_constrain: bool,
 ) -> Iterator[ChatDelta]:
     tools = request.offered_tools
     active = syntax if tools else None
     parser = ToolCallParser(active)
     splitter = prompt.splitter()
-    constrain = active is not None and active.layout is not None and not active.implicit
+    constrain = can_constrain and active is not None and active.layout is not None and not active.implicit
     raw: list[str] = []
     stream = generate(prompt.text, None, [])
     for piece, info in stream:
