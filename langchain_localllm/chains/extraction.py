@@ -33,7 +33,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseLanguageModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from langchain_localllm._core.json_grammar import json_schema_to_gbnf
@@ -161,7 +161,8 @@ def extraction_chain(
         values = {"name": target.name, "text": doc.page_content}
         if text_prompt is not None:
             return text_prompt.invoke(values)
-        return [SystemMessage(system), HumanMessage(template.format(**values))]
+        # one user turn: some chat templates (Gemma's, Mistral's) refuse a system message
+        return [HumanMessage(f"{system}\n\n{template.format(**values)}")]
 
     def records_of(value: Any) -> list[Any]:
         if hasattr(value, "model_dump"):
