@@ -129,7 +129,7 @@ class LocalChatModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = self._provider
-        params["ls_model_name"] = self.model_name
+        params["ls_model_name"] = kwargs.get("model") or self.model_name
         return params
 
     # --- shared machinery --------------------------------------------------------------
@@ -172,7 +172,18 @@ class LocalChatModel(BaseChatModel):
                 n_in, n_out = delta.usage
                 usage = {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}
                 message.usage_metadata = cast(UsageMetadata, usage)
-        info = {"finish_reason": delta.finish_reason} if delta.is_last else None
+        info: dict[str, Any] | None = None
+        if delta.is_last:  # as the LLMs report it, so the callback handlers read chat runs too
+            info = {"finish_reason": delta.finish_reason}
+            if delta.timings:
+                info["timings"] = delta.timings
+            if delta.usage is not None:
+                n_in, n_out = delta.usage
+                info["usage"] = {
+                    "prompt_tokens": n_in,
+                    "completion_tokens": n_out,
+                    "total_tokens": n_in + n_out,
+                }
         return ChatGenerationChunk(message=message, generation_info=info)
 
     def _stream(

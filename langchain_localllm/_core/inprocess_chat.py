@@ -77,6 +77,12 @@ class InProcessChatModel(LocalChatModel):
         """The texts of the model's BOS and EOS tokens (as templates expect them)."""
         raise NotImplementedError
 
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """Tokens of the conversation as the model sees it: laid out by its chat template
+        (with the generation prompt) and counted by its own tokenizer."""
+        kwargs: dict[str, Any] = {"tools": tools} if tools else {}
+        return int(self.get_num_tokens(self._chat_prompt(messages, kwargs).text))
+
     # --- prompt --------------------------------------------------------------------------
 
     def _chat_layout(self) -> tuple[str, ChatFormat | None, str]:

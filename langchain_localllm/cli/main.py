@@ -54,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", metavar="PROMPT", help="the prompt (- reads standard input)")
 
     p = command("chat", commands.cmd_chat, "chat interactively (history kept; /exit or Ctrl-D ends)")
-    p.add_argument("--system", help="system message for the conversation")
+    p.add_argument("--system", help="system message for the conversation (/system TEXT changes it)")
+    p.add_argument(
+        "--hide-reasoning",
+        action="store_true",
+        help="do not show the model's reasoning (shown dimmed by default)",
+    )
 
     p = command("search-queries", commands.cmd_search_queries, "write search queries similar to QUESTION")
     p.add_argument("question", metavar="QUESTION", help="the question (- reads standard input)")

@@ -201,7 +201,7 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
     def _ls_sampling(self, stops: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The LangSmith parameters of a call: model name, temperature, max tokens, stops."""
         params: dict[str, Any] = {
-            "ls_model_name": self.model_name,
+            "ls_model_name": kwargs.get("model") or self.model_name,
             "ls_temperature": kwargs.get("temperature", self.temperature),
         }
         max_tokens = kwargs.get("max_tokens", self.max_tokens)

@@ -104,7 +104,17 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
     _provider: ClassVar[str] = "ollama"
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
-        (*_OPTION_FIELDS, "options", "format", "keep_alive", "reasoning", "think", *TOOL_CALL_ARGS)
+        (
+            *_OPTION_FIELDS,
+            "options",
+            "format",
+            "keep_alive",
+            "reasoning",
+            "think",
+            "model",
+            "max_tokens",
+            *TOOL_CALL_ARGS,
+        )
     )
 
     model: str
@@ -123,6 +133,10 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
 
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
+
+    max_tokens: int | None = None
+    """OpenAI-style name of ``num_predict`` (most tokens to generate), for code written for
+    other chat models; ``num_predict`` wins when both are given."""
 
     logprobs: bool | None = None
     """Ask for the log-probability of each token (``response_metadata["logprobs"]``)."""
@@ -186,13 +200,40 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
     def _model_for_errors(self) -> str | None:
         return self.model
 
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_model_name"] = kwargs.get("model") or self.model
+        options = self._merged_options(kwargs)
+        if options.get("temperature") is not None:
+            params["ls_temperature"] = options["temperature"]
+        if options.get("num_predict") is not None:
+            params["ls_max_tokens"] = options["num_predict"]
+        if stops := self._stop_sequences(stop):
+            params["ls_stop"] = stops
+        return params
+
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "options": self._instance_options()}
 
     def _ollama(self) -> Ollama:
         """The same model as an ``Ollama`` LLM (model information, token counts)."""
-        return Ollama(model=self.model, base_url=self.base_url, headers=self.headers, timeout=self.timeout)
+        return Ollama(
+            model=self.model,
+            base_url=self.base_url,
+            headers=self.headers,
+            timeout=self.timeout,
+            num_ctx=self.num_ctx,
+            options=self.options,
+        )
+
+    def chat_template(self) -> str | None:
+        """The model's template from ``/api/show`` (for prompt-format detection)."""
+        return self._ollama().chat_template()
+
+    def get_context_window(self) -> int | None:
+        """``num_ctx`` if set, else the model's (from ``/api/show``)."""
+        return self._ollama().get_context_window()
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens in ``text``, counted by the server (see ``Ollama.get_num_tokens``)."""
@@ -214,7 +255,7 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
         if stop:
             options["stop"] = list(dict.fromkeys([*options.get("stop", []), *stop]))
         payload: dict[str, Any] = {
-            "model": self.model,
+            "model": kwargs.get("model") or self.model,
             "messages": [_ollama_message(m) for m in messages_to_dicts(messages)],
             "stream": self.streaming,
         }

@@ -120,9 +120,16 @@ def test_templates_render_only_in_an_immutable_sandbox() -> None:
     escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(SecurityError):
         render_chat_template(escape, [])
-    mutate = "{% set xs = [] %}{{ xs.append(1) }}"
     with pytest.raises(SecurityError):
-        render_chat_template(mutate, [])
+        render_chat_template(
+            "{{ messages[0].update({'content': 'changed'}) }}", [{"role": "user", "content": "x"}]
+        )
+    # Lists may grow (Kimi K2's template builds one), but only copies of the caller's data.
+    messages = [{"role": "user", "content": "x"}]
+    assert render_chat_template("{{ messages.pop() }}{{ messages | length }}", messages) == (
+        "{'role': 'user', 'content': 'x'}0"
+    )
+    assert messages == [{"role": "user", "content": "x"}]
     # A hostile template does not break detection: it just matches nothing.
     assert format_from_chat_template(escape) is None
 
@@ -315,3 +322,40 @@ def test_format_prompt_selector_has_a_prompt_per_format() -> None:
         llm = ModelLike(CHAT_TEMPLATES.get(name), name=f"x-{name}")
         expected = format_prompt(name, "{question}", system="S").format(question="q")
         assert selector.get_prompt(llm).format(question="q") == expected
+
+
+def test_registering_a_name_twice_is_an_error_unless_overwrite() -> None:
+    from langchain_localllm.prompts import get_chat_format, register_chat_format
+
+    template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    register_chat_format("twice", template, stop=("A",))
+    try:
+        with pytest.raises(InvalidParameterError, match="already registered.*overwrite=True"):
+            register_chat_format("twice", template, stop=("B",))
+        assert get_chat_format("twice").stop == ("A",)
+        register_chat_format("twice", template, stop=("B",), overwrite=True)
+        assert get_chat_format("twice").stop == ("B",)
+        with pytest.raises(InvalidParameterError, match="already registered"):
+            register_chat_format("chatml", template)  # the built-ins are protected too
+    finally:
+        del FORMATS["twice"]
+
+
+def test_a_format_renders_whole_conversations_and_derives_the_single_turn() -> None:
+    from langchain_localllm.prompts import get_chat_format
+
+    chatml = get_chat_format("chatml")
+    conversation = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "U1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "tool", "content": "T"},
+        {"role": "user", "content": "U2"},
+    ]
+    assert chatml.render_messages(conversation) == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+        "<|im_start|>tool\nT<|im_end|>\n<|im_start|>user\nU2<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert chatml.render("{question}", system="S") == chatml.render_messages(
+        [*conversation[:1], {"role": "user", "content": "{question}"}]
+    )
