@@ -228,7 +228,6 @@ def _auto(
             if out.content or reasoning:
                 yield ChatDelta(text=out.content, reasoning=reasoning)
             grammar = tool_call_grammar(tools, syntax, parallel=request.parallel)
-            usage.generated += _rough_tokens(produced)
             yield from _parsed(generate(prompt.text + before, grammar, []), ToolCallParser(syntax), usage)
             return
         if info is not None:
@@ -263,10 +262,6 @@ def _with_calls(delta: ChatDelta, out: ParsedOutput) -> ChatDelta:
     if out.calls:
         delta.extra = {"tool_call_chunks": out.tool_call_chunks()}
     return delta
-
-
-def _rough_tokens(text: str) -> int:
-    return max(1, len(text) // 4) if text else 0
 
 
 class _Usage:

@@ -12,15 +12,11 @@ schema over HTTP, the server's own parser; the semantics do not:
   name, or ``{"type": "function", "function": {"name": ...}}``: it must call (that) tool.
 - ``response_format={"type": "json_schema", "json_schema": {"name", "schema"}}``: the
   answer is JSON valid against the schema; ``{"type": "json_object"}``: any JSON object.
-
-:func:`with_tool_calls` turns a runtime's text deltas into deltas carrying
-``tool_call_chunks`` (parsed by the model's tool-call syntax), for the runtimes that
-parse calls themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,17 +30,14 @@ from langchain_localllm._core.structured import OutputSchema, output_schema, par
 from langchain_localllm.errors import InvalidParameterError
 
 if TYPE_CHECKING:
-    from langchain_localllm._core.chat_model import ChatDelta
-    from langchain_localllm.prompts.tool_calls import ToolCallSyntax
+    pass
 
 __all__ = [
     "TOOL_CALL_ARGS",
     "ToolCallingMixin",
     "ToolRequest",
-    "awith_tool_calls",
     "normalize_tool_choice",
     "tool_request",
-    "with_tool_calls",
 ]
 
 Method = Literal["json_schema", "function_calling", "json_mode"]
@@ -167,44 +160,6 @@ def _response_format(value: Any) -> tuple[dict[str, Any] | None, bool]:
         "{'name': ..., 'schema': {...}}}, {'type': 'json_object'} or a Pydantic model.",
         parameter="response_format",
     )
-
-
-def _tool_delta_step(syntax: ToolCallSyntax | None) -> Callable[[ChatDelta], ChatDelta]:
-    """A function turning each delta's text into content and ``tool_call_chunks``."""
-    from langchain_localllm.prompts.tool_calls import ToolCallParser
-
-    parser = ToolCallParser(syntax)
-
-    def step(delta: ChatDelta) -> ChatDelta:
-        out = parser.feed(delta.text)
-        if delta.is_last:
-            rest = parser.finish()
-            out.content += rest.content
-            out.calls += rest.calls
-        delta.text = out.content
-        if out.calls:
-            delta.extra = {**delta.extra, "tool_call_chunks": out.tool_call_chunks()}
-        if delta.is_last and delta.finish_reason == "stop" and parser.released:
-            delta.finish_reason = "tool_calls"
-        return delta
-
-    return step
-
-
-def with_tool_calls(deltas: Iterator[ChatDelta], syntax: ToolCallSyntax | None) -> Iterator[ChatDelta]:
-    """``deltas`` with their text parsed in ``syntax``: calls become ``tool_call_chunks``."""
-    step = _tool_delta_step(syntax)
-    for delta in deltas:
-        yield step(delta)
-
-
-async def awith_tool_calls(
-    deltas: AsyncIterator[ChatDelta], syntax: ToolCallSyntax | None
-) -> AsyncIterator[ChatDelta]:
-    """Async twin of :func:`with_tool_calls`."""
-    step = _tool_delta_step(syntax)
-    async for delta in deltas:
-        yield step(delta)
 
 
 def _tool_args_parser(target: OutputSchema) -> Callable[[Any], Any]:
