@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from langchain_localllm import ChatOllama
 from tests.integration.test_chat_ollama_recordings import _serve_recording, recorded_lines
+from tests.integration.test_chat_tools_inprocess import ping, set_level
 from tests.support.ollama_server import OllamaTestServer
 
 
@@ -75,18 +76,6 @@ def server() -> Any:
 
     with OllamaTestServer({"tiny-chatml": tiny_model("chatml")}, n_ctx=512) as running:
         yield running
-
-
-@tool
-def set_level(level: Literal["low", "high"], count: int) -> str:
-    """Set the level."""
-    return level
-
-
-@tool
-def ping() -> str:
-    """Check the connection."""
-    return "pong"
 
 
 class Setting(BaseModel):
