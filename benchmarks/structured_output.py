@@ -223,6 +223,10 @@ def main() -> int:
                 except Exception:
                     ok = False
                 results[name].append((ok, time.perf_counter() - start))
+                print(
+                    f"  {name}: {'valid' if ok else 'INVALID'} in {results[name][-1][1]:.1f}s",
+                    file=sys.stderr,
+                )
     print(f"Gemma 3 270M Q4_K_M, {len(SCHEMAS)} schemas x {args.calls} calls, max_tokens={args.max_tokens}")
     print(f"{'contestant':28} {'valid':>10} {'median s/call':>14} {'total s':>9}")
     for name, rows in results.items():
