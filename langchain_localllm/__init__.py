@@ -14,6 +14,7 @@ from langchain_localllm._core.lazy import lazy_exports
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     DocumentLoadError,
+    FleetUnavailableError,
     GenerationError,
     InvalidMessagesError,
     InvalidModelFileError,
@@ -41,11 +42,17 @@ if TYPE_CHECKING:
     from langchain_localllm.llamacpp.chat_models import ChatLlamaCpp
     from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
     from langchain_localllm.llamacpp.llms import LlamaCpp
+    from langchain_localllm.llamafile.chat_models import ChatLlamafile
+    from langchain_localllm.llamafile.client import LlamaServerClient
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
     from langchain_localllm.ollama.chat_models import ChatOllama
+    from langchain_localllm.ollama.client import OllamaClient
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.llms import Ollama, OllamaLLM
+    from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
+    from langchain_localllm.openai_compatible.embeddings import OpenAICompatibleEmbeddings
+    from langchain_localllm.openai_compatible.llms import OpenAICompatible
 
 try:
     __version__ = metadata.version("langchain-localllm")
@@ -57,11 +64,18 @@ _LAZY = {
     "LlamaCpp": "langchain_localllm.llamacpp.llms",
     "GPT4All": "langchain_localllm.gpt4all.llms",
     "Ollama": "langchain_localllm.ollama.llms",
+    "OllamaLLM": "langchain_localllm.ollama.llms",
     "Llamafile": "langchain_localllm.llamafile.llms",
     "LlamaCppEmbeddings": "langchain_localllm.llamacpp.embeddings",
     "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
     "OllamaEmbeddings": "langchain_localllm.ollama.embeddings",
     "LlamafileEmbeddings": "langchain_localllm.llamafile.embeddings",
+    "ChatLlamafile": "langchain_localllm.llamafile.chat_models",
+    "OpenAICompatible": "langchain_localllm.openai_compatible.llms",
+    "OpenAICompatibleEmbeddings": "langchain_localllm.openai_compatible.embeddings",
+    "ChatOpenAICompatible": "langchain_localllm.openai_compatible.chat_models",
+    "OllamaClient": "langchain_localllm.ollama.client",
+    "LlamaServerClient": "langchain_localllm.llamafile.client",
     "clear_model_cache": "langchain_localllm._core.model_cache",
     "ChatLlamaCpp": "langchain_localllm.llamacpp.chat_models",
     "ChatGPT4All": "langchain_localllm.gpt4all.chat_models",
@@ -75,9 +89,12 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 __all__ = [
     "ChatGPT4All",
     "ChatLlamaCpp",
+    "ChatLlamafile",
     "ChatOllama",
+    "ChatOpenAICompatible",
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GPT4All",
     "GPT4AllEmbeddings",
     "GenerationError",
@@ -86,6 +103,7 @@ __all__ = [
     "InvalidParameterError",
     "LlamaCpp",
     "LlamaCppEmbeddings",
+    "LlamaServerClient",
     "Llamafile",
     "LlamafileEmbeddings",
     "LocalLLMError",
@@ -95,7 +113,11 @@ __all__ = [
     "ModelFileNotFoundError",
     "ModelNotFoundError",
     "Ollama",
+    "OllamaClient",
     "OllamaEmbeddings",
+    "OllamaLLM",
+    "OpenAICompatible",
+    "OpenAICompatibleEmbeddings",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",

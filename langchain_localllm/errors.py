@@ -24,6 +24,7 @@ from langchain_core import exceptions as _lc
 __all__ = [
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GenerationError",
     "InvalidMessagesError",
     "InvalidModelFileError",
@@ -134,6 +135,10 @@ class ContextLengthExceededError(LocalLLMError, _lc.ContextOverflowError, ValueE
 class ServerError(LocalLLMError):
     """Base class of errors talking to a local model server. ``url`` names the endpoint."""
 
+    unanswered: bool = False
+    """True when the server sent no byte of an answer (refused, or closed before answering):
+    the request had no effect and a fleet may send it to another endpoint."""
+
 
 class ServerUnreachableError(ServerError, _lc.ModelConnectionError, ConnectionError):
     """Nothing answers at the configured URL; the message says how to start the server."""
@@ -167,3 +172,10 @@ class MalformedResponseError(ServerError, _lc.ModelAPIError, ValueError):
 
 class StreamInterruptedError(ServerError, _lc.ModelConnectionError, ConnectionError):
     """The connection dropped before the stream said it was done."""
+
+
+class FleetUnavailableError(ServerUnreachableError):
+    """No endpoint of a fleet (``base_url=[...]``) could take a request.
+
+    ``endpoints`` lists each URL with its state and last error; ``url`` names them all.
+    """

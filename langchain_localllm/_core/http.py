@@ -55,6 +55,7 @@ __all__ = [
     "LLAMA_SERVER",
     "OLLAMA",
     "HttpClient",
+    "JsonShortcuts",
     "ServerKind",
     "check_base_url",
 ]
@@ -75,7 +76,35 @@ def check_base_url(base_url: str, owner: str) -> str:
     return base_url.rstrip("/")
 
 
-class HttpClient:
+class JsonShortcuts:
+    """``get_json``/``post_json`` and async twins, on top of ``request_json``/``arequest_json``."""
+
+    def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
+        raise NotImplementedError
+
+    async def arequest_json(
+        self, method: str, path: str, payload: Any = None, *, model: str | None = None
+    ) -> Any:
+        raise NotImplementedError
+
+    def get_json(self, path: str) -> Any:
+        """``GET path`` -> decoded JSON."""
+        return self.request_json("GET", path)
+
+    def post_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
+        """``POST path`` with a JSON body -> decoded JSON."""
+        return self.request_json("POST", path, payload, model=model)
+
+    async def aget_json(self, path: str) -> Any:
+        """Async :meth:`get_json`."""
+        return await self.arequest_json("GET", path)
+
+    async def apost_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
+        """Async :meth:`post_json`."""
+        return await self.arequest_json("POST", path, payload, model=model)
+
+
+class HttpClient(JsonShortcuts):
     """Pooled sync and async HTTP to one local server, with typed errors.
 
     Args:
@@ -172,18 +201,10 @@ class HttpClient:
     def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
         """Send one request and return the decoded JSON answer (typed error on failure)."""
         url = self.url(path)
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = self._send(method, url, payload, stream=False)
             body = response.content
         return self._decode_json(response.status_code, body, url, model)
-
-    def get_json(self, path: str) -> Any:
-        """``GET path`` -> decoded JSON."""
-        return self.request_json("GET", path)
-
-    def post_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
-        """``POST path`` with a JSON body -> decoded JSON."""
-        return self.request_json("POST", path, payload, model=model)
 
     async def arequest_json(
         self, method: str, path: str, payload: Any = None, *, model: str | None = None
@@ -191,52 +212,46 @@ class HttpClient:
         """Async :meth:`request_json`."""
         url = self.url(path)
         client = self.aclient()
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = await self._asend(client, method, url, payload, stream=False)
             body = response.content
         return self._decode_json(response.status_code, body, url, model)
 
-    async def aget_json(self, path: str) -> Any:
-        """Async :meth:`get_json`."""
-        return await self.arequest_json("GET", path)
-
-    async def apost_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
-        """Async :meth:`post_json`."""
-        return await self.arequest_json("POST", path, payload, model=model)
-
-    # --- sending, with one retry on a stale pooled connection ------------------------------
+    # --- sending, with one resend on a stale pooled connection -----------------------------
     #
-    # llama-server closes the connection after a streamed answer although it announced
-    # keep-alive; the next request on that pooled connection then fails before any byte of
-    # answer ("Remote end closed connection without response"). The request was not
-    # processed, so it is sent again. Each failed connection leaves the pool, and after
-    # several parallel streams every idle connection may be such a closed one, so it is
-    # retried until a fresh connection is used: at most once per pooled connection. Nothing
-    # else is retried.
+    # llama-server closes a kept-alive connection after a streamed answer; the next request
+    # on that pooled connection then fails before any byte of answer ("Remote end closed
+    # connection without response"). Such a request was not processed, so it is sent once
+    # more (the failed connection has left the pool). The rule, the same sync and async:
+    # resend only when the request went out on a *reused* connection and the server closed
+    # it before any byte of answer; at most once per request. A fresh connection closed
+    # unanswered, a malformed answer or anything else is reported, never resent.
 
     def _send(self, method: str, url: str, payload: Any, *, stream: bool) -> requests.Response:
-        last = self.pool_size
-        for attempt in range(last + 1):
-            try:
-                return self.session.request(
-                    method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
-                )
-            except requests.exceptions.ConnectionError as error:
-                if attempt == last or not _closed_without_response(error):
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        reused = _has_idle_connection(self.session, url)
+        try:
+            return self.session.request(
+                method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.exceptions.ConnectionError as error:
+            if not (reused and _closed_without_response(error)):
+                raise
+        _close_idle_connections(self.session, url)  # likely as stale: the resend takes a fresh one
+        return self.session.request(
+            method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
+        )
 
     async def _asend(
         self, client: httpx.AsyncClient, method: str, url: str, payload: Any, *, stream: bool
     ) -> httpx.Response:
-        last = self.pool_size
-        for attempt in range(last + 1):
-            try:
-                return await client.send(client.build_request(method, url, json=payload), stream=stream)
-            except httpx.RemoteProtocolError:
-                if attempt == last:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        reused = _has_idle_aconnection(client)
+        try:
+            return await client.send(client.build_request(method, url, json=payload), stream=stream)
+        except (httpx.RemoteProtocolError, httpx.WriteError) as error:
+            if not (reused and _aclosed_without_response(error)):
+                raise
+        await _aclose_idle_connections(client)
+        return await client.send(client.build_request(method, url, json=payload), stream=stream)
 
     def _decode_json(self, status_code: int, body: bytes, url: str, model: str | None) -> Any:
         if status_code >= 400:
@@ -268,7 +283,7 @@ class HttpClient:
         """
         url = self.url(path)
         decoder = make_decoder(fmt, url)
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = self._send(method, url, payload, stream=True)
         try:
             if response.status_code >= 400:
@@ -289,7 +304,7 @@ class HttpClient:
         url = self.url(path)
         decoder = make_decoder(fmt, url)
         client = self.aclient()
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = await self._asend(client, method, url, payload, stream=True)
         try:
             if response.status_code >= 400:
@@ -313,6 +328,17 @@ class HttpClient:
             yield event
 
     # --- transport errors --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _sending(self, url: str) -> Iterator[None]:
+        """Like :meth:`_translate`, and the error is tagged ``unanswered``: no byte of an answer
+        came, so a fleet (:mod:`~langchain_localllm._core.fleet`) may send the request elsewhere."""
+        try:
+            with self._translate(url, streaming=False):
+                yield
+        except (ServerUnreachableError, StreamInterruptedError) as error:  # a read timeout: still busy
+            error.unanswered = True
+            raise
 
     @contextlib.contextmanager
     def _translate(self, url: str, *, streaming: bool) -> Iterator[None]:
@@ -374,6 +400,50 @@ def _closed_without_response(error: requests.exceptions.ConnectionError) -> bool
         return False
     cause = reason.args[1] if len(reason.args) > 1 else None
     return isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
+
+
+def _aclosed_without_response(error: httpx.HTTPError) -> bool:
+    """Whether the server closed the connection before answering at all (httpx's wording)."""
+    return isinstance(error, httpx.WriteError) or "without sending a response" in str(error)
+
+
+def _idle_connections(session: requests.Session, url: str) -> list[Any]:
+    """The open connections waiting in the sync pool (the session talks to one server)."""
+    adapter = session.get_adapter(url)
+    if not isinstance(adapter, requests.adapters.HTTPAdapter):
+        return []
+    pools = adapter.poolmanager.pools
+    idle: list[Any] = []
+    for key in pools.keys():  # noqa: SIM118 (urllib3's container refuses iteration)
+        pool = pools.get(key)
+        queue = getattr(getattr(pool, "pool", None), "queue", ())
+        idle += [conn for conn in list(queue) if conn is not None and getattr(conn, "sock", None) is not None]
+    return idle
+
+
+def _has_idle_connection(session: requests.Session, url: str) -> bool:
+    """Whether the next request to ``url`` goes out on a reused connection."""
+    return bool(_idle_connections(session, url))
+
+
+def _close_idle_connections(session: requests.Session, url: str) -> None:
+    for conn in _idle_connections(session, url):
+        conn.close()  # urllib3 reconnects a closed pooled connection when it is next taken
+
+
+def _aidle_connections(client: httpx.AsyncClient) -> list[Any]:
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    return [connection for connection in list(getattr(pool, "connections", ())) if connection.is_idle()]
+
+
+def _has_idle_aconnection(client: httpx.AsyncClient) -> bool:
+    """Whether the next async request goes out on a reused connection."""
+    return bool(_aidle_connections(client))
+
+
+async def _aclose_idle_connections(client: httpx.AsyncClient) -> None:
+    for connection in _aidle_connections(client):
+        await connection.aclose()  # httpcore drops closed connections from its pool
 
 
 def _short_reason(error: object) -> str:

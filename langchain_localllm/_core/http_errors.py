@@ -37,6 +37,8 @@ class ServerKind:
     """How to start it, e.g. ``"start it with `ollama serve`"``."""
     pull_hint: str | None = None
     """How to get a missing model; ``{model}`` is replaced by its name."""
+    auth_hint: str = "Pass the credentials the server expects with headers={'Authorization': 'Bearer ...'}."
+    """How to authenticate, naming arguments the classes of this server accept (for 401/403)."""
 
 
 OLLAMA = ServerKind(
@@ -45,6 +47,10 @@ OLLAMA = ServerKind(
         "start it with `ollama serve` (or the Ollama app), or set base_url / OLLAMA_HOST to where it runs"
     ),
     pull_hint="Download it with `ollama pull {model}` or Ollama(model={model!r}).pull()",
+    auth_hint=(
+        "Ollama itself has no keys, so a proxy in front of it refused: pass what it expects with "
+        "headers={'Authorization': 'Bearer ...'}."
+    ),
 )
 LLAMA_SERVER = ServerKind(
     name="llamafile/llama-server",
@@ -52,13 +58,22 @@ LLAMA_SERVER = ServerKind(
         "start it with `./model.llamafile --server --nobrowser` (or `llama-server -m model.gguf`), "
         "or set base_url to where it runs"
     ),
+    auth_hint=(
+        "Pass the key the server was started with (--api-key) as api_key='...', "
+        "or headers={'Authorization': 'Bearer ...'}."
+    ),
 )
 
 _CONTEXT_PATTERNS = re.compile(
     r"exceed[s]? (the )?(available )?context|context (size|length|window) (exceeded|is too small)|"
-    r"(input|prompt) (length|is too long).*context|too many tokens",
+    r"(input|prompt) (length|is too long).*context|too many tokens|"
+    r"maximum context length is|context length is only|exceeded max context length",  # vLLM, Ollama /v1
     re.IGNORECASE,
 )
+# vLLM: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens"
+# and "... the model's context length is only 4096 tokens".
+_VLLM_CTX = re.compile(r"context length is (?:only )?(\d+) tokens", re.IGNORECASE)
+_VLLM_REQUESTED = re.compile(r"you requested (\d+) tokens", re.IGNORECASE)
 
 
 @dataclass
@@ -115,6 +130,10 @@ def _context_error(info: ServerErrorInfo, url: str, server: ServerKind, partial_
     extra = info.extra or {}
     prompt_tokens = _int(extra.get("n_prompt_tokens"))
     n_ctx = _int(extra.get("n_ctx"))
+    if n_ctx is None and (found := _VLLM_CTX.search(info.message)):
+        n_ctx = int(found.group(1))
+        requested = _VLLM_REQUESTED.search(info.message)
+        prompt_tokens = int(requested.group(1)) if requested else None
     counts = ""
     if prompt_tokens is not None and n_ctx is not None:
         counts = f" The prompt has {prompt_tokens} tokens; the context window is {n_ctx}."
@@ -167,8 +186,7 @@ def error_from_response(
         return ServerResponseError(msg, **common)
     if status_code in (401, 403):
         msg = (
-            f"{server.name} at {url} refused the request ({status_code}: {info.message}). "
-            "Pass the key the server was started with (api_key=... / headers=...)."
+            f"{server.name} at {url} refused the request ({status_code}: {info.message}). {server.auth_hint}"
         )
         return ServerResponseError(msg, **common)
     if status_code == 400 or info.type == "invalid_request_error":

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.fleet import FleetClient
 from langchain_localllm._core.http import HttpClient
 from langchain_localllm._core.http_connection import ServerConnection
 from langchain_localllm._core.http_errors import ServerKind
@@ -49,6 +50,10 @@ class ResponseParser(Generic[T]):
     def feed(self, event: Any) -> T | None:
         """The chunk for one decoded event (None if it carries no text and is not final)."""
         raise NotImplementedError
+
+    def close(self) -> T | None:
+        """A last item held back until the answer ended (e.g. usage sent after the finish)."""
+        return None
 
     def finish(self, url: str, server: ServerKind) -> None:
         """Raise :class:`StreamInterruptedError` if the answer ended before it was complete."""
@@ -108,7 +113,7 @@ def check_call_kwargs(kwargs: dict[str, Any], allowed: Collection[str], owner: s
 
 
 def iter_exchange(
-    client: HttpClient, request: ServerRequest, parser: ResponseParser[T], model: str | None
+    client: HttpClient | FleetClient, request: ServerRequest, parser: ResponseParser[T], model: str | None
 ) -> Iterator[T]:
     """Send ``request`` and yield what ``parser`` makes of each event of the answer."""
     if request.stream_format is None:
@@ -126,11 +131,14 @@ def iter_exchange(
                     yield item
         finally:
             events.close()  # stopping early closes the response: the server stops generating
+    tail = parser.close()
+    if tail is not None:
+        yield tail
     parser.finish(client.url(request.path), client.server)
 
 
 async def aiter_exchange(
-    client: HttpClient, request: ServerRequest, parser: ResponseParser[T], model: str | None
+    client: HttpClient | FleetClient, request: ServerRequest, parser: ResponseParser[T], model: str | None
 ) -> AsyncIterator[T]:
     """Async twin of :func:`iter_exchange` (the same request and parser; only the I/O differs)."""
     if request.stream_format is None:
@@ -149,6 +157,9 @@ async def aiter_exchange(
                     yield item
         finally:
             await events.aclose()
+    tail = parser.close()
+    if tail is not None:
+        yield tail
     parser.finish(client.url(request.path), client.server)
 
 

@@ -171,7 +171,7 @@ def _embeddings(args: argparse.Namespace) -> Any:
 
 
 def default_index_dir() -> Path:
-    from langchain_localllm.cli.demo_model import cache_dir
+    from langchain_localllm._core.paths import cache_dir
 
     return cache_dir() / "rag-index"
 
@@ -232,16 +232,16 @@ def cmd_rag_ask(args: argparse.Namespace) -> int:
 
 def ollama_base_url(args: argparse.Namespace) -> str:
     """``--base-url``, else ``OLLAMA_HOST``, else Ollama's usual local address."""
-    from langchain_localllm.ollama.llms import ollama_base_url_from_env
+    from langchain_localllm.ollama.client import ollama_base_url_from_env
 
     return str(args.base_url) if getattr(args, "base_url", None) else ollama_base_url_from_env()
 
 
 def ollama_models(base_url: str) -> list[dict[str, Any]]:
     """The models a running Ollama has (``/api/tags``); typed error if it is not running."""
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.client import OllamaClient
 
-    return Ollama(model="-", base_url=base_url).list_models()
+    return OllamaClient.from_url(base_url).list_models()
 
 
 def _size(n: int) -> str:
@@ -321,10 +321,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
             "(`localllm models` lists those on this machine).",
             parameter="backend",
         )
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.client import OllamaClient
 
     base_url = ollama_base_url(args)
-    last = Ollama(model=args.name, base_url=base_url).pull(progress=True)
+    last = OllamaClient.from_url(base_url).pull(args.name, progress=True)
     status = str(last.get("status") or "")
     if status != "success":
         note(f"pull of {args.name!r} from {base_url} ended with status {status!r}.")

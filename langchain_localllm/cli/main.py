@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from langchain_localllm.cli import commands
+from langchain_localllm.cli import commands, servers
 from langchain_localllm.cli.console import PROG, error, install_warning_format
 from langchain_localllm.cli.llm_factory import BACKENDS, add_model_options
 from langchain_localllm.errors import LocalLLMError
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, help="only ollama can pull (the default)")
     p.add_argument("--base-url", help="Ollama URL (default: $OLLAMA_HOST or http://localhost:11434)")
     p.set_defaults(func=commands.cmd_pull)
+
+    servers.add_parser(sub)
     return parser
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.stop_sequences import StopScanner
 from langchain_localllm.errors import (
@@ -81,6 +82,18 @@ class GPT4All(GPT4AllParams, LocalLLM):
     use ``temp=0`` for reproducible output.
     """
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
+        "backend": Ignored(None, "gpt4all detects the architecture from the file"),
+        "n_parts": Ignored(-1, "gpt4all has no model parts"),
+        "f16_kv": Ignored(False, "gpt4all chooses its KV cache type itself"),
+        "logits_all": Ignored(False, "gpt4all does not return logits"),
+        "vocab_only": Ignored(False, "gpt4all always loads the weights"),
+        "use_mlock": Ignored(False, "gpt4all has no mlock setting"),
+        "embedding": Ignored(False, "use GPT4AllEmbeddings for embeddings"),
+        "echo": Ignored(False, "the answer never repeats the prompt"),
+    }
+
     # --- generation --------------------------------------------------------------------
 
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
@@ -110,6 +123,8 @@ class _RunState:
     error: str = ""
     prompt_tokens: int = 0
     tokens: int = 0
+    tail: str = ""
+    """The last generated characters, as long as the longest stop sequence."""
 
 
 def _generate_locked(
@@ -118,12 +133,22 @@ def _generate_locked(
     """Stream one completion from a gpt4all model (its lock is held by the caller)."""
     scanner = StopScanner(stop)
     state = _RunState()
+    longest = max(map(len, stop), default=0)
 
     def on_token(token_id: int, text: str) -> bool:
         if token_id == -1:  # gpt4all reports errors as a "token" with id -1
             state.error = text
             return False
         state.tokens += 1
+        if longest:
+            # gpt4all generates in a worker thread that runs ahead of the consumer: seeing the
+            # stop sequence here ends generation after this token (which still reaches the
+            # consumer, whose scanner cuts the text), not when the consumer gets there.
+            window = state.tail + str(text)
+            state.tail = window[-longest:]
+            if any(s in window for s in stop):
+                halt, state.halt = state.halt, True
+                return not halt
         return not state.halt
 
     def on_prompt_token(_token_id: int) -> bool:

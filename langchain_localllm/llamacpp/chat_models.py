@@ -19,7 +19,7 @@ from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessC
 from langchain_localllm._core.tool_calling import ToolCallingMixin, ToolRequest, tool_request
 from langchain_localllm.llamacpp.llms import generate_locked
 from langchain_localllm.llamacpp.params import LlamaCppParams
-from langchain_localllm.llamacpp.runtime import import_llama_cpp, use_state_cache
+from langchain_localllm.llamacpp.runtime import use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatLlamaCpp"]
@@ -110,13 +110,12 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
             return
         prompt = self._chat_prompt(messages, kwargs)
         args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
-        llama_cpp = import_llama_cpp()
         loaded = self.load()
         with loaded.lock:
             model = loaded.model
             use_state_cache(model, self.state_cache_bytes)
             tokens = _prompt_tokens(model, prompt.text)
-            chunks = generate_locked(model, tokens, args, llama_cpp)
+            chunks = generate_locked(model, tokens, args)
             yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
 
     def _iter_tool_deltas(
@@ -129,7 +128,6 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
             kwargs["tools"] = template_tools
         prompt = self._chat_prompt(messages, kwargs)
         args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
-        llama_cpp = import_llama_cpp()
         loaded = self.load()
         with loaded.lock:
             model = loaded.model
@@ -139,7 +137,7 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
                 call = {**args, "stop": [*args["stop"], *extra_stop]}
                 if grammar is not None:
                     call["grammar"] = self._grammar(grammar, None)
-                for chunk in generate_locked(model, _prompt_tokens(model, text), call, llama_cpp):
+                for chunk in generate_locked(model, _prompt_tokens(model, text), call):
                     yield chunk.text, chunk.generation_info
 
             yield from constrained_deltas(generate, prompt, request, plan)

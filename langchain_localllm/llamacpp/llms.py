@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm._core.base_llm import LocalLLM
-from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.native_output import native_stderr
-from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
+from langchain_localllm._core.compat import Ignored
+from langchain_localllm.errors import ContextLengthExceededError
 from langchain_localllm.llamacpp.params import LlamaCppParams
-from langchain_localllm.llamacpp.runtime import import_llama_cpp
+from langchain_localllm.llamacpp.runtime import CompletionCounters, check_grammar
 
 
 class LlamaCpp(LlamaCppParams, LocalLLM):
@@ -83,11 +82,26 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
     (prompt and generation milliseconds and tokens per second, from llama.cpp).
     """
 
+    suffix: str | None = None
+    """Text that follows the completion (fill-in-the-middle models)."""
+
+    _sampling_fields: ClassVar[tuple[str, ...]] = (*LlamaCppParams._sampling_fields, "suffix")
+
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+        "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
+        "logprobs": Ignored(
+            None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"
+        ),
+        "echo": Ignored(False, "the answer never repeats the prompt"),
+    }
+
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
         args = self._call_args(stop, kwargs)
         loaded = self.load()
         with loaded.lock:
-            yield from generate_locked(loaded.model, prompt, args, import_llama_cpp())
+            yield from generate_locked(loaded.model, prompt, args)
 
     # --- LangChain metadata --------------------------------------------------------------
 
@@ -102,16 +116,14 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
         return params
 
 
-def generate_locked(
-    llm: Any, prompt: str | list[int], args: dict[str, Any], llama_cpp: Any
-) -> Iterator[GenerationChunk]:
+def generate_locked(llm: Any, prompt: str | list[int], args: dict[str, Any]) -> Iterator[GenerationChunk]:
     """Stream one completion from ``llm`` (its lock is held by the caller).
 
     ``prompt`` is text (tokenized with BOS) or the prompt's token ids.
     """
     grammar = args.pop("grammar", None)
     if grammar is not None:
-        _check_grammar(llm, grammar[0], llama_cpp)
+        check_grammar(llm, grammar[0])
         args["grammar"] = grammar[1]
     n_ctx = llm.n_ctx()
     tokens = (
@@ -130,61 +142,27 @@ def generate_locked(
             n_ctx=n_ctx,
             max_tokens=max_tokens,
         )
-    sampled = _SampledTokens(llm, llama_cpp)
-    llama_cpp.llama_perf_context_reset(llm.ctx)
     finish_reason = "length"
-    llm.generate = sampled.spy  # safe: the caller holds this model's lock
-    stream = llm.create_completion(tokens, stream=True, **args)
-    try:
-        for part in stream:
-            choice = part["choices"][0]
-            if choice["text"]:
-                yield GenerationChunk(text=choice["text"])
-            finish_reason = choice.get("finish_reason") or finish_reason
-    finally:
-        stream.close()
-        del llm.generate
-    perf = llama_cpp.llama_perf_context(llm.ctx)
+    with CompletionCounters(llm) as counters:  # safe: the caller holds this model's lock
+        stream = llm.create_completion(tokens, stream=True, **args)
+        try:
+            for part in stream:
+                choice = part["choices"][0]
+                if choice["text"]:
+                    yield GenerationChunk(text=choice["text"])
+                finish_reason = choice.get("finish_reason") or finish_reason
+        finally:
+            stream.close()
     yield GenerationChunk(
         text="",
         generation_info={
             "finish_reason": finish_reason,
             "usage": {
                 "prompt_tokens": prompt_tokens,
-                "completion_tokens": sampled.count,
-                "total_tokens": prompt_tokens + sampled.count,
+                "completion_tokens": counters.count,
+                "total_tokens": prompt_tokens + counters.count,
             },
-            "timings": timings_info(perf.n_p_eval, perf.t_p_eval_ms, perf.n_eval, perf.t_eval_ms),
+            "timings": counters.timings(),
             "model": Path(llm.model_path).stem,
         },
     )
-
-
-class _SampledTokens:
-    """Counts the tokens llama.cpp samples for the answer (end-of-generation excluded)."""
-
-    def __init__(self, llm: Any, llama_cpp: Any) -> None:
-        self.count = 0
-        self._generate = type(llm).generate.__get__(llm)
-        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(llm._model.vocab, token)
-
-    def spy(self, *args: Any, **kwargs: Any) -> Iterator[int]:
-        for token in self._generate(*args, **kwargs):
-            if not self._is_eog(token):
-                self.count += 1
-            yield token
-
-
-def _check_grammar(llm: Any, gbnf: str, llama_cpp: Any) -> None:
-    """Parse the grammar with llama.cpp before sampling, so a bad one is a typed error."""
-    with native_stderr(silence=not llm.verbose) as log:
-        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"), b"root")
-    if not sampler:
-        detail = " ".join(log.text.split())
-        raise InvalidParameterError(
-            f"LlamaCpp: llama.cpp could not parse the grammar{': ' + detail if detail else ''}. "
-            "See llama.cpp's GBNF guide (grammars/README.md; the start rule must be named `root`), "
-            "or pass a JSON schema instead.",
-            parameter="grammar",
-        )
-    llama_cpp.llama_sampler_free(sampler)

@@ -5,12 +5,12 @@ derive from them (load arguments, per-call sampling arguments, compiled grammars
 from __future__ import annotations
 
 import json
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
+from langchain_localllm._core.derived import DerivedState, derived
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.json_grammar import json_schema_to_gbnf
 from langchain_localllm.errors import InvalidParameterError
@@ -18,9 +18,28 @@ from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp
 
 #: Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+#: The fields the load parameters are computed from.
+_LOAD_FIELDS = (
+    "model_path",
+    "n_ctx",
+    "n_batch",
+    "n_gpu_layers",
+    "n_threads",
+    "use_mmap",
+    "use_mlock",
+    "rope_freq_base",
+    "rope_freq_scale",
+    "lora_path",
+    "lora_base",
+    "logits_all",
+    "vocab_only",
+    "last_n_tokens_size",
+    "verbose",
+    "model_kwargs",
+)
 
 
-class LlamaCppParams(LlamaModelUser, BaseModel):
+class LlamaCppParams(LlamaModelUser, DerivedState):
     """Loading and sampling fields of the llama.cpp classes."""
 
     model_path: str
@@ -44,9 +63,6 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
     use_mlock: bool = False
     """Lock the model in RAM so it is never swapped out."""
 
-    f16_kv: bool = True
-    """Kept for compatibility: llama.cpp always uses an f16 KV cache now."""
-
     rope_freq_base: float | None = None
     """RoPE base frequency; None keeps the model file's value."""
 
@@ -58,6 +74,15 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
 
     lora_base: str | None = None
     """Base model for the LoRA adapter, if it needs one."""
+
+    logits_all: bool = False
+    """Keep the logits of every prompt token (llama-cpp-python's ``logits_all``; uses more memory)."""
+
+    vocab_only: bool = False
+    """Load only the vocabulary (tokenizing works, generating does not)."""
+
+    last_n_tokens_size: int = 64
+    """How many recent tokens llama-cpp-python keeps for the repeat penalty."""
 
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More keyword arguments for ``llama_cpp.Llama`` (load time)."""
@@ -99,10 +124,12 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
     """Print llama.cpp's own log (model loading, timings); False keeps it silent."""
 
     _grammar_cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _sampling_fields: ClassVar[tuple[str, ...]] = _SAMPLING
+    """The fields forwarded to ``create_completion`` as sampling arguments."""
 
     # --- model ------------------------------------------------------------------------
 
-    @cached_property
+    @derived(*_LOAD_FIELDS)
     def _load_kwargs(self) -> dict[str, Any]:
         return {
             "n_ctx": resolve_n_ctx(self.model_path, self.n_ctx),
@@ -115,6 +142,9 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
             "rope_freq_scale": self.rope_freq_scale,
             "lora_path": self.lora_path,
             "lora_base": self.lora_base,
+            "logits_all": self.logits_all or None,
+            "vocab_only": self.vocab_only or None,
+            "last_n_tokens_size": self.last_n_tokens_size,
             "verbose": self.verbose,
             **self.model_kwargs,
         }
@@ -169,14 +199,15 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
     ) -> dict[str, Any]:
         """Sampling arguments for ``create_completion``; ``extra`` names more per-call arguments
         the caller handles itself."""
-        unknown = set(kwargs) - {*_SAMPLING, "grammar", "json_schema", *extra}
+        sampling = self._sampling_fields
+        unknown = set(kwargs) - {*sampling, "grammar", "json_schema", *extra}
         if unknown:
             raise InvalidParameterError(
                 f"{type(self).__name__}: unknown call argument(s) {sorted(unknown)}; per call you can pass "
-                f"stop and {', '.join((*_SAMPLING, 'grammar', 'json_schema', *extra))}.",
+                f"stop and {', '.join((*sampling, 'grammar', 'json_schema', *extra))}.",
                 parameter=sorted(unknown)[0],
             )
-        args = {name: kwargs.get(name, getattr(self, name)) for name in _SAMPLING}
+        args = {name: kwargs.get(name, getattr(self, name)) for name in sampling}
         if args["max_tokens"] is None:
             args["max_tokens"] = -1
         args["stop"] = stop
@@ -192,7 +223,7 @@ class LlamaCppParams(LlamaModelUser, BaseModel):
         return {
             "model_path": self.model_path,
             **{k: v for k, v in self._load_kwargs.items() if k != "verbose"},
-            **{name: getattr(self, name) for name in _SAMPLING},
+            **{name: getattr(self, name) for name in self._sampling_fields},
             "stop": getattr(self, "stop", None),
             "grammar": self.grammar,
             "json_schema": self.json_schema,

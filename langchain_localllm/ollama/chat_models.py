@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
 from langchain_localllm._core.http_chat import ServerChatModel
@@ -18,19 +18,18 @@ from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolCallingMix
 from langchain_localllm.errors import (
     InvalidParameterError,
     MalformedResponseError,
-    UnsupportedParameterWarning,
 )
-from langchain_localllm.ollama.llms import Ollama, ollama_base_url_from_env, ollama_timings
+from langchain_localllm.ollama.client import OllamaConnection
+from langchain_localllm.ollama.llms import Ollama, ollama_timings
 from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
 from langchain_localllm.ollama.tools import aforced_deltas, apply_tool_request, call_chunks, forced_deltas
 
 __all__ = ["ChatOllama"]
 
 _REASONING_LEVELS = ("low", "medium", "high")
-_CLIENT_KWARGS_USED = ("headers", "timeout")
 
 
-class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
+class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatModel):
     """Chat with a model served by a local Ollama server (``/api/chat``).
 
     A drop-in for ``langchain_ollama.ChatOllama``: every argument it takes is accepted.
@@ -120,9 +119,6 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
     model: str
     """Name of the Ollama model (``name[:tag]``)."""
 
-    base_url: str = Field(default_factory=ollama_base_url_from_env)
-    """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
-
     reasoning: bool | str | None = None
     """Sent as ``think``: True/False, or ``"low"``/``"medium"``/``"high"`` for models with
     levels. None sends nothing (the model's default). Thinking the server returns is always
@@ -144,49 +140,9 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
     top_logprobs: int | None = None
     """How many alternatives per token to return with ``logprobs``."""
 
-    validate_model_on_init: bool = False
-    """Check at construction that the server has the model (``ModelNotFoundError`` if not)."""
-
-    client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
-    """langchain-ollama's httpx client options; ``headers`` and ``timeout`` are used, others
-    have no effect here (a warning says so)."""
-
-    async_client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
-    """As ``client_kwargs``, for the async client (merged over it)."""
-
-    sync_client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
-    """As ``client_kwargs``, for the sync client (merged over it)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_base_url(cls, values: Any) -> Any:
-        """``base_url=None`` (langchain-ollama's default) means the default URL."""
-        if isinstance(values, dict) and "base_url" in values and values["base_url"] is None:
-            values = {k: v for k, v in values.items() if k != "base_url"}
-        return values
-
     @model_validator(mode="after")
     def _check(self) -> ChatOllama:
         _check_reasoning(self.reasoning)
-        merged = {
-            **(self.client_kwargs or {}),
-            **(self.sync_client_kwargs or {}),
-            **(self.async_client_kwargs or {}),
-        }
-        ignored = sorted(set(merged) - set(_CLIENT_KWARGS_USED))
-        if ignored:
-            warnings.warn(
-                f"ChatOllama: client_kwargs {ignored} have no effect (this package uses its own HTTP "
-                "client); headers and timeout are used.",
-                UnsupportedParameterWarning,
-                stacklevel=4,
-            )
-        if isinstance(merged.get("headers"), dict) and not self.headers:
-            self.headers = dict(merged["headers"])
-        if isinstance(merged.get("timeout"), int | float) and "timeout" not in self.model_fields_set:
-            self.timeout = float(merged["timeout"])
-        if self.validate_model_on_init:
-            self._ollama().show()
         return self
 
     # --- identity -------------------------------------------------------------------------
@@ -242,9 +198,7 @@ class ChatOllama(ToolCallingMixin, OllamaOptions, ServerChatModel):
     def get_token_ids(self, text: str) -> list[int]:
         """Ollama has no tokenize endpoint, so token ids cannot be had; counts can
         (``get_num_tokens``). Never falls back to downloading GPT-2's tokenizer."""
-        raise NotImplementedError(
-            "Ollama's API returns no token ids; use get_num_tokens(text), which the server counts."
-        )
+        return self._ollama().get_token_ids(text)  # raises UnsupportedParameterError saying why
 
     # --- requests -------------------------------------------------------------------------
 

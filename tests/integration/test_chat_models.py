@@ -22,6 +22,7 @@ from langchain_localllm import (
     ContextLengthExceededError,
     InvalidMessagesError,
     MissingChatTemplateError,
+    UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
 from langchain_localllm._core.inprocess_chat import deltas_from_text
@@ -215,7 +216,7 @@ def test_chat_ollama_accepts_every_argument_of_langchain_ollama() -> None:
     with pytest.warns(UnsupportedParameterWarning, match="verify"):
         ChatOllama(model="m", client_kwargs={"verify": False, "headers": {"X-Test": "1"}})
     chat = ChatOllama(model="m", base_url=None, client_kwargs={"headers": {"X-Test": "1"}, "timeout": 5})
-    assert chat.headers == {"X-Test": "1"} and chat.timeout == 5
+    assert chat._request_headers() == {"X-Test": "1"} and chat.timeout == 5
 
 
 @pytest.mark.parametrize(
@@ -279,5 +280,5 @@ def test_chat_ollama_knows_its_format_window_and_token_counts(ollama_server: Oll
         == 300
     )
     assert chat.get_num_tokens("the sun and the moon") > 0
-    with pytest.raises(NotImplementedError, match="no token ids"):
+    with pytest.raises(UnsupportedParameterError, match="no tokenizer endpoint"):
         chat.get_token_ids("x")

@@ -56,6 +56,7 @@ NO_TOOL_ROUND_TRIP = {
     "Mistral-Small-3.2-24B-Instruct-2506",
     "mistralai-Mistral-Nemo-Instruct-2407",
     "google-gemma-2-2b-it",
+    "google-gemma-4-31B-it-interleaved",
 }
 
 

@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from langchain_localllm._core.paths import cache_dir
+
 __all__ = ["LlamaServer", "LlamaServerError", "find_llama_server", "free_port"]
 
-CACHE_DIR = Path(
-    os.environ.get("LOCALLLM_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langchain-localllm"
-)
+CACHE_DIR = cache_dir()
 
 
 class LlamaServerError(RuntimeError):

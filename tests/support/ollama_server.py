@@ -165,6 +165,9 @@ class OllamaTestServer:
         self.pullable = {normalise_name(k): Path(v) for k, v in (pullable or {}).items()}
         self.requests: list[tuple[str, str, Any]] = []
         """``(method, path, decoded JSON body)`` of every request, for assertions."""
+        self.generations: list[tuple[str, int, bool]] = []
+        """``(model, tokens generated, whether the answer was sent to its end)`` of each
+        generation, recorded when it ends (a client that stops reading ends it early)."""
         self.omit_final_fields: set[str] = set()
         """Fields to leave out of final chunks (Ollama marks them all ``omitempty``)."""
         self._inject: _InjectedError | None = None
@@ -472,7 +475,9 @@ class _Handler(BaseHTTPRequestHandler):
             prompt = render_go_template(body["template"], values)
         elif not body.get("raw") and model.format is not None:
             prompt = model.format.render(prompt, body.get("system") or None)
-        lines = self._generate_lines(name, model, prompt, options, body.get("format"), body.get("raw"))
+        lines = self._recorded(
+            name, self._generate_lines(name, model, prompt, options, body.get("format"), body.get("raw"))
+        )
         if body.get("stream", True):
             self._stream(lines)
             return
@@ -482,6 +487,20 @@ class _Handler(BaseHTTPRequestHandler):
             final = line
         final["response"] = "".join(text)
         self._send_json(200, final)
+
+    def _recorded(self, name: str, lines: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``lines``, recording in ``generations`` how many tokens were generated when they end."""
+        tokens, finished = 0, False
+        try:
+            for line in lines:
+                if line.get("done"):
+                    finished = True
+                elif line.get("response"):
+                    tokens += 1
+                yield line
+        finally:
+            lines.close()  # type: ignore[attr-defined]
+            self.owner.generations.append((name, tokens, finished))
 
     def _chat(self, body: Any) -> None:
         name, model = self._require(body)
@@ -501,7 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
                 cause = error.__cause__ if isinstance(error.__cause__, ChatTemplateError) else error
                 raise _HTTPError(500, f"template: {cause}") from error
         options = body.get("options") or {}
-        lines = self._generate_lines(name, model, prompt, options, body.get("format"), True)
+        lines = self._recorded(
+            name, self._generate_lines(name, model, prompt, options, body.get("format"), True)
+        )
         chat_lines = _chat_lines(lines, think=bool(body.get("think")))
         if body.get("stream", True):
             self._stream(chat_lines)
