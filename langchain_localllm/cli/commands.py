@@ -72,20 +72,20 @@ def cmd_search_queries(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str, verb: str = "summarise") -> str:
     if path == "-":
         return sys.stdin.read()
     file = Path(path).expanduser()
     if not file.is_file():
         raise InvalidParameterError(
-            f"Cannot summarise {path!r}: no such file. Give the path of a text file (or - for stdin).",
+            f"Cannot {verb} {path!r}: no such file. Give the path of a text file (or - for stdin).",
             parameter="FILE",
         )
     try:
         return file.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise InvalidParameterError(
-            f"Cannot summarise {path!r}: it is not UTF-8 text. Convert it to text first.",
+            f"Cannot {verb} {path!r}: it is not UTF-8 text. Convert it to text first.",
             parameter="FILE",
         ) from error
 
@@ -104,6 +104,56 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     out("", end="\n")
     session.finish()
     return 0
+
+
+def _read_schema(path: str) -> dict[str, Any]:
+    import json
+
+    try:
+        schema = json.loads(_read_file(path, "read the schema"))
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(
+            f"The schema {path!r} is not valid JSON ({error.msg}, line {error.lineno}). "
+            'Give a JSON schema file, e.g. {"type": "object", "properties": {...}}.',
+            parameter="--schema",
+        ) from error
+    if not isinstance(schema, dict):
+        raise InvalidParameterError(f"The schema {path!r} must be a JSON object.", parameter="--schema")
+    return schema
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """One JSON line per file: ``{"index", "source", "records", "error"}``; exit 1 if any failed."""
+    import json
+
+    from langchain_core.documents import Document
+
+    schema = _read_schema(args.schema)  # before the model loads: a typo fails fast
+    docs = [Document(_read_file(path, "extract from"), metadata={"source": path}) for path in args.files]
+
+    from langchain_localllm.chains import extraction_chain
+
+    session = Session(args)
+    chain = extraction_chain(
+        session.llm, schema, many=args.many, max_concurrency=args.concurrency, show_progress=None
+    )
+    results = chain.invoke(docs, config={"callbacks": session.callbacks()})
+    sink = open(args.output, "w", encoding="utf-8") if args.output else None  # noqa: SIM115
+    try:
+        for result in results:
+            line = json.dumps(result.to_json(), ensure_ascii=False)
+            if sink is not None:
+                sink.write(line + "\n")
+            else:
+                out(line, end="\n")
+    finally:
+        if sink is not None:
+            sink.close()
+    failed = [r for r in results if not r.ok]
+    for result in failed:
+        note(f"{result.metadata.get('source')}: {result.error}")
+    session.finish()
+    return 1 if failed else 0
 
 
 def _embeddings(args: argparse.Namespace) -> Any:
