@@ -29,6 +29,7 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnreachableError",
     "StreamInterruptedError",
+    "UnsupportedArchitectureError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
 ]
@@ -99,6 +100,10 @@ class ModelFileNotFoundError(ModelNotFoundError, FileNotFoundError):
 
 class InvalidModelFileError(LocalLLMError, ValueError):
     """The model path exists but is not a loadable GGUF model file."""
+
+
+class UnsupportedArchitectureError(InvalidModelFileError):
+    """A valid model file whose architecture the chosen runtime does not know (``architecture``)."""
 
 
 class ContextLengthExceededError(LocalLLMError, ValueError):

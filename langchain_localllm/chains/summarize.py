@@ -43,6 +43,7 @@ from langchain_localllm.chains._map import Progress, amap_bounded, map_bounded
 from langchain_localllm.chains._split import group_to_budget, split_to_budget
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
 from langchain_localllm.prompts import ConditionalPromptSelector, format_prompt_selector
+from langchain_localllm.prompts.completion import CompletionPrompt, with_completion_prompt
 
 __all__ = ["Method", "summarize_chain"]
 
@@ -64,6 +65,43 @@ REFINE = (
     "If the context isn't useful, return the original summary."
 )
 _JOINER = "\n\n"
+
+# Base models continue text: a worked example, then the text with the "Summary:" cue open.
+_EXAMPLE_TEXT = (
+    "The Great Wall of China is a series of fortifications built across the historical northern "
+    "borders of ancient Chinese states to protect them against nomadic groups from the Eurasian "
+    "Steppe. Several walls were built from as early as the 7th century BC; the best-known sections "
+    "were built by the Ming dynasty (1368-1644)."
+)
+_EXAMPLE_SUMMARY = (
+    "The Great Wall of China is a series of walls built over many centuries, most famously by the "
+    "Ming dynasty, to protect northern China from nomadic invaders."
+)
+_INTRO = "Texts, each followed by a one-sentence summary that names its main subject."
+COMPLETION_PROMPTS: dict[str, CompletionPrompt] = {
+    "summarize": CompletionPrompt(
+        intro=_INTRO,
+        example=f"Text: {_EXAMPLE_TEXT}\nSummary: {_EXAMPLE_SUMMARY}",
+        template="Text: {text}\nSummary:",
+        stop=("\n",),
+    ),
+    "combine": CompletionPrompt(
+        intro=_INTRO,
+        example=f"Text: {_EXAMPLE_TEXT}\nSummary: {_EXAMPLE_SUMMARY}",
+        template="Text: {text}\nSummary:",
+        stop=("\n",),
+    ),
+    "refine": CompletionPrompt(
+        intro="Summaries of the beginning of a text, each improved with the text's next part.",
+        example=(
+            "Summary so far: The Great Wall of China was built to protect northern China.\n"
+            f"Next part: {_EXAMPLE_TEXT}\nImproved summary: {_EXAMPLE_SUMMARY}"
+        ),
+        template="Summary so far: {existing_answer}\nNext part: {text}\nImproved summary:",
+        stop=("\n",),
+    ),
+}
+"""Completion-style prompts for base models (models without a chat template), by kind."""
 
 
 @dataclass(frozen=True)
@@ -194,13 +232,17 @@ class _Summarizer:
 
     def _finish(self, final: _Final) -> Runnable[Any, str]:
         # Returned from the RunnableLambda, so stream()/astream_events() stream the answer.
-        return RunnableLambda(lambda _: final.prompt, name="final_prompt") | text_model(self.llm)
+        return RunnableLambda(lambda _: final.prompt, name="final_prompt") | self._model()
+
+    def _model(self) -> Runnable[Any, str]:
+        # Every kind's completion prompt ends its answer at the same place (a new line).
+        return text_model(self.llm, self._prompt("summarize"))
 
     def _result(self, final: _Final, output: str) -> dict[str, Any]:
         return {"output_text": output, "intermediate_steps": final.intermediate_steps, "method": final.method}
 
     def run(self, value: Any, config: RunnableConfig) -> Any:
-        model = text_model(self.llm)
+        model = self._model()
         gen = self.steps(documents_of(value))
         with Progress(self.progress, "Summarising") as progress:
             try:
@@ -225,7 +267,7 @@ class _Summarizer:
         return self._result(final, output)
 
     async def arun(self, value: Any, config: RunnableConfig) -> Any:
-        model = text_model(self.llm)
+        model = self._model()
         gen = self.steps(documents_of(value))
         with Progress(self.progress, "Summarising") as progress:
             try:
@@ -309,9 +351,8 @@ def summarize_chain(
                 f"{name} must be a non-negative integer; got {value!r}.", parameter=name, value=value
             )
     selectors = {
-        "summarize": format_prompt_selector(SUMMARIZE, SYSTEM),
-        "combine": format_prompt_selector(COMBINE, SYSTEM),
-        "refine": format_prompt_selector(REFINE, SYSTEM),
+        kind: with_completion_prompt(format_prompt_selector(text, SYSTEM), COMPLETION_PROMPTS[kind])
+        for kind, text in (("summarize", SUMMARIZE), ("combine", COMBINE), ("refine", REFINE))
     }
     unknown = sorted(set(prompts or {}) - set(selectors))
     if unknown:

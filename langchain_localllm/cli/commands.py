@@ -119,7 +119,7 @@ def _embeddings(args: argparse.Namespace) -> Any:
 
 
 def default_index_dir() -> Path:
-    from langchain_localllm.cli.demo_model import cache_dir
+    from langchain_localllm.demo_models.cache import cache_dir
 
     return cache_dir() / "rag-index"
 

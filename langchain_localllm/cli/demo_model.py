@@ -7,8 +7,9 @@ It is written once, in a second, under ``~/.cache/langchain-localllm/models/``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from langchain_localllm.demo_models.cache import model_cache_dir
 
 DEMO_FILE_NAME = "localllm-demo-small-llama2.gguf"
 DEMO_LABEL = (
@@ -18,24 +19,9 @@ DEMO_LABEL = (
 )
 
 
-def cache_dir() -> Path:
-    """``$LOCALLLM_CACHE_DIR``, else ``$XDG_CACHE_HOME/langchain-localllm``, else ``~/.cache/...``."""
-    root = os.environ.get("LOCALLLM_CACHE_DIR")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "langchain-localllm"
-
-
 def demo_model_path() -> Path:
-    """Where the demo model lives (it may not be written yet).
-
-    The folder is ``$LOCALLLM_MODEL_CACHE`` (shared with the generated MiniLM
-    embeddings model), else ``models/`` in :func:`cache_dir`.
-    """
-    root = os.environ.get("LOCALLLM_MODEL_CACHE")
-    folder = Path(root) if root else cache_dir() / "models"
-    return folder / DEMO_FILE_NAME
+    """Where the generated fallback demo model lives (it may not be written yet)."""
+    return model_cache_dir() / DEMO_FILE_NAME
 
 
 def ensure_demo_model() -> Path:

@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_localllm.demo_models.cache import model_cache_dir
 from langchain_localllm.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -45,9 +46,7 @@ _FILE_NAME = f"{MINILM_NAME}-f16.gguf"
 
 def default_minilm_path() -> Path:
     """Where the converted model is cached (``$LOCALLLM_MODEL_CACHE`` overrides the folder)."""
-    root = os.environ.get("LOCALLLM_MODEL_CACHE")
-    folder = Path(root) if root else Path.home() / ".cache" / "langchain-localllm" / "models"
-    return folder / _FILE_NAME
+    return model_cache_dir() / _FILE_NAME
 
 
 def minilm_source_dir() -> Path:

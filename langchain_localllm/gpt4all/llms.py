@@ -26,8 +26,10 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     LocalLLMError,
     MissingDependencyError,
+    UnsupportedArchitectureError,
     UnsupportedParameterWarning,
 )
+from langchain_localllm.gpt4all.architecture import gpt4all_version, unsupported_architecture
 from langchain_localllm.llamacpp.runtime import load_llama
 
 #: Where the GPT4All desktop app and the gpt4all package keep models.
@@ -216,6 +218,16 @@ class GPT4All(LocalLLM):
                     verbose=self.verbose,
                 )
         except (ValueError, RuntimeError) as error:
+            architecture = unsupported_architecture(str(error), path)
+            if architecture is not None:
+                raise UnsupportedArchitectureError(
+                    f"gpt4all cannot run {path.name}: its architecture {architecture!r} is newer than "
+                    f"this gpt4all ({gpt4all_version()}); gpt4all 2.8 predates it. Run the file with "
+                    "LlamaCpp(model_path=...) instead (same arguments; `pip install "
+                    "'langchain-localllm[llamacpp]'`).",
+                    path=str(path),
+                    architecture=architecture,
+                ) from error
             raise InvalidModelFileError(
                 f"gpt4all could not load {path}: {error}. The file may use an architecture this "
                 "gpt4all version does not know (try LlamaCpp), or the device is unavailable "
