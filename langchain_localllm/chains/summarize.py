@@ -66,36 +66,40 @@ REFINE = (
 )
 _JOINER = "\n\n"
 
-# Base models continue text: a worked example, then the text with the "Summary:" cue open.
-_EXAMPLE_TEXT = (
-    "The Great Wall of China is a series of fortifications built across the historical northern "
+# Base models continue text: two worked examples (short summaries in other words, so the model
+# does not copy the text out), then the text with the "Summary:" cue open.
+_EXAMPLES = (
+    "Text: The Great Wall of China is a series of fortifications built across the historical northern "
     "borders of ancient Chinese states to protect them against nomadic groups from the Eurasian "
     "Steppe. Several walls were built from as early as the 7th century BC; the best-known sections "
-    "were built by the Ming dynasty (1368-1644)."
-)
-_EXAMPLE_SUMMARY = (
-    "The Great Wall of China is a series of walls built over many centuries, most famously by the "
-    "Ming dynasty, to protect northern China from nomadic invaders."
+    "were built by the Ming dynasty (1368-1644).\n"
+    "Summary: The Great Wall was built over centuries to keep nomads out of China.\n\n"
+    "Text: The printing press was invented by Johannes Gutenberg around 1440 in Mainz, Germany. It "
+    "used movable metal type, so that pages could be set and printed quickly. Books became cheaper, "
+    "and ideas spread across Europe faster than ever before.\n"
+    "Summary: Gutenberg's printing press made books cheap and spread ideas across Europe."
 )
 _INTRO = "Texts, each followed by a one-sentence summary that names its main subject."
 COMPLETION_PROMPTS: dict[str, CompletionPrompt] = {
     "summarize": CompletionPrompt(
         intro=_INTRO,
-        example=f"Text: {_EXAMPLE_TEXT}\nSummary: {_EXAMPLE_SUMMARY}",
+        example=_EXAMPLES,
         template="Text: {text}\nSummary:",
         stop=("\n",),
     ),
     "combine": CompletionPrompt(
         intro=_INTRO,
-        example=f"Text: {_EXAMPLE_TEXT}\nSummary: {_EXAMPLE_SUMMARY}",
+        example=_EXAMPLES,
         template="Text: {text}\nSummary:",
         stop=("\n",),
     ),
     "refine": CompletionPrompt(
         intro="Summaries of the beginning of a text, each improved with the text's next part.",
         example=(
-            "Summary so far: The Great Wall of China was built to protect northern China.\n"
-            f"Next part: {_EXAMPLE_TEXT}\nImproved summary: {_EXAMPLE_SUMMARY}"
+            "Summary so far: Gutenberg invented a printing press in Mainz around 1440.\n"
+            "Next part: It used movable metal type, so books became cheaper and ideas spread across "
+            "Europe faster than ever before.\n"
+            "Improved summary: Gutenberg's printing press made books cheap and spread ideas across Europe."
         ),
         template="Summary so far: {existing_answer}\nNext part: {text}\nImproved summary:",
         stop=("\n",),

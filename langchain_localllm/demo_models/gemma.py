@@ -39,6 +39,7 @@ __all__ = [
     "GEMMA_LICENSE_URL",
     "GEMMA_PACKAGE",
     "default_gemma_path",
+    "default_gguf_state",
     "gemma_available",
     "gemma_gguf_path",
     "gemma_size",
@@ -90,6 +91,12 @@ def _package() -> Any:
 def default_gemma_path() -> Path:
     """Where the assembled file lives (it may not be written yet)."""
     return model_cache_dir() / GEMMA_FILE_NAME
+
+
+def default_gguf_state() -> str:
+    """:func:`default_gemma_path`, noting when it is not assembled yet (first use does it)."""
+    path = default_gemma_path()
+    return str(path) if path.is_file() else f"{path} (assembled on first use)"
 
 
 def _chunks() -> list[Path]:

@@ -17,10 +17,10 @@ __all__ = ["LLAMA_SERVER_FALLBACK_TEMPLATE", "PROBE_CONTENTS", "is_base_model_te
 
 LLAMA_SERVER_FALLBACK_TEMPLATE = (
     "{%- for message in messages -%}\n"
-    "  {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}\n"
+    "  {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' -}}\n"
     "{%- endfor -%}\n"
     "{%- if add_generation_prompt -%}\n"
-    "  {{- '<|im_start|>assistant\\n' -}}\n"
+    "  {{- '<|im_start|>assistant\n' -}}\n"
     "{%- endif -%}"
 )
 """The template llama-server reports in ``/props`` for a model that has none

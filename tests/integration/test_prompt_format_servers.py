@@ -56,6 +56,7 @@ OLLAMA_TEMPLATES = {
         "<start_of_turn>model\n{{ .Content }}{{ if not $last }}<end_of_turn>\n{{ end }}{{- end }}{{- end }}"
     ),
     "raw-base:latest": "{{ .Prompt }}",
+    "gemma3:270m": "{{ .Prompt }}",  # a base model named like a Gemma chat model
 }
 
 
@@ -117,6 +118,7 @@ def _fresh_cache() -> Iterator[None]:
         ("custom:7b", "chatml"),
         ("g3:1b", "gemma"),
         ("raw-base:latest", "plain"),
+        ("gemma3:270m", "plain"),
     ],
 )
 def test_ollama_format_from_api_show(ollama_url: str, model: str, expected: str) -> None:
