@@ -34,9 +34,16 @@ from langchain_core.prompts import BasePromptTemplate, PromptTemplate
 from langchain_localllm.prompts.detect import is_base_model
 from langchain_localllm.prompts.selector import ConditionalPromptSelector
 
-__all__ = ["CompletionPrompt", "completion_stop", "is_completion_prompt", "with_completion_prompt"]
+__all__ = [
+    "CompletionPrompt",
+    "completion_stop",
+    "echoes_example",
+    "is_completion_prompt",
+    "with_completion_prompt",
+]
 
 _STOP_KEY = "completion_stop"
+_EXAMPLE_KEY = "completion_example"
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,25 @@ class CompletionPrompt:
     def prompt(self) -> PromptTemplate:
         """The ``PromptTemplate`` (the example's braces escaped); carries ``stop`` in its metadata."""
         literal = f"{self.intro}\n\n{self.example}\n\n".replace("{", "{{").replace("}", "}}")
-        return PromptTemplate.from_template(literal + self.template, metadata={_STOP_KEY: list(self.stop)})
+        return PromptTemplate.from_template(
+            literal + self.template, metadata={_STOP_KEY: list(self.stop), _EXAMPLE_KEY: self.example}
+        )
 
 
 def completion_stop(prompt: BasePromptTemplate) -> list[str]:
     """The stop strings a completion prompt carries (empty for other prompts)."""
     return list((prompt.metadata or {}).get(_STOP_KEY) or [])
+
+
+def echoes_example(prompt: BasePromptTemplate, answer: str) -> bool:
+    """True when ``answer`` repeats a line of ``prompt``'s worked example instead of answering.
+
+    A small base model that loses the thread copies the example it was shown (measured on
+    Gemma 3 270M with unusual text); such an answer carries no information about the input.
+    """
+    example = str((prompt.metadata or {}).get(_EXAMPLE_KEY) or "")
+    head = " ".join(answer.split())[:40]
+    return len(head) >= 20 and any(head in " ".join(line.split()) for line in example.splitlines())
 
 
 def is_completion_prompt(prompt: BasePromptTemplate) -> bool:

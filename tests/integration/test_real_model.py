@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ from langchain_localllm import LlamaCpp, LlamaCppEmbeddings, Llamafile, Ollama
 from langchain_localllm.chains import rag_chain, search_queries_chain, summarize_chain
 from langchain_localllm.demo_models.gemma import gemma_gguf_path
 from langchain_localllm.demo_models.minilm import minilm_gguf_path
-from langchain_localllm.prompts import clear_prompt_format_cache, is_base_model, prompt_format
+from langchain_localllm.prompts import is_base_model, prompt_format
 from langchain_localllm.rag import index_folder
 from tests.support.llama_server import LlamaServer
 from tests.support.ollama_server import OllamaTestServer
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.usefixtures("fresh_prompt_formats")]
 
 FRANCE = "Question: What is the capital of France?\nAnswer:"
 TURN_MARKERS = ("<start_of_turn>", "<end_of_turn>", "[INST]", "<|im_start|>")
@@ -54,13 +53,6 @@ def gemma() -> Path:
 @pytest.fixture(scope="module")
 def llm(gemma: Path) -> LlamaCpp:
     return LlamaCpp(model_path=str(gemma), temperature=0, max_tokens=48, n_ctx=2048, verbose=False)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 # --- simple facts, through every backend that can run Gemma 3 ------------------------
@@ -148,13 +140,15 @@ PASSAGES = {
 
 @pytest.mark.parametrize("subject", list(PASSAGES))
 def test_summary_names_the_main_subject_in_fewer_words(llm: LlamaCpp, subject: str) -> None:
-    """Measured: ``' Honey bees are a vital part of the ecosystem.'`` and ``' Mount Vesuvius was the
-    largest volcano in Europe.'`` (fluent, not always right; one line, a fraction of the text). With
-    the name-guessed Gemma chat prompt it returned its own prompt. The random-weight model:
-    ``' byshould aga hu)yxgj kfnr^piclastiq...'``."""
+    """Measured: ``' The bees are the most important pollinators in the world, and they are the
+    only ones who can make honey.'`` and ``' The eruption of Mount Vesuvius is a reminder that the
+    Romans were not immune to earthquakes and volcanoes, ...'`` (fluent, not always right; one
+    line, about half the text or less). With the name-guessed Gemma chat prompt it returned its
+    own prompt. The random-weight model: ``' byshould aga hu)yxgj kfnr^piclastiq...'``."""
     summary = summarize_chain(llm).invoke(PASSAGES[subject])
     assert subject in summary.lower()
-    assert len(summary) < len(PASSAGES[subject]) / 2
+    assert len(summary) < 0.7 * len(PASSAGES[subject])
+    assert summary.strip() not in PASSAGES[subject]  # its own words, not a copied sentence
 
 
 DOCUMENTS = {

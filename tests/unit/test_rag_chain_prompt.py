@@ -20,12 +20,13 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm.chains import rag_chain
-from langchain_localllm.prompts import clear_prompt_format_cache
 from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
 DOCS = [Document(page_content="Project Bluefin ships on 14 May.", metadata={"source": "plan.md"})]
 RETRIEVER = RunnableLambda(lambda _question: DOCS)
 LLAMA3_TOKENS = ("<|start_header_id|>", "<|eot_id|>")
+
+pytestmark = pytest.mark.usefixtures("fresh_prompt_formats")
 
 
 class RecordingLLM(LocalLLM):
@@ -62,13 +63,6 @@ class NamedChatModel(FakeListChatModel):
     def _call(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> str:
         self.received.append(messages)
         return super()._call(messages, *args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 def test_building_the_chain_asks_the_model_nothing() -> None:
