@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from langchain_localllm.gpt4all.llms import GPT4All
     from langchain_localllm.llamacpp.embeddings import LlamaCppEmbeddings
     from langchain_localllm.llamacpp.llms import LlamaCpp
+    from langchain_localllm.llamafile.client import LlamaServerClient
     from langchain_localllm.llamafile.embeddings import LlamafileEmbeddings
     from langchain_localllm.llamafile.llms import Llamafile
+    from langchain_localllm.ollama.client import OllamaClient
     from langchain_localllm.ollama.embeddings import OllamaEmbeddings
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.llms import Ollama, OllamaLLM
 
 try:
     __version__ = metadata.version("langchain-localllm")
@@ -52,11 +54,14 @@ _LAZY = {
     "LlamaCpp": "langchain_localllm.llamacpp.llms",
     "GPT4All": "langchain_localllm.gpt4all.llms",
     "Ollama": "langchain_localllm.ollama.llms",
+    "OllamaLLM": "langchain_localllm.ollama.llms",
     "Llamafile": "langchain_localllm.llamafile.llms",
     "LlamaCppEmbeddings": "langchain_localllm.llamacpp.embeddings",
     "GPT4AllEmbeddings": "langchain_localllm.gpt4all.embeddings",
     "OllamaEmbeddings": "langchain_localllm.ollama.embeddings",
     "LlamafileEmbeddings": "langchain_localllm.llamafile.embeddings",
+    "OllamaClient": "langchain_localllm.ollama.client",
+    "LlamaServerClient": "langchain_localllm.llamafile.client",
     "clear_model_cache": "langchain_localllm._core.model_cache",
 }
 
@@ -74,6 +79,7 @@ __all__ = [
     "InvalidParameterError",
     "LlamaCpp",
     "LlamaCppEmbeddings",
+    "LlamaServerClient",
     "Llamafile",
     "LlamafileEmbeddings",
     "LocalLLMError",
@@ -82,7 +88,9 @@ __all__ = [
     "ModelFileNotFoundError",
     "ModelNotFoundError",
     "Ollama",
+    "OllamaClient",
     "OllamaEmbeddings",
+    "OllamaLLM",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",

@@ -18,7 +18,7 @@ CACHE_ROOT="${LOCALLLM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/langchain-loca
 DEST="$CACHE_ROOT/llama-cpp-$VERSION"
 WHEEL_DIR="$DEST/wheel"
 BUILD_DIR="$DEST/build"
-SERVER="$BUILD_DIR/vendor/llama.cpp/bin/llama-server"
+SERVER="$BUILD_DIR/bin/llama-server"
 
 wheel_path() { find "$WHEEL_DIR" -maxdepth 1 -name "llama_cpp_python-$VERSION-*.whl" 2>/dev/null | head -n1; }
 

@@ -4,5 +4,5 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.servers",
     "tests.fixtures.embeddings",
-    "tests.fixtures.prompts",
+    "tests.fixtures.runs",
 ]

@@ -21,12 +21,14 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from pydantic import ConfigDict, ValidationError, model_validator
 
+from langchain_localllm._core.compat import PeerArguments
+from langchain_localllm._core.derived import DerivedState
 from langchain_localllm._core.params import check_params, raise_from_validation_error
 from langchain_localllm._core.threads import aiter_in_thread
 from langchain_localllm.errors import LocalLLMError
 
 
-class LocalLLM(BaseLLM):
+class LocalLLM(PeerArguments, DerivedState, BaseLLM):
     """Shared behaviour of ``LlamaCpp``, ``GPT4All``, ``Ollama`` and ``Llamafile``."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())

@@ -14,8 +14,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ConfigDict, ValidationError, field_validator
 
+from langchain_localllm._core.compat import PeerArguments
+from langchain_localllm._core.derived import DerivedState
 from langchain_localllm._core.params import raise_from_validation_error
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 
@@ -30,7 +32,7 @@ def l2_normalize(vector: Sequence[float]) -> list[float]:
     return [float(x) / norm for x in vector]
 
 
-class LocalEmbeddings(BaseModel, Embeddings):
+class LocalEmbeddings(PeerArguments, DerivedState, Embeddings):
     """Base class of the embeddings of ``langchain_localllm``: batching and checks."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True)

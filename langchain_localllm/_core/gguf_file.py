@@ -113,14 +113,17 @@ class _Reader:
     def string(self) -> str:
         return self.read(self.scalar("<Q")).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, *, whole: bool = False) -> Any:
         if vtype in _SCALARS:
             return self.scalar(_SCALARS[vtype])
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
             item_type, count = self.scalar("<I"), self.scalar("<Q")
-            if count > _MAX_ARRAY_KEPT:
+            if whole and item_type in _SCALARS:
+                fmt = _SCALARS[item_type]
+                return list(struct.unpack(f"<{count}{fmt[1]}", self.read(struct.calcsize(fmt) * count)))
+            if count > _MAX_ARRAY_KEPT and not whole:
                 self.skip_array(item_type, count)
                 return _SkippedArray(count)
             return [self.value(item_type) for _ in range(count)]
@@ -179,16 +182,22 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     return _read_gguf_cached(resolved, stat.st_size, stat.st_mtime_ns)
 
 
+def _open_header(fh: BinaryIO, path: Path) -> tuple[_Reader, int, int, int]:
+    """Check the magic; return a reader at the first metadata key, the version and the counts."""
+    magic = fh.read(4)
+    if magic != _GGUF_MAGIC:
+        raise _not_gguf(path, magic)
+    reader = _Reader(fh, path)
+    version = reader.scalar("<I")
+    count_fmt = "<I" if version == 1 else "<Q"
+    tensor_count, kv_count = reader.scalar(count_fmt), reader.scalar(count_fmt)
+    return reader, version, tensor_count, kv_count
+
+
 @lru_cache(maxsize=64)
 def _read_gguf_cached(path: Path, size: int, _mtime_ns: int) -> GGUFInfo:
     with path.open("rb") as fh:
-        magic = fh.read(4)
-        if magic != _GGUF_MAGIC:
-            raise _not_gguf(path, magic)
-        reader = _Reader(fh, path)
-        version = reader.scalar("<I")
-        count_fmt = "<I" if version == 1 else "<Q"
-        tensor_count, kv_count = reader.scalar(count_fmt), reader.scalar(count_fmt)
+        reader, version, tensor_count, kv_count = _open_header(fh, path)
         metadata: dict[str, Any] = {}
         for _ in range(kv_count):
             key = reader.string()
@@ -208,6 +217,32 @@ def _read_gguf_cached(path: Path, size: int, _mtime_ns: int) -> GGUFInfo:
     if data_start + data_end > size:
         raise _truncated(path, f"{size} bytes on disk, {data_start + data_end} expected")
     return GGUFInfo(path=path, version=version, metadata=metadata, tensor_count=tensor_count)
+
+
+#: The metadata of a GGUF tokenizer (read whole by :func:`read_gguf_vocabulary`).
+VOCABULARY_KEYS = frozenset(
+    {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"}
+)
+
+
+def read_gguf_vocabulary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``tokenizer.*`` metadata of a GGUF file with the vocabulary arrays read whole."""
+    resolved = check_model_path(path)
+    stat = resolved.stat()
+    return _read_vocabulary_cached(resolved, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _read_vocabulary_cached(path: Path, _size: int, _mtime_ns: int) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        reader, _, _, kv_count = _open_header(fh, path)
+        found: dict[str, Any] = {}
+        for _ in range(kv_count):
+            key = reader.string()
+            value = reader.value(reader.scalar("<I"), whole=key in VOCABULARY_KEYS)
+            if key.startswith("tokenizer."):
+                found[key] = value
+        return found
 
 
 def _not_gguf(path: Path, magic: bytes) -> InvalidModelFileError:

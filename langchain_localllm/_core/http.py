@@ -204,39 +204,41 @@ class HttpClient:
         """Async :meth:`post_json`."""
         return await self.arequest_json("POST", path, payload, model=model)
 
-    # --- sending, with one retry on a stale pooled connection ------------------------------
+    # --- sending, with one resend on a stale pooled connection -----------------------------
     #
-    # llama-server closes the connection after a streamed answer although it announced
-    # keep-alive; the next request on that pooled connection then fails before any byte of
-    # answer ("Remote end closed connection without response"). The request was not
-    # processed, so it is sent again. Each failed connection leaves the pool, and after
-    # several parallel streams every idle connection may be such a closed one, so it is
-    # retried until a fresh connection is used: at most once per pooled connection. Nothing
-    # else is retried.
+    # llama-server closes a kept-alive connection after a streamed answer; the next request
+    # on that pooled connection then fails before any byte of answer ("Remote end closed
+    # connection without response"). Such a request was not processed, so it is sent once
+    # more (the failed connection has left the pool). The rule, the same sync and async:
+    # resend only when the request went out on a *reused* connection and the server closed
+    # it before any byte of answer; at most once per request. A fresh connection closed
+    # unanswered, a malformed answer or anything else is reported, never resent.
 
     def _send(self, method: str, url: str, payload: Any, *, stream: bool) -> requests.Response:
-        last = self.pool_size
-        for attempt in range(last + 1):
-            try:
-                return self.session.request(
-                    method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
-                )
-            except requests.exceptions.ConnectionError as error:
-                if attempt == last or not _closed_without_response(error):
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        reused = _has_idle_connection(self.session, url)
+        try:
+            return self.session.request(
+                method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.exceptions.ConnectionError as error:
+            if not (reused and _closed_without_response(error)):
+                raise
+        _close_idle_connections(self.session, url)  # likely as stale: the resend takes a fresh one
+        return self.session.request(
+            method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
+        )
 
     async def _asend(
         self, client: httpx.AsyncClient, method: str, url: str, payload: Any, *, stream: bool
     ) -> httpx.Response:
-        last = self.pool_size
-        for attempt in range(last + 1):
-            try:
-                return await client.send(client.build_request(method, url, json=payload), stream=stream)
-            except httpx.RemoteProtocolError:
-                if attempt == last:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        reused = _has_idle_aconnection(client)
+        try:
+            return await client.send(client.build_request(method, url, json=payload), stream=stream)
+        except (httpx.RemoteProtocolError, httpx.WriteError) as error:
+            if not (reused and _aclosed_without_response(error)):
+                raise
+        await _aclose_idle_connections(client)
+        return await client.send(client.build_request(method, url, json=payload), stream=stream)
 
     def _decode_json(self, status_code: int, body: bytes, url: str, model: str | None) -> Any:
         if status_code >= 400:
@@ -374,6 +376,50 @@ def _closed_without_response(error: requests.exceptions.ConnectionError) -> bool
         return False
     cause = reason.args[1] if len(reason.args) > 1 else None
     return isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
+
+
+def _aclosed_without_response(error: httpx.HTTPError) -> bool:
+    """Whether the server closed the connection before answering at all (httpx's wording)."""
+    return isinstance(error, httpx.WriteError) or "without sending a response" in str(error)
+
+
+def _idle_connections(session: requests.Session, url: str) -> list[Any]:
+    """The open connections waiting in the sync pool (the session talks to one server)."""
+    adapter = session.get_adapter(url)
+    if not isinstance(adapter, requests.adapters.HTTPAdapter):
+        return []
+    pools = adapter.poolmanager.pools
+    idle: list[Any] = []
+    for key in pools.keys():  # noqa: SIM118 (urllib3's container refuses iteration)
+        pool = pools.get(key)
+        queue = getattr(getattr(pool, "pool", None), "queue", ())
+        idle += [conn for conn in list(queue) if conn is not None and getattr(conn, "sock", None) is not None]
+    return idle
+
+
+def _has_idle_connection(session: requests.Session, url: str) -> bool:
+    """Whether the next request to ``url`` goes out on a reused connection."""
+    return bool(_idle_connections(session, url))
+
+
+def _close_idle_connections(session: requests.Session, url: str) -> None:
+    for conn in _idle_connections(session, url):
+        conn.close()  # urllib3 reconnects a closed pooled connection when it is next taken
+
+
+def _aidle_connections(client: httpx.AsyncClient) -> list[Any]:
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    return [connection for connection in list(getattr(pool, "connections", ())) if connection.is_idle()]
+
+
+def _has_idle_aconnection(client: httpx.AsyncClient) -> bool:
+    """Whether the next async request goes out on a reused connection."""
+    return bool(_aidle_connections(client))
+
+
+async def _aclose_idle_connections(client: httpx.AsyncClient) -> None:
+    for connection in _aidle_connections(client):
+        await connection.aclose()  # httpcore drops closed connections from its pool
 
 
 def _short_reason(error: object) -> str:

@@ -37,6 +37,8 @@ class ServerKind:
     """How to start it, e.g. ``"start it with `ollama serve`"``."""
     pull_hint: str | None = None
     """How to get a missing model; ``{model}`` is replaced by its name."""
+    auth_hint: str = "Pass the credentials the server expects with headers={'Authorization': 'Bearer ...'}."
+    """How to authenticate, naming arguments the classes of this server accept (for 401/403)."""
 
 
 OLLAMA = ServerKind(
@@ -45,12 +47,20 @@ OLLAMA = ServerKind(
         "start it with `ollama serve` (or the Ollama app), or set base_url / OLLAMA_HOST to where it runs"
     ),
     pull_hint="Download it with `ollama pull {model}` or Ollama(model={model!r}).pull()",
+    auth_hint=(
+        "Ollama itself has no keys, so a proxy in front of it refused: pass what it expects with "
+        "headers={'Authorization': 'Bearer ...'}."
+    ),
 )
 LLAMA_SERVER = ServerKind(
     name="llamafile/llama-server",
     start_hint=(
         "start it with `./model.llamafile --server --nobrowser` (or `llama-server -m model.gguf`), "
         "or set base_url to where it runs"
+    ),
+    auth_hint=(
+        "Pass the key the server was started with (--api-key) as api_key='...', "
+        "or headers={'Authorization': 'Bearer ...'}."
     ),
 )
 
@@ -167,8 +177,7 @@ def error_from_response(
         return ServerResponseError(msg, **common)
     if status_code in (401, 403):
         msg = (
-            f"{server.name} at {url} refused the request ({status_code}: {info.message}). "
-            "Pass the key the server was started with (api_key=... / headers=...)."
+            f"{server.name} at {url} refused the request ({status_code}: {info.message}). {server.auth_hint}"
         )
         return ServerResponseError(msg, **common)
     if status_code == 400 or info.type == "invalid_request_error":

@@ -41,8 +41,9 @@ async def aiter_in_thread(
             cancelled.set()
 
     def produce() -> None:
-        iterator = make_iter()
+        iterator: Iterator[T] | None = None
         try:
+            iterator = make_iter()  # a factory that raises is reported like a failing iterator
             for item in iterator:
                 while not credits.acquire(timeout=0.05):
                     if cancelled.is_set():
@@ -55,7 +56,7 @@ async def aiter_in_thread(
         else:
             post(_DONE, None)
         finally:
-            close = getattr(iterator, "close", None)
+            close = getattr(iterator, "close", None) if iterator is not None else None
             if close is not None:
                 close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel
@@ -10,6 +9,9 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable
 
+from langchain_localllm._core.tokens import approximate_tokens as approximate_tokens
+from langchain_localllm._core.tokens import token_counter as token_counter
+from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
 from langchain_localllm.prompts import ConditionalPromptSelector, get_prompt_format, prompt_format
 from langchain_localllm.prompts.completion import completion_stop
 
@@ -17,12 +19,6 @@ from langchain_localllm.prompts.completion import completion_stop
 DEFAULT_CONTEXT_WINDOW = 2048
 #: Room kept for an answer when neither the caller nor the model bounds its length.
 DEFAULT_ANSWER_TOKENS = 256
-
-
-def _unwrap(llm: Any) -> Any:
-    while hasattr(llm, "bound"):
-        llm = llm.bound
-    return llm
 
 
 def is_chat_model(llm: Any) -> bool:
@@ -48,33 +44,6 @@ def text_model(llm: Runnable[Any, Any], prompt: BasePromptTemplate | None = None
         stop += [s for s in completion_stop(prompt) if s not in stop] if prompt is not None else []
     bound: Runnable[Any, Any] = llm.bind(stop=stop) if stop and isinstance(llm, BaseLanguageModel) else llm
     return bound | StrOutputParser()
-
-
-def _has_own_tokenizer(llm: Any) -> bool:
-    cls = type(llm)
-    return (
-        cls.get_num_tokens is not BaseLanguageModel.get_num_tokens
-        or cls.get_token_ids is not BaseLanguageModel.get_token_ids
-        or getattr(llm, "custom_get_token_ids", None) is not None
-    )
-
-
-def approximate_tokens(text: str) -> int:
-    """About three characters per token (English runs 3.5-4 with Llama tokenizers, so this
-    errs on the safe side): for models without a tokenizer of their own."""
-    return (len(text) + 2) // 3
-
-
-def token_counter(llm: Any) -> Callable[[str], int]:
-    """``llm.get_num_tokens`` when the model has its own tokenizer, else an estimate.
-
-    LangChain's default ``get_num_tokens`` fetches a GPT-2 tokenizer from the
-    internet, which must never happen here, so it is not used.
-    """
-    inner = _unwrap(llm)
-    if isinstance(inner, BaseLanguageModel) and _has_own_tokenizer(inner):
-        return inner.get_num_tokens
-    return approximate_tokens
 
 
 def context_window(llm: Any) -> int:

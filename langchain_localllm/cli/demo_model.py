@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_localllm.demo_models.cache import model_cache_dir
+from langchain_localllm._core.paths import cache_dir, models_dir
+
+__all__ = [
+    "DEMO_FILE_NAME",
+    "DEMO_LABEL",
+    "GEMMA_LABEL",
+    "DefaultModel",
+    "cache_dir",
+    "default_model",
+    "demo_model_path",
+    "ensure_demo_model",
+]
 
 DEMO_FILE_NAME = "localllm-demo-small-llama2.gguf"
 _CAPABLE = (
@@ -45,7 +56,7 @@ class DefaultModel:
 
 def demo_model_path() -> Path:
     """Where the generated fallback demo model lives (it may not be written yet)."""
-    return model_cache_dir() / DEMO_FILE_NAME
+    return models_dir() / DEMO_FILE_NAME
 
 
 def ensure_demo_model() -> Path:

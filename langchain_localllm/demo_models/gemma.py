@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from langchain_localllm.demo_models.cache import model_cache_dir
+from langchain_localllm._core.paths import models_dir
 from langchain_localllm.errors import InvalidModelFileError, MissingDependencyError
 
 __all__ = [
@@ -90,7 +90,7 @@ def _package() -> Any:
 
 def default_gemma_path() -> Path:
     """Where the assembled file lives (it may not be written yet)."""
-    return model_cache_dir() / GEMMA_FILE_NAME
+    return models_dir() / GEMMA_FILE_NAME
 
 
 def default_gguf_state() -> str:

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_localllm.demo_models.cache import model_cache_dir
+from langchain_localllm._core.paths import models_dir
 from langchain_localllm.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ _FILE_NAME = f"{MINILM_NAME}-f16.gguf"
 
 
 def default_minilm_path() -> Path:
-    """Where the converted model is cached (``$LOCALLLM_MODEL_CACHE`` overrides the folder)."""
-    return model_cache_dir() / _FILE_NAME
+    """Where the converted model is cached: in :func:`~langchain_localllm._core.paths.models_dir`."""
+    return models_dir() / _FILE_NAME
 
 
 def minilm_source_dir() -> Path:

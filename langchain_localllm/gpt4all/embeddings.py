@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import PrivateAttr
-
+from langchain_localllm._core.compat import Ignored, warn_no_effect
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
-from langchain_localllm.gpt4all.llms import GPT4All
+from langchain_localllm.gpt4all.runtime import load_gpt4all, resolve_model_file, token_ids
 
 __all__ = ["GPT4AllEmbeddings"]
 
@@ -96,9 +97,24 @@ class GPT4AllEmbeddings(LocalEmbeddings):
     verbose: bool = False
     """Print gpt4all's own log."""
 
-    _llm: GPT4All | None = PrivateAttr(default=None)
+    gpt4all_kwargs: dict[str, Any] | None = None
+    """langchain-community's arguments for ``gpt4all.Embed4All``: ``n_threads``, ``device``
+    and ``n_ctx`` are used (when not given as arguments); others have no effect (this class
+    never downloads)."""
+
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"model_name": "model"}
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
+    }
 
     def model_post_init(self, context: Any, /) -> None:
+        for key, value in (self.gpt4all_kwargs or {}).items():
+            if key in ("n_threads", "device", "n_ctx"):
+                if key not in self.model_fields_set:
+                    setattr(self, key, value)
+            else:
+                reason = "only n_threads, device and n_ctx are used; models are never downloaded"
+                warn_no_effect(type(self).__name__, f"gpt4all_kwargs[{key!r}]", value, reason, stacklevel=4)
         if self.long_text_mode not in ("mean", "truncate"):
             raise InvalidParameterError(
                 f"long_text_mode must be 'mean' or 'truncate', got {self.long_text_mode!r}.",
@@ -112,30 +128,26 @@ class GPT4AllEmbeddings(LocalEmbeddings):
 
     # --- model ------------------------------------------------------------------------
 
-    @property
-    def _loader(self) -> GPT4All:
-        # The LLM class owns gpt4all loading (file checks, cache key, quiet stderr);
-        # using it makes an LLM and its embeddings with equal settings share one model.
-        if self._llm is None:
-            self._llm = GPT4All(
-                model=self.model,
-                model_path=self.model_path,
-                allow_download=False,
-                device=self.device,
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                verbose=self.verbose,
-            )
-        return self._llm
-
-    @property
+    @derived("model", "model_path")
     def model_file(self) -> Path:
         """The resolved model file path."""
-        return self._loader.model_file
+        return resolve_model_file(self.model, self.model_path)
 
     def load(self) -> LoadedModel:
-        """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        return self._loader.load()
+        """Load the model now (it otherwise loads on first use); shared with ``GPT4All``
+        instances of the same file and load settings."""
+        return load_gpt4all(
+            self.model_file,
+            n_ctx=self.n_ctx,
+            device=self.device,
+            n_threads=self.n_threads,
+            verbose=self.verbose,
+        )
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's vocabulary read from its GGUF file (no special
+        tokens added), so that chunk lengths add up."""
+        return len(token_ids(self.model_file, text))
 
     @property
     def client(self) -> Any:

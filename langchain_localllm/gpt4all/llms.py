@@ -4,53 +4,40 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import model_validator
 
 from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.compat import Ignored
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
-from langchain_localllm._core.native_output import native_stderr
+from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.stop_sequences import StopScanner
 from langchain_localllm.errors import (
     ContextLengthExceededError,
-    InvalidModelFileError,
     InvalidParameterError,
     LocalLLMError,
-    MissingDependencyError,
-    UnsupportedArchitectureError,
     UnsupportedParameterWarning,
 )
-from langchain_localllm.gpt4all.architecture import gpt4all_version, unsupported_architecture
-from langchain_localllm.llamacpp.runtime import load_llama
+from langchain_localllm.gpt4all.runtime import (
+    DEFAULT_MODEL_DIR,
+    import_gpt4all,
+    load_gpt4all,
+    resolve_model_file,
+    token_ids,
+)
 
-#: Where the GPT4All desktop app and the gpt4all package keep models.
-DEFAULT_MODEL_DIR = Path.home() / ".cache" / "gpt4all"
+__all__ = ["DEFAULT_MODEL_DIR", "GPT4All", "import_gpt4all"]
 
 # Sampling arguments forwarded to ``gpt4all.GPT4All.generate`` (field name = argument name).
 _SAMPLING = ("max_tokens", "temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "n_batch")
-
-
-def import_gpt4all() -> Any:
-    """Import gpt4all quietly (it prints CUDA probing to stderr), or say which extra installs it."""
-    try:
-        with native_stderr():
-            import gpt4all
-    except ImportError as error:
-        raise MissingDependencyError(
-            "gpt4all is not installed. Install it with `pip install 'langchain-localllm[gpt4all]'`.",
-            package="gpt4all",
-            extra="gpt4all",
-        ) from error
-    return gpt4all
 
 
 class GPT4All(LocalLLM):
@@ -163,15 +150,24 @@ class GPT4All(LocalLLM):
     n_predict: int | None = None
     """Old name of ``max_tokens``; when given it is used as ``max_tokens``."""
 
-    backend: str | None = None
-    """Kept for compatibility with old code; gpt4all detects the architecture itself."""
-
     streaming: bool = True
     """Kept for compatibility: this class always streams internally."""
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
+        "backend": Ignored(None, "gpt4all detects the architecture from the file"),
+        "n_parts": Ignored(-1, "gpt4all has no model parts"),
+        "f16_kv": Ignored(False, "gpt4all chooses its KV cache type itself"),
+        "logits_all": Ignored(False, "gpt4all does not return logits"),
+        "vocab_only": Ignored(False, "gpt4all always loads the weights"),
+        "use_mlock": Ignored(False, "gpt4all has no mlock setting"),
+        "embedding": Ignored(False, "use GPT4AllEmbeddings for embeddings"),
+        "echo": Ignored(False, "the answer never repeats the prompt"),
+    }
+
     @model_validator(mode="after")
     def _compat(self) -> GPT4All:
-        if self.seed is not None:
+        if self.seed not in (None, 0):  # 0: langchain-community's default, which did nothing either
             warnings.warn(
                 "GPT4All: gpt4all has no seed parameter, so seed is ignored and sampling is not "
                 "reproducible. Use temp=0 for deterministic output, or LlamaCpp(seed=...).",
@@ -184,56 +180,22 @@ class GPT4All(LocalLLM):
 
     # --- model ------------------------------------------------------------------------
 
-    @cached_property
+    @derived("model", "model_path")
     def model_file(self) -> Path:
         """The resolved model file path."""
-        candidate = Path(self.model).expanduser()
-        if candidate.is_absolute() or candidate.parent != Path(".") or candidate.exists():
-            return candidate.resolve()
-        return (Path(self.model_path).expanduser() if self.model_path else DEFAULT_MODEL_DIR) / candidate
+        return resolve_model_file(self.model, self.model_path)
 
     def load(self) -> LoadedModel:
         """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        path = self.model_file
-        key = ("gpt4all", str(path), self.n_ctx, self.device, self.ngl, self.n_threads)
-        loaded = MODEL_CACHE.peek(key)  # the hot path: every call into the model passes here
-        if loaded is not None:
-            return loaded
-        if not (self.allow_download and not path.exists()):
-            read_gguf(path)  # typed errors for missing, directory, GGML, truncated...
-        return MODEL_CACHE.get_or_load(key, lambda: self._load(path))
-
-    def _load(self, path: Path) -> Any:
-        gpt4all = import_gpt4all()
-        try:
-            with native_stderr(silence=not self.verbose):
-                return gpt4all.GPT4All(
-                    model_name=path.name,
-                    model_path=str(path.parent),
-                    allow_download=self.allow_download,
-                    n_threads=self.n_threads,
-                    device=self.device,
-                    n_ctx=self.n_ctx,
-                    ngl=self.ngl,
-                    verbose=self.verbose,
-                )
-        except (ValueError, RuntimeError) as error:
-            architecture = unsupported_architecture(str(error), path)
-            if architecture is not None:
-                raise UnsupportedArchitectureError(
-                    f"gpt4all cannot run {path.name}: its architecture {architecture!r} is newer than "
-                    f"this gpt4all ({gpt4all_version()}); gpt4all 2.8 predates it. Run the file with "
-                    "LlamaCpp(model_path=...) instead (same arguments; `pip install "
-                    "'langchain-localllm[llamacpp]'`).",
-                    path=str(path),
-                    architecture=architecture,
-                ) from error
-            raise InvalidModelFileError(
-                f"gpt4all could not load {path}: {error}. The file may use an architecture this "
-                "gpt4all version does not know (try LlamaCpp), or the device is unavailable "
-                "(try device='cpu').",
-                path=str(path),
-            ) from error
+        return load_gpt4all(
+            self.model_file,
+            n_ctx=self.n_ctx,
+            device=self.device,
+            ngl=self.ngl,
+            n_threads=self.n_threads,
+            allow_download=self.allow_download,
+            verbose=self.verbose,
+        )
 
     @property
     def client(self) -> Any:
@@ -253,12 +215,12 @@ class GPT4All(LocalLLM):
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` by the model's own vocabulary (no BOS).
 
-        gpt4all's Python API has no tokenizer, so the GGUF's vocabulary is read with
-        llama.cpp in vocab-only mode (no weights loaded; needs the ``llamacpp`` extra).
+        gpt4all's API has no tokenizer: the vocabulary is read from the GGUF file and applied
+        in Python (no weights loaded, no other runtime). For SentencePiece vocabularies
+        (Llama 2, Mistral, Gemma...) the ids equal llama.cpp's; for byte-level BPE ones
+        (Llama 3, Qwen...) the count may differ by a token here and there.
         """
-        loaded = load_llama(self.model_file, vocab_only=True, verbose=self.verbose)
-        with loaded.lock:
-            return list(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return token_ids(self.model_file, text)
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own vocabulary (see :meth:`get_token_ids`)."""

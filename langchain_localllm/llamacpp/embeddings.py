@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import Field
 
+from langchain_localllm._core.compat import Ignored
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
 from langchain_localllm.llamacpp.runtime import LlamaModelUser, resolve_n_ctx
@@ -19,6 +21,18 @@ __all__ = ["LlamaCppEmbeddings"]
 #: slower still in bigger batches (the attention of a non-causal model spans the whole mixed
 #: batch). benchmarks/embeddings_throughput.py measures it against the alternatives.
 DEFAULT_BATCH_SIZE = 1
+# The fields the load parameters are computed from.
+_LOAD_FIELDS = (
+    "model_path",
+    "n_ctx",
+    "n_batch",
+    "n_threads",
+    "n_gpu_layers",
+    "use_mmap",
+    "use_mlock",
+    "verbose",
+    "model_kwargs",
+)
 
 
 class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
@@ -99,9 +113,19 @@ class LlamaCppEmbeddings(LlamaModelUser, LocalEmbeddings):
     verbose: bool = False
     """Print llama.cpp's own log."""
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+        "seed": Ignored(-1, "embedding does not sample"),
+        "f16_kv": Ignored(False, "llama.cpp always uses an f16 KV cache"),
+        "logits_all": Ignored(False, "embedding returns pooled vectors, not logits"),
+        "vocab_only": Ignored(False, "embedding needs the weights"),
+        "device": Ignored(None, "llama-cpp-python picks the device from the build; use n_gpu_layers"),
+    }
+
     # --- model ------------------------------------------------------------------------
 
-    @cached_property
+    @derived(*_LOAD_FIELDS)
     def _load_kwargs(self) -> dict[str, Any]:
         n_ctx = resolve_n_ctx(self.model_path, self.n_ctx)
         n_batch = self.n_batch or n_ctx

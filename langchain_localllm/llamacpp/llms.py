@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from functools import cached_property
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base_llm import LocalLLM
-from langchain_localllm._core.generation_info import timings_info
+from langchain_localllm._core.compat import Ignored
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.native_output import native_stderr
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
-from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
+from langchain_localllm.llamacpp.runtime import (
+    CompletionCounters,
+    LlamaModelUser,
+    check_grammar,
+    import_llama_cpp,
+    resolve_n_ctx,
+)
 
 # Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
-_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
+_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "suffix")
+# The fields the load parameters are computed from.
+_LOAD_FIELDS = (
+    "model_path",
+    "n_ctx",
+    "n_batch",
+    "n_gpu_layers",
+    "n_threads",
+    "use_mmap",
+    "use_mlock",
+    "rope_freq_base",
+    "rope_freq_scale",
+    "lora_path",
+    "lora_base",
+    "logits_all",
+    "vocab_only",
+    "last_n_tokens_size",
+    "verbose",
+    "model_kwargs",
+)
 
 
 class LlamaCpp(LlamaModelUser, LocalLLM):
@@ -110,9 +134,6 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
     use_mlock: bool = False
     """Lock the model in RAM so it is never swapped out."""
 
-    f16_kv: bool = True
-    """Kept for compatibility: llama.cpp always uses an f16 KV cache now."""
-
     rope_freq_base: float | None = None
     """RoPE base frequency; None keeps the model file's value."""
 
@@ -125,8 +146,20 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
     lora_base: str | None = None
     """Base model for the LoRA adapter, if it needs one."""
 
+    logits_all: bool = False
+    """Keep the logits of every prompt token (llama-cpp-python's ``logits_all``; uses more memory)."""
+
+    vocab_only: bool = False
+    """Load only the vocabulary (tokenizing works, generating does not)."""
+
+    last_n_tokens_size: int = 64
+    """How many recent tokens llama-cpp-python keeps for the repeat penalty."""
+
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """More keyword arguments for ``llama_cpp.Llama`` (load time)."""
+
+    suffix: str | None = None
+    """Text that follows the completion (fill-in-the-middle models)."""
 
     temperature: float = 0.8
     """Sampling temperature; 0 is greedy."""
@@ -166,9 +199,19 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
 
     _grammar_cache: dict[str, Any] = PrivateAttr(default_factory=dict)
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+        "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
+        "logprobs": Ignored(
+            None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"
+        ),
+        "echo": Ignored(False, "the answer never repeats the prompt"),
+    }
+
     # --- model ------------------------------------------------------------------------
 
-    @cached_property
+    @derived(*_LOAD_FIELDS)
     def _load_kwargs(self) -> dict[str, Any]:
         return {
             "n_ctx": resolve_n_ctx(self.model_path, self.n_ctx),
@@ -181,6 +224,9 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
             "rope_freq_scale": self.rope_freq_scale,
             "lora_path": self.lora_path,
             "lora_base": self.lora_base,
+            "logits_all": self.logits_all or None,
+            "vocab_only": self.vocab_only or None,
+            "last_n_tokens_size": self.last_n_tokens_size,
             "verbose": self.verbose,
             **self.model_kwargs,
         }
@@ -253,7 +299,7 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
         args = self._call_args(stop, kwargs)
         loaded = self.load()
         with loaded.lock:
-            yield from _generate_locked(loaded.model, prompt, args, import_llama_cpp())
+            yield from _generate_locked(loaded.model, prompt, args)
 
     # --- LangChain metadata --------------------------------------------------------------
 
@@ -285,13 +331,11 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
         return params
 
 
-def _generate_locked(
-    llm: Any, prompt: str, args: dict[str, Any], llama_cpp: Any
-) -> Iterator[GenerationChunk]:
+def _generate_locked(llm: Any, prompt: str, args: dict[str, Any]) -> Iterator[GenerationChunk]:
     """Stream one completion from ``llm`` (its lock is held by the caller)."""
     grammar = args.pop("grammar", None)
     if grammar is not None:
-        _check_grammar(llm, grammar[0], llama_cpp)
+        check_grammar(llm, grammar[0])
         args["grammar"] = grammar[1]
     n_ctx = llm.n_ctx()
     prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
@@ -305,61 +349,27 @@ def _generate_locked(
             n_ctx=n_ctx,
             max_tokens=max_tokens,
         )
-    sampled = _SampledTokens(llm, llama_cpp)
-    llama_cpp.llama_perf_context_reset(llm.ctx)
     finish_reason = "length"
-    llm.generate = sampled.spy  # safe: the caller holds this model's lock
-    stream = llm.create_completion(prompt, stream=True, **args)
-    try:
-        for part in stream:
-            choice = part["choices"][0]
-            if choice["text"]:
-                yield GenerationChunk(text=choice["text"])
-            finish_reason = choice.get("finish_reason") or finish_reason
-    finally:
-        stream.close()
-        del llm.generate
-    perf = llama_cpp.llama_perf_context(llm.ctx)
+    with CompletionCounters(llm) as counters:  # safe: the caller holds this model's lock
+        stream = llm.create_completion(prompt, stream=True, **args)
+        try:
+            for part in stream:
+                choice = part["choices"][0]
+                if choice["text"]:
+                    yield GenerationChunk(text=choice["text"])
+                finish_reason = choice.get("finish_reason") or finish_reason
+        finally:
+            stream.close()
     yield GenerationChunk(
         text="",
         generation_info={
             "finish_reason": finish_reason,
             "usage": {
                 "prompt_tokens": prompt_tokens,
-                "completion_tokens": sampled.count,
-                "total_tokens": prompt_tokens + sampled.count,
+                "completion_tokens": counters.count,
+                "total_tokens": prompt_tokens + counters.count,
             },
-            "timings": timings_info(perf.n_p_eval, perf.t_p_eval_ms, perf.n_eval, perf.t_eval_ms),
+            "timings": counters.timings(),
             "model": Path(llm.model_path).stem,
         },
     )
-
-
-class _SampledTokens:
-    """Counts the tokens llama.cpp samples for the answer (end-of-generation excluded)."""
-
-    def __init__(self, llm: Any, llama_cpp: Any) -> None:
-        self.count = 0
-        self._generate = type(llm).generate.__get__(llm)
-        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(llm._model.vocab, token)
-
-    def spy(self, *args: Any, **kwargs: Any) -> Iterator[int]:
-        for token in self._generate(*args, **kwargs):
-            if not self._is_eog(token):
-                self.count += 1
-            yield token
-
-
-def _check_grammar(llm: Any, gbnf: str, llama_cpp: Any) -> None:
-    """Parse the grammar with llama.cpp before sampling, so a bad one is a typed error."""
-    with native_stderr(silence=not llm.verbose) as log:
-        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"), b"root")
-    if not sampler:
-        detail = " ".join(log.text.split())
-        raise InvalidParameterError(
-            f"LlamaCpp: llama.cpp could not parse the grammar{': ' + detail if detail else ''}. "
-            "See llama.cpp's GBNF guide (grammars/README.md; the start rule must be named `root`), "
-            "or pass a JSON schema instead.",
-            parameter="grammar",
-        )
-    llama_cpp.llama_sampler_free(sampler)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
-
-from pydantic import SecretStr
 
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
@@ -14,11 +13,12 @@ from langchain_localllm.errors import (
     ServerResponseError,
     UnsupportedParameterError,
 )
+from langchain_localllm.llamafile.client import LlamaServerConnection
 
 __all__ = ["LlamafileEmbeddings"]
 
 
-class LlamafileEmbeddings(ServerEmbeddings):
+class LlamafileEmbeddings(LlamaServerConnection, ServerEmbeddings):
     """Embeddings from a llamafile / llama-server started with ``--embeddings``.
 
     Sends a batch of texts per ``POST /embedding`` (``{"content": [...]}``) and reads
@@ -62,20 +62,10 @@ class LlamafileEmbeddings(ServerEmbeddings):
 
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
 
-    base_url: str = "http://localhost:8080"
-    """Root URL of the llamafile / llama-server."""
-
-    api_key: SecretStr | None = None
-    """Key the server was started with (``--api-key``); sent as ``Authorization: Bearer``."""
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"request_timeout": "timeout"}
 
     single_text: bool = False
     """Send one text per request (set automatically for servers that take only one)."""
-
-    def _request_headers(self) -> dict[str, str]:
-        headers = dict(self.headers or {})
-        if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-        return headers
 
     def _exchange(self, texts: list[str]) -> Exchange:
         url = self.client.url("/embedding")

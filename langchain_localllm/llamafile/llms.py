@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
+from langchain_localllm._core.compat import Ignored
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest, drop_none
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
+from langchain_localllm.llamafile.client import LlamaServerConnection
 from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE
 
 #: Sampling/generation parameters sent to ``/completion`` as they are named there.
@@ -48,7 +52,7 @@ _TIMING_KEYS = (
 _FINISH_REASONS = {"eos": "stop", "word": "stop", "limit": "length"}
 
 
-class Llamafile(ServerLLM):
+class Llamafile(LlamaServerConnection, ServerLLM):
     """A llamafile or llama.cpp ``llama-server``, through its native ``/completion`` API.
 
     Setup:
@@ -117,11 +121,11 @@ class Llamafile(ServerLLM):
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
     _call_params: ClassVar[frozenset[str]] = frozenset((*_GENERATION_PARAMS, "model_kwargs"))
 
-    base_url: str = "http://localhost:8080"
-    """Root URL of the llamafile / llama-server."""
-
-    api_key: SecretStr | None = None
-    """Key the server was started with (``--api-key``); sent as ``Authorization: Bearer``."""
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"request_timeout": "timeout"}
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        "tfs_z": Ignored(1.0, "llama.cpp removed tail-free sampling"),
+        "penalize_nl": Ignored(True, "llama.cpp removed penalize_nl"),
+    }
 
     model: str | None = None
     """Model name to request (llama-server's multi-model router mode) and to report. None
@@ -193,7 +197,6 @@ class Llamafile(ServerLLM):
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Other ``/completion`` parameters, sent as given (e.g. ``{"dry_multiplier": 0.8}``)."""
 
-    _props: dict[str, Any] | None = PrivateAttr(default=None)
     _seen_model: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -232,12 +235,6 @@ class Llamafile(ServerLLM):
             params["ls_stop"] = stops
         return params
 
-    def _request_headers(self) -> dict[str, str]:
-        headers = dict(self.headers or {})
-        if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-        return headers
-
     # --- requests -------------------------------------------------------------------------
 
     def _build_request(self, prompt: str, stop: list[str], kwargs: dict[str, Any]) -> ServerRequest:
@@ -265,25 +262,20 @@ class Llamafile(ServerLLM):
         Raises ``ServerUnreachableError`` if nothing listens and ``ServerResponseError``
         (503) while the model is still loading.
         """
-        answer = self.client.get_json("/health")
-        return answer if isinstance(answer, dict) else {"status": answer}
+        return self.server.health()
 
     async def ahealth(self) -> dict[str, Any]:
         """Async :meth:`health`."""
-        answer = await self.client.aget_json("/health")
-        return answer if isinstance(answer, dict) else {"status": answer}
+        return await self.server.ahealth()
 
     def props(self) -> dict[str, Any]:
         """``GET /props`` (context size, chat template, model path...), cached per instance."""
-        if self._props is None:
-            answer = self.client.get_json("/props")
-            if not isinstance(answer, dict):
-                raise MalformedResponseError(
-                    f"{self.client.url('/props')} did not answer a JSON object.",
-                    url=self.client.url("/props"),
-                )
-            self._props = answer
         return self._props
+
+    @derived("base_url", "headers", "api_key")
+    def _props(self) -> dict[str, Any]:
+        # Asked once per server: a copy pointing at another server asks again.
+        return self.server.props()
 
     def get_context_window(self) -> int | None:
         """The server's context size per slot (``/props`` ``default_generation_settings.n_ctx``)."""
@@ -308,12 +300,7 @@ class Llamafile(ServerLLM):
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` from the server's tokenizer (``POST /tokenize``)."""
-        answer = self.client.post_json("/tokenize", {"content": text, "add_special": False})
-        tokens = answer.get("tokens") if isinstance(answer, dict) else None
-        if not isinstance(tokens, list):
-            url = self.client.url("/tokenize")
-            raise MalformedResponseError(f"{url} answered without a 'tokens' list: {answer!r}", url=url)
-        return [t["id"] if isinstance(t, dict) else t for t in tokens]
+        return self.server.tokenize(text)
 
     def get_num_tokens(self, text: str) -> int:
         """How many tokens ``text`` is for the served model (``POST /tokenize``)."""

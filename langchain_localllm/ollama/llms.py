@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import base64
 import re
 from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr, field_validator
 
+from langchain_localllm._core.compat import warn_no_effect
+from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.http_llm import (
@@ -19,12 +21,10 @@ from langchain_localllm._core.http_llm import (
     drop_none,
     nanos_to_ms,
 )
-from langchain_localllm.errors import (
-    GenerationError,
-    MalformedResponseError,
-    ModelNotFoundError,
-    ServerResponseError,
-)
+from langchain_localllm.errors import MalformedResponseError, UnsupportedParameterError
+from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaConnection, ollama_base_url_from_env
+
+__all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "ollama_base_url_from_env"]
 
 #: Model options (``options`` in the request), named as Ollama names them.
 _OPTION_FIELDS = (
@@ -52,33 +52,17 @@ _OPTION_FIELDS = (
     "use_mmap",
     "use_mlock",
     "low_vram",
+    "tfs_z",
 )
 #: Top-level request fields set on the instance (and overridable per call).
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
+#: How many texts' token counts an instance remembers.
+_TOKEN_COUNTS_KEPT = 256
 #: Top-level request fields only given per call.
 _CALL_ONLY_FIELDS = ("suffix", "images")
 
-DEFAULT_OLLAMA_PORT = 11434
 
-
-def ollama_base_url_from_env() -> str:
-    """``OLLAMA_HOST`` as a URL (``host``, ``host:port``, ``:port`` or a full URL), else localhost."""
-    host = os.environ.get("OLLAMA_HOST", "").strip()
-    if not host:
-        return f"http://localhost:{DEFAULT_OLLAMA_PORT}"
-    scheme, sep, rest = host.partition("://")
-    if not sep:
-        scheme, rest = "http", host
-    rest = rest.rstrip("/")
-    hostname, colon, port = rest.rpartition(":") if not rest.endswith("]") else (rest, "", "")
-    if not colon or not port.isdigit():
-        hostname, port = rest, str(DEFAULT_OLLAMA_PORT)
-    if hostname in ("", "0.0.0.0"):  # the server listens everywhere; connect locally
-        hostname = "127.0.0.1"
-    return f"{scheme}://{hostname}:{port}"
-
-
-class Ollama(ServerLLM):
+class Ollama(OllamaConnection, ServerLLM):
     """A model served by a local Ollama server.
 
     Setup:
@@ -155,14 +139,11 @@ class Ollama(ServerLLM):
 
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
-        (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options")
+        (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options", "reasoning")
     )
 
     model: str
     """Name of the Ollama model (``name[:tag]``)."""
-
-    base_url: str = Field(default_factory=ollama_base_url_from_env)
-    """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
 
     num_ctx: int | None = None
     """Context window (tokens) to run the model with. None: the server's default."""
@@ -254,7 +235,40 @@ class Ollama(ServerLLM):
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
 
-    _show: dict[str, Any] | None = PrivateAttr(default=None)
+    tfs_z: float | None = None
+    """Tail-free sampling (1.0 disables); sent as an option, recent Ollama versions ignore it."""
+
+    reasoning: bool | None = None
+    """Whether a thinking model thinks first (Ollama's ``think``); the thoughts go to
+    ``generation_info["thinking"]``, not the text. None: the model's default."""
+
+    auth: tuple[str, str] | Any = None
+    """``(user, password)`` for HTTP basic authentication by a proxy in front of Ollama.
+    (langchain-community's callable ``auth`` has no effect here: use ``headers=``.)"""
+
+    counts_tokens_locally: ClassVar[bool] = False
+    """Counting tokens runs the model on the server (Ollama's API has no tokenizer)."""
+
+    _token_counts: dict[tuple[str, str, str], int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _no_format(cls, value: Any) -> Any:
+        return None if value == "" else value  # langchain-ollama's default: no format
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.auth is not None and not _is_user_password(self.auth):
+            reason = "only a (user, password) tuple is used; pass other credentials with headers="
+            warn_no_effect(type(self).__name__, "auth", self.auth, reason, stacklevel=4)
+        super().model_post_init(context)
+
+    def _request_headers(self) -> dict[str, str]:
+        headers = super()._request_headers()
+        if _is_user_password(self.auth):
+            user, password = self.auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            headers.setdefault("Authorization", f"Basic {token}")
+        return headers
 
     # --- LangChain identity -------------------------------------------------------------
 
@@ -315,6 +329,9 @@ class Ollama(ServerLLM):
             value = kwargs.get(name, getattr(self, name, None))
             if value is not None:
                 payload[name] = value
+        reasoning = kwargs.get("reasoning", self.reasoning)
+        if reasoning is not None:
+            payload["think"] = reasoning
         if options:
             payload["options"] = options
         return ServerRequest("/api/generate", payload, "ndjson" if self.streaming else None)
@@ -326,20 +343,15 @@ class Ollama(ServerLLM):
 
     def server_version(self) -> str:
         """The Ollama server's version (``GET /api/version``)."""
-        answer = self.client.get_json("/api/version")
-        return str(answer.get("version")) if isinstance(answer, dict) else str(answer)
+        return self.ollama_client.version()
 
     def list_models(self) -> list[dict[str, Any]]:
         """The models the server has (``GET /api/tags``): dicts with ``name``, ``size``, ``details``..."""
-        answer = self.client.get_json("/api/tags")
-        models = answer.get("models") if isinstance(answer, dict) else None
-        return list(models or [])
+        return self.ollama_client.list_models()
 
     async def alist_models(self) -> list[dict[str, Any]]:
         """Async :meth:`list_models`."""
-        answer = await self.client.aget_json("/api/tags")
-        models = answer.get("models") if isinstance(answer, dict) else None
-        return list(models or [])
+        return await self.ollama_client.alist_models()
 
     def show(self, model: str | None = None) -> dict[str, Any]:
         """``POST /api/show`` for ``model`` (default: this instance's, cached): ``template``,
@@ -347,48 +359,24 @@ class Ollama(ServerLLM):
 
         Raises ``ModelNotFoundError`` if the server does not have the model.
         """
-        name = model or self.model
-        if name == self.model and self._show is not None:
-            return self._show
-        answer = self.client.post_json("/api/show", {"model": name}, model=name)
-        if not isinstance(answer, dict):
-            url = self.client.url("/api/show")
-            raise MalformedResponseError(f"{url} did not answer a JSON object: {answer!r}", url=url)
-        if name == self.model:
-            self._show = answer
-        return answer
+        if model is None or model == self.model:
+            return self._own_show
+        return self.ollama_client.show(model)
+
+    @derived("base_url", "model", "headers")
+    def _own_show(self) -> dict[str, Any]:
+        # Asked once per server and model: a copy naming another model or server asks again.
+        return self.ollama_client.show(self.model)
 
     def pull(
         self, model: str | None = None, *, progress: bool = True, insecure: bool = False
     ) -> dict[str, Any]:
-        """Download ``model`` (default: this instance's) into the server (``POST /api/pull``).
-
-        Shows a tqdm progress bar per layer fed by the streamed ``total``/``completed``
-        counts (``progress=False`` for none). Returns the last status (``{"status": "success"}``).
-        """
+        """Download ``model`` (default: this instance's) into the server (``POST /api/pull``),
+        with a progress bar per layer (``progress=False`` for none). Returns the last status."""
         name = model or self.model
-        payload = {"model": name, "stream": True, "insecure": insecure}
-        bars: dict[str, Any] = {}
-        last: dict[str, Any] = {}
-        try:
-            for event in self.client.stream_events("/api/pull", payload, "ndjson", model=name):
-                if not isinstance(event, dict):
-                    continue
-                last = event
-                if progress:
-                    _show_pull_progress(bars, event)
-        except (GenerationError, ServerResponseError) as error:
-            if "not exist" in error.message or "not found" in error.message:
-                hint = "Check the name (and tag) of the model in the Ollama library."
-                reason = getattr(error, "server_message", error.message)
-                msg = f"Ollama could not pull {name!r}: {reason}. {hint}"
-                raise ModelNotFoundError(msg, model=name, url=self.client.url("/api/pull")) from error
-            raise
-        finally:
-            for bar in bars.values():
-                bar.close()
+        last = self.ollama_client.pull(name, progress=progress, insecure=insecure)
         if name == self.model:
-            self._show = None
+            self._derived = {k: v for k, v in self._derived.items() if k != "_own_show"}
         return last
 
     # --- LocalLLM hooks -----------------------------------------------------------------------
@@ -413,12 +401,33 @@ class Ollama(ServerLLM):
         template = self.show().get("template")
         return template if isinstance(template, str) and template else None
 
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` for this model, counted by the server.
+    def get_token_ids(self, text: str) -> list[int]:
+        """Not available: Ollama's API has no tokenizer endpoint, so token ids never leave the server.
 
-        Ollama has no tokenize endpoint: this sends ``text`` raw with ``num_predict=1`` and
-        reads ``prompt_eval_count`` (the model's tokenizer, BOS included; one token generated).
+        Raises ``UnsupportedParameterError`` saying so. :meth:`get_num_tokens` counts tokens
+        (by running the model on the text); for ids, load the model's GGUF file with
+        ``LlamaCpp(model_path=...)``.
         """
+        raise UnsupportedParameterError(
+            "Ollama: token ids are not available, because Ollama's API has no tokenizer endpoint. "
+            "get_num_tokens(text) counts tokens by having the server evaluate the text (a one-token "
+            "generation); for ids, open the model's GGUF file with LlamaCpp(model_path=...).get_token_ids.",
+            parameter="get_token_ids",
+        )
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` for this model, counted by the server: **each new text runs the model**.
+
+        Ollama's API has no tokenizer endpoint, so this sends ``text`` raw with
+        ``num_predict=1`` and reads ``prompt_eval_count`` (the model's own tokenizer, BOS
+        included): one prompt evaluation and one generated token per distinct text (counts
+        are remembered per instance). The chains of this package therefore estimate
+        instead of calling this for every chunk (``counts_tokens_locally`` is False).
+        """
+        key = (self.base_url, self.model, text)  # copies share the dict: key by server and model
+        cached = self._token_counts.get(key)
+        if cached is not None:
+            return cached
         payload = {
             "model": self.model,
             "prompt": text,
@@ -431,22 +440,14 @@ class Ollama(ServerLLM):
         if not isinstance(count, int):
             url = self.client.url("/api/generate")
             raise MalformedResponseError(f"{url} answered without prompt_eval_count: {answer!r}", url=url)
+        if len(self._token_counts) >= _TOKEN_COUNTS_KEPT:
+            self._token_counts.pop(next(iter(self._token_counts)))
+        self._token_counts[key] = count
         return count
 
 
-def _show_pull_progress(bars: dict[str, Any], event: dict[str, Any]) -> None:
-    from tqdm.auto import tqdm
-
-    digest, total = event.get("digest"), event.get("total")
-    if not digest or not isinstance(total, int):
-        return
-    bar = bars.get(digest)
-    if bar is None:
-        label = f"pulling {str(digest).removeprefix('sha256:')[:12]}"
-        bar = bars[digest] = tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024)
-    completed = event.get("completed")
-    if isinstance(completed, int):
-        bar.update(max(0, completed - bar.n))
+def _is_user_password(auth: Any) -> bool:
+    return isinstance(auth, tuple | list) and len(auth) == 2 and all(isinstance(x, str) for x in auth)
 
 
 class _GenerateParser(ResponseParser):
@@ -498,3 +499,7 @@ class _GenerateParser(ResponseParser):
         if self.thinking:
             info["thinking"] = "".join(self.thinking)
         return drop_none(info)
+
+
+OllamaLLM = Ollama
+"""langchain-ollama's name for the Ollama LLM: ``from langchain_localllm import OllamaLLM`` works too."""

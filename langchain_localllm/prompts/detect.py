@@ -23,6 +23,7 @@ from collections.abc import Hashable
 from pathlib import PurePath
 from typing import Any
 
+from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
 from langchain_localllm.prompts.base_model import PROBE_CONTENTS, is_base_model_template
 from langchain_localllm.prompts.registry import PromptFormat, formats_by_priority
 
@@ -102,15 +103,6 @@ def format_from_model_name(name: str | None) -> str | None:
         if any(pattern.search(name) for pattern in fmt.name_patterns):
             return fmt.name
     return None
-
-
-def _unwrap(llm: Any) -> Any:
-    # llm.bind(...) / llm.with_config(...) wrap the model in a RunnableBinding.
-    seen = 0
-    while hasattr(llm, "bound") and seen < 10:
-        llm = llm.bound
-        seen += 1
-    return llm
 
 
 def model_name_of(llm: Any) -> str | None:

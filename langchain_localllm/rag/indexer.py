@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStoreRetriever
 
+from langchain_localllm._core.tokens import token_counter
 from langchain_localllm.errors import DocumentLoadError, InvalidParameterError
 from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
 from langchain_localllm.rag.store import LocalVectorStore
@@ -40,19 +40,6 @@ class IndexStats:
     """Files that could not be indexed (``on_error="skip"``), with the reason."""
     chunks_embedded: int = 0
     """Chunks embedded in this run."""
-
-
-def token_counter(embeddings: Embeddings) -> Callable[[str], int]:
-    """Length function in the embedding model's tokens.
-
-    Uses ``embeddings.get_num_tokens`` where the model's tokenizer is at hand
-    (``LlamaCppEmbeddings``); otherwise estimates four characters per token, the usual
-    ratio for English with WordPiece/BPE vocabularies.
-    """
-    count = getattr(embeddings, "get_num_tokens", None)
-    if callable(count):
-        return count
-    return lambda text: max(1, len(text) // 4)
 
 
 def _embedding_identity(embeddings: Embeddings) -> str:

@@ -430,3 +430,42 @@ def test_run_and_chat_on_llama_server(home: Path, llama_server: LlamaServer) -> 
     assert listed.returncode == 0, listed.stderr
     assert "serves:" in listed.stdout
     assert "tiny-chatml.gguf" in listed.stdout
+
+
+def test_chat_on_ollama_runs_on_a_base_install(home: Path, ollama: OllamaTestServer) -> None:
+    # Regression: the CLI imported the test servers, so `localllm chat --backend ollama` on a
+    # base install failed with ModuleNotFoundError: numpy.
+    script = (
+        "import sys\n"
+        "import tests.support.base_install  # numpy, the runtimes, gguf... cannot be imported\n"
+        "from langchain_localllm.cli.main import main\n"
+        "status = main(sys.argv[1:])\n"
+        "allowed = {'tests', 'tests.support', 'tests.support.base_install'}\n"
+        "test_code = sorted(m for m in sys.modules if m.split('.')[0] == 'tests' and m not in allowed)\n"
+        "sys.exit(f'the CLI imported test code: {test_code}' if test_code else status)\n"
+    )
+    args = (
+        "chat",
+        "--backend",
+        "ollama",
+        "--model",
+        "tiny",
+        "--base-url",
+        ollama.base_url,
+        "--max-tokens",
+        "3",
+    )
+    environ = {k: v for k, v in os.environ.items() if k not in _DISCOVERY_VARS}
+    environ.update(HOME=str(home), PYTHONPATH=str(Path(__file__).parents[2]))
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        input="Hello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+        cwd=home,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1

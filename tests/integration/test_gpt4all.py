@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import gpt4all
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import (
     ContextLengthExceededError,
@@ -19,8 +19,7 @@ from langchain_localllm import (
     UnsupportedParameterWarning,
 )
 from langchain_localllm._core.model_cache import MODEL_CACHE
-
-gpt4all = pytest.importorskip("gpt4all", reason="the gpt4all extra is part of the test install")
+from tests.fixtures.runs import LLMEvents as Recorder
 
 PROMPT = "The first man on the moon was"
 # One thread: the tiny model is faster that way and does not fight other processes for cores.
@@ -42,14 +41,6 @@ def raw(tiny_model_path: Path) -> Any:
 @pytest.fixture
 def llm(tiny_model_path: Path) -> GPT4All:
     return GPT4All(model=str(tiny_model_path), max_tokens=16, n_threads=THREADS, **SAMPLING)
-
-
-class Recorder(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 def test_invoke_equals_raw_gpt4all(llm: GPT4All, raw: Any) -> None:

@@ -10,8 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManager, StreamingStdOutCallbackHandler
+from langchain_core.callbacks import CallbackManager, StreamingStdOutCallbackHandler
 
 from langchain_localllm import (
     ContextLengthExceededError,
@@ -22,8 +23,7 @@ from langchain_localllm import (
 )
 from langchain_localllm._core.model_cache import MODEL_CACHE
 from tests.fixtures.models import tiny_model
-
-llama_cpp = pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install")
+from tests.fixtures.runs import LLMEvents as Recorder
 
 PROMPT = "The first man on the moon was"
 SAMPLING = {"temperature": 0.0, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
@@ -37,18 +37,6 @@ def raw(tiny_model_path: Path) -> Any:
 @pytest.fixture
 def llm(tiny_model_path: Path) -> LlamaCpp:
     return LlamaCpp(model_path=str(tiny_model_path), max_tokens=24, seed=7, **SAMPLING)
-
-
-class Recorder(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-        self.ends = 0
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
-
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
-        self.ends += 1
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.9])
@@ -324,3 +312,25 @@ def test_langchain_metadata(llm: LlamaCpp) -> None:
     assert params["ls_max_tokens"] == 24
     assert llm._identifying_params["model_path"] == llm.model_path
     assert llm._identifying_params["n_ctx"] == 2048
+
+
+def test_a_copy_with_another_n_ctx_loads_with_it(tiny_model_path: Path) -> None:
+    # Regression: the copy kept the original's cached load parameters (n_ctx() == 512).
+    small = LlamaCpp(model_path=str(tiny_model_path), n_ctx=512)
+    assert small.client.n_ctx() == 512
+    bigger = small.model_copy(update={"n_ctx": 1024})
+    assert bigger.client.n_ctx() == 1024
+    small.n_ctx = 768
+    assert small.client.n_ctx() == 768
+
+
+def test_llama_cpp_log_goes_through_its_log_callback_not_to_stderr(
+    tiny_model_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_localllm.llamacpp.runtime import LLAMA_LOG, load_llama
+
+    with LLAMA_LOG.capture() as lines:
+        loaded = load_llama(tiny_model_path, n_ctx=384, verbose=False)  # a load no other test makes
+    MODEL_CACHE.evict(loaded.key)
+    assert any("llama_model_loader" in line for line in lines)
+    assert "llama_model_loader" not in capfd.readouterr().err

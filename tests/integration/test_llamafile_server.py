@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Llamafile
 from langchain_localllm.errors import (
@@ -16,20 +15,14 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     ServerResponseError,
 )
+from langchain_localllm.llamafile.client import LlamaServerClient
 from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 from tests.fixtures.models import tiny_model
+from tests.fixtures.runs import LLMEvents as Tokens
 from tests.fixtures.servers import LLAMA_SERVER_CTX
 from tests.support.llama_server import LlamaServer
 
 pytestmark = pytest.mark.llama_server
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 @pytest.fixture
@@ -156,6 +149,21 @@ def test_tokenize_matches_the_model_tokenizer(llm: Llamafile) -> None:
     assert llm.get_num_tokens(text) == len(expected)
 
 
+def test_server_client_tokenize_detokenize_template_and_slots(llm: Llamafile) -> None:
+    from llama_cpp import Llama
+
+    server = llm.server
+    text = "moon sun star sky night"
+    local = Llama(model_path=str(tiny_model("chatml")), vocab_only=True, verbose=False)
+    ids = server.tokenize(text)
+    assert ids == local.tokenize(text.encode(), add_bos=False, special=True)
+    assert server.detokenize(ids).strip() == text
+    prompt = server.apply_template([{"role": "user", "content": "Hi"}])
+    assert prompt == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert server.props()["default_generation_settings"]["n_ctx"] == LLAMA_SERVER_CTX
+    assert server.health() == {"status": "ok"}
+
+
 def test_props_context_window_and_chat_template(llm: Llamafile) -> None:
     assert llm.get_context_window() == LLAMA_SERVER_CTX
     assert llm.chat_template() == CHAT_TEMPLATES["chatml"]
@@ -178,7 +186,9 @@ def test_api_key(llama_server_binary: Any) -> None:
     with LlamaServer(
         tiny_model("chatml"), binary=llama_server_binary, n_ctx=128, threads=1, extra_args=["--api-key", "k1"]
     ) as s:
-        assert Llamafile(base_url=s.base_url, api_key="k1", n_predict=2).invoke("x") is not None
+        answer = Llamafile(base_url=s.base_url, api_key="k1", n_predict=2).generate(["x"]).generations[0][0]
+        assert (answer.generation_info or {})["tokens_predicted"] == 2  # the server generated for us
+        assert LlamaServerClient.from_url(s.base_url, headers={"Authorization": "Bearer k1"}).tokenize("x")
         with pytest.raises(ServerResponseError, match="api_key") as info:
             Llamafile(base_url=s.base_url, api_key="wrong", n_predict=2).invoke("x")
     assert info.value.status_code == 401

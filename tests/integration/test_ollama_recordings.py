@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Ollama
 from langchain_localllm.errors import ModelNotFoundError
+from tests.fixtures.runs import LLMEvents as Tokens
 
 CASSETTES = Path(__file__).parent.parent / "cassettes" / "ollama"
 
@@ -35,14 +35,6 @@ def recorded_lines(name: str) -> list[dict[str, Any]]:
     data = yaml.safe_load((CASSETTES / name).read_text())
     body = data["interactions"][0]["response"]["body"]["string"]
     return [json.loads(line) for line in body.splitlines() if line.strip()]
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 @pytest.mark.vcr

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 import requests
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Ollama
 from langchain_localllm.errors import GenerationError, ModelNotFoundError
+from tests.fixtures.runs import LLMEvents as Tokens
 from tests.support.ollama_server import OllamaTestServer
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 @pytest.fixture
@@ -191,19 +184,34 @@ def test_embed_endpoints_for_the_embeddings_engineer(ollama_server: OllamaTestSe
     assert again["embeddings"][0] == pytest.approx(answer["embeddings"][0])
 
 
-def test_stopping_a_stream_early_frees_the_server(ollama_server: OllamaTestServer) -> None:
+def _wait_for_generations(server: OllamaTestServer, count: int) -> list[tuple[str, int, bool]]:
+    deadline = time.monotonic() + 30
+    while len(server.generations) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server.generations[count - 1 :]
+
+
+def test_stopping_a_stream_early_stops_generation_on_the_server(ollama_server: OllamaTestServer) -> None:
     llm = Ollama(model="tiny", base_url=ollama_server.base_url, num_predict=200, temperature=0)
+    before = len(ollama_server.generations)
     stream = llm.stream("The moon")
     first = next(iter(stream))
     stream.close()  # the response is closed: the server stops generating and frees the model
-    assert isinstance(first, str)
-    assert llm.invoke("The moon", num_predict=3)
+    ((_, tokens, finished),) = _wait_for_generations(ollama_server, before + 1)
+    assert first
+    assert not finished
+    assert tokens < 100  # of the 200 asked for
+    assert llm.invoke("The moon", num_predict=3)  # the model is free again
 
 
 async def test_stopping_an_async_stream_early(ollama_server: OllamaTestServer) -> None:
     llm = Ollama(model="tiny", base_url=ollama_server.base_url, num_predict=200, temperature=0)
+    before = len(ollama_server.generations)
     async for _ in llm.astream("The moon"):
         break
+    ((_, tokens, finished),) = await asyncio.to_thread(_wait_for_generations, ollama_server, before + 1)
+    assert not finished
+    assert tokens < 100
     assert await llm.ainvoke("The moon", num_predict=3)
 
 
@@ -240,3 +248,16 @@ def test_command_line_server() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_ollama_client_administers_the_server(ollama_server: OllamaTestServer) -> None:
+    from langchain_localllm import OllamaClient
+
+    client = OllamaClient.from_url(ollama_server.base_url)
+    assert client.version() == "0.9.0"
+    assert "tiny:latest" in [m["name"] for m in client.list_models()]
+    Ollama(model="tiny", base_url=ollama_server.base_url, num_predict=1).invoke("a")  # loads it
+    assert "tiny:latest" in [m["name"] for m in client.running_models()]
+    assert client.show("tiny")["details"]["family"] == "llama"
+    with pytest.raises(ModelNotFoundError):
+        client.show("no-such-model")

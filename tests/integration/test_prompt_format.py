@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from langchain_classic.chains import prompt_selector as classic
+from langchain_core.language_models import FakeListLLM
 from langchain_core.prompts import PromptTemplate
 
 from langchain_localllm import GPT4All, LlamaCpp
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.prompts import (
     ConditionalPromptSelector,
-    clear_prompt_format_cache,
     format_prompt,
     is_base_model,
     is_chatml_format,
@@ -21,7 +21,8 @@ from langchain_localllm.prompts import (
 )
 from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
-pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install")
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
+
 
 FORMATS = sorted(CHAT_TEMPLATES)
 
@@ -32,13 +33,6 @@ def neutral_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None,
     folder = tmp_path_factory.mktemp("neutral-models")
     names = [*FORMATS, None]
     return {fmt: write_tiny_model(folder / f"model-{i}.gguf", chat_format=fmt) for i, fmt in enumerate(names)}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -52,7 +46,6 @@ def test_llamacpp_format_from_the_gguf_chat_template(
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_gpt4all_format_from_the_gguf_chat_template(neutral_models: dict[str | None, Path], fmt: str) -> None:
-    pytest.importorskip("gpt4all", reason="the gpt4all extra is part of the test install")
     llm = GPT4All(model=str(neutral_models[fmt]))
     assert prompt_format(llm) == fmt
 
@@ -91,8 +84,21 @@ def test_detection_does_not_load_the_model(neutral_models: dict[str | None, Path
     assert len(MODEL_CACHE) == before
 
 
+def test_classic_selector_uses_our_predicates_by_model_name() -> None:
+    default = PromptTemplate.from_template("plain {question}")
+    llama = format_prompt("llama2", "{question}")
+    theirs = classic.ConditionalPromptSelector(
+        default_prompt=default, conditionals=[(is_llama2_format, llama)]
+    )
+    assert theirs.get_prompt(FakeListLLM(responses=["x"])) is default
+
+    class NamedFake(FakeListLLM):
+        model_name: str = "llama-2-7b-chat"
+
+    assert theirs.get_prompt(NamedFake(responses=["x"])) is llama
+
+
 def test_selectors_work_with_real_backends(neutral_models: dict[str | None, Path]) -> None:
-    classic = pytest.importorskip("langchain_classic.chains.prompt_selector")
     default = PromptTemplate.from_template("{question}")
     llama2 = format_prompt("llama2", "{question}")
     chatml = format_prompt("chatml", "{question}")

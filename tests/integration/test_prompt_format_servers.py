@@ -21,7 +21,9 @@ from langchain_localllm import Llamafile, Ollama
 from langchain_localllm.chains import search_queries_chain
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.errors import ModelNotFoundError, ServerUnreachableError
-from langchain_localllm.prompts import clear_prompt_format_cache, prompt_format
+from langchain_localllm.prompts import prompt_format
+
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 
 # /api/show for llama3:8b as in Ollama's API documentation (tensors and token lists elided there too).
 LLAMA3_SHOW = {
@@ -103,13 +105,6 @@ def ollama_url() -> Iterator[str]:
         thread.join()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
-
-
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
@@ -151,9 +146,12 @@ def test_unreachable_server_is_a_typed_error() -> None:
 
 @pytest.fixture(scope="module")
 def llama_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    llama_server = pytest.importorskip("tests.support.llama_server")
-    if llama_server.find_llama_server() is None:
-        pytest.skip("llama-server is not built (bash scripts/build_llama_cpp.sh)")
+    from tests.support import llama_server
+
+    if llama_server.find_llama_server() is None:  # CI must fail, never skip, without the server
+        pytest.fail(
+            "llama-server is not built: run `bash scripts/build_llama_cpp.sh` (or set LLAMA_SERVER_BIN)"
+        )
     folder = tmp_path_factory.mktemp("served")
     started: list[Any] = []
 

@@ -10,6 +10,7 @@ from langchain_localllm import LlamaCpp, LlamaCppEmbeddings
 from langchain_localllm.chains import rag_chain
 from langchain_localllm.rag import index_folder, open_index
 from tests.fixtures.models import tiny_model
+from tests.fixtures.runs import LLMEvents
 
 # A corpus written for this test: one file per topic, and a question per file that
 # does not repeat the file's wording.
@@ -105,18 +106,14 @@ def test_rag_chain_with_a_real_llama2_format_model(
     retriever = index_folder(corpus, llamacpp_embeddings, k=2, search_type="mmr", show_progress=False)
     llm = LlamaCpp(model_path=str(tiny_model("llama2")), max_tokens=8, temperature=0, seed=1)
     chain = rag_chain(llm, retriever)
-    prompts: list[str] = []
-    from langchain_core.callbacks import BaseCallbackHandler
-
-    class Capture(BaseCallbackHandler):
-        def on_llm_start(self, serialized: object, prompts_: list[str], **kwargs: object) -> None:
-            prompts.extend(prompts_)
-
-    parts = list(chain.stream("Who invented the Python language?", config={"callbacks": [Capture()]}))
+    events = LLMEvents()
+    parts = list(chain.stream("Who invented the Python language?", config={"callbacks": [events]}))
+    prompts = events.prompts
     answer = "".join(p.get("answer", "") for p in parts)
     sources = next(p["sources"] for p in parts if "sources" in p)
     assert any(s.endswith("python.html") for s in sources)
     assert sum(1 for p in parts if "answer" in p) >= 1
-    assert isinstance(answer, str)
+    assert events.tokens  # the model generated
+    assert answer == "".join(events.tokens)  # streamed as generated, nothing lost or added
     assert prompts[0].startswith("[INST] <<SYS>>")  # the model's own (Llama-2) format
     assert "Guido van Rossum" in prompts[0]

@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import unicodedata
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import LlamaCpp, LlamaCppEmbeddings, Llamafile, Ollama
 from langchain_localllm.chains import rag_chain, search_queries_chain, summarize_chain
@@ -26,23 +24,14 @@ from langchain_localllm.demo_models.gemma import gemma_gguf_path
 from langchain_localllm.demo_models.minilm import minilm_gguf_path
 from langchain_localllm.prompts import is_base_model, prompt_format
 from langchain_localllm.rag import index_folder
+from tests.fixtures.runs import LLMEvents
 from tests.support.llama_server import LlamaServer
 from tests.support.ollama_server import OllamaTestServer
 
-pytestmark = [pytest.mark.real_model, pytest.mark.usefixtures("fresh_prompt_formats")]
+pytestmark = [pytest.mark.real_model, pytest.mark.usefixtures("fresh_prompt_format_cache")]
 
 FRANCE = "Question: What is the capital of France?\nAnswer:"
 TURN_MARKERS = ("<start_of_turn>", "<end_of_turn>", "[INST]", "<|im_start|>")
-
-
-class PromptRecorder(BaseCallbackHandler):
-    """The prompts an LLM was sent."""
-
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-
-    def on_llm_start(self, serialized: Any, prompts: list[str], **kwargs: Any) -> None:
-        self.prompts.extend(prompts)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +107,7 @@ def test_search_queries_are_distinct_and_keep_the_key_terms(llm: LlamaCpp, quest
     the University of California, Berkeley?". The random-weight model: one query of noise
     (``'zhhaguyg bh koam houthis ...?'``) without a key term.
     """
-    recorder = PromptRecorder()
+    recorder = LLMEvents()
     queries = search_queries_chain(llm, n=3).invoke(question, config={"callbacks": [recorder]})
     assert 2 <= len(queries) <= 3
     assert len({q.lower() for q in queries}) == len(queries)
@@ -175,7 +164,7 @@ def test_rag_finds_the_one_document_with_an_invented_fact(llm: LlamaCpp, tmp_pat
     retriever = index_folder(
         folder, embeddings, persist_directory=tmp_path / "index", k=2, show_progress=False
     )
-    recorder = PromptRecorder()
+    recorder = LLMEvents()
     result = rag_chain(llm, retriever).invoke(
         "When does Project Kestrel launch?", config={"callbacks": [recorder]}
     )

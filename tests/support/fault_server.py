@@ -19,7 +19,18 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-__all__ = ["Behaviour", "FaultServer", "close_first", "hang", "refused_url", "respond", "stall", "stream"]
+__all__ = [
+    "Behaviour",
+    "FaultServer",
+    "KeepAliveThenClose",
+    "close_first",
+    "hang",
+    "raw",
+    "refused_url",
+    "respond",
+    "stall",
+    "stream",
+]
 
 Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
 """``(connection, raw request, released)``: ``released`` is set when the server stops."""
@@ -91,6 +102,45 @@ def close_first(times: int, then: Behaviour) -> Behaviour:
     return behave
 
 
+def raw(data: bytes) -> Behaviour:
+    """Send ``data`` as the whole answer (e.g. a malformed status line), then close."""
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        conn.sendall(data)
+
+    return behave
+
+
+class KeepAliveThenClose:
+    """Answer the first request of each connection with ``body`` and keep the connection
+    open, then read the next request on it and close without a byte of answer: what
+    llama-server does to a kept-alive connection after a streamed answer. With ``then``,
+    send those bytes (a malformed answer, say) to the next request before closing.
+
+    ``answered`` and ``dropped`` count the requests of each kind.
+    """
+
+    def __init__(self, body: bytes = b'{"status": "ok"}', then: bytes = b"") -> None:
+        self.body = body
+        self.then = then
+        self.answered = 0
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+            f"Content-Length: {len(self.body)}\r\n\r\n"
+        ).encode()
+        conn.sendall(head + self.body)
+        with self._lock:
+            self.answered += 1
+        if _read_request(conn):
+            with self._lock:
+                self.dropped += 1
+            conn.sendall(self.then)
+
+
 def hang() -> Behaviour:
     """Read the request and never answer (until the server stops)."""
 
@@ -149,6 +199,7 @@ class FaultServer:
         self._sock.listen(16)
         self.port = int(self._sock.getsockname()[1])
         self._threads: list[threading.Thread] = []
+        self._connections: list[socket.socket] = []
         self._acceptor = threading.Thread(target=self._accept, daemon=True, name="fault-server")
 
     @property
@@ -167,6 +218,7 @@ class FaultServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            self._connections.append(conn)
             worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             self._threads.append(worker)
             worker.start()
@@ -188,6 +240,9 @@ class FaultServer:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        for conn in self._connections:  # wakes behaviours blocked reading a kept-alive connection
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._acceptor.is_alive():
             self._acceptor.join(timeout=5)
         for worker in self._threads:

@@ -2,7 +2,7 @@
 
 The binary is built from the llama.cpp sources vendored in llama-cpp-python's sdist, in the same
 compile as the llama-cpp-python wheel, by ``scripts/build_llama_cpp.sh``, and cached in
-``~/.cache/langchain-localllm/llama-cpp-<version>/build/vendor/llama.cpp/bin/llama-server``;
+``~/.cache/langchain-localllm/llama-cpp-<version>/build/bin/llama-server``;
 ``LLAMA_SERVER_BIN`` overrides the path.
 
 >>> from langchain_localllm.demo_models import write_tiny_model
@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from langchain_localllm._core.paths import cache_dir
+
 __all__ = ["LlamaServer", "LlamaServerError", "find_llama_server", "free_port"]
 
-CACHE_DIR = Path(
-    os.environ.get("LOCALLLM_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langchain-localllm"
-)
+CACHE_DIR = cache_dir()
 
 
 class LlamaServerError(RuntimeError):
@@ -45,9 +44,7 @@ def find_llama_server() -> Path | None:
     env = os.environ.get("LLAMA_SERVER_BIN")
     if env:
         return Path(env) if Path(env).is_file() else None
-    candidates = sorted(
-        CACHE_DIR.glob("llama-cpp-*/build/vendor/llama.cpp/bin/llama-server"), key=lambda p: p.stat().st_mtime
-    )
+    candidates = sorted(CACHE_DIR.glob("llama-cpp-*/build/bin/llama-server"), key=lambda p: p.stat().st_mtime)
     return candidates[-1] if candidates else None
 
 

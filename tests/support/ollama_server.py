@@ -181,6 +181,9 @@ class OllamaTestServer:
         self.pullable = {normalise_name(k): Path(v) for k, v in (pullable or {}).items()}
         self.requests: list[tuple[str, str, Any]] = []
         """``(method, path, decoded JSON body)`` of every request, for assertions."""
+        self.generations: list[tuple[str, int, bool]] = []
+        """``(model, tokens generated, whether the answer was sent to its end)`` of each
+        generation, recorded when it ends (a client that stops reading ends it early)."""
         self.omit_final_fields: set[str] = set()
         """Fields to leave out of final chunks (Ollama marks them all ``omitempty``)."""
         self._inject: _InjectedError | None = None
@@ -488,7 +491,9 @@ class _Handler(BaseHTTPRequestHandler):
                 body.get("template") or model.template,
                 {"System": body.get("system") or "", "Prompt": prompt, "Response": ""},
             )
-        lines = self._generate_lines(name, model, prompt, options, body.get("format"), body.get("raw"))
+        lines = self._recorded(
+            name, self._generate_lines(name, model, prompt, options, body.get("format"), body.get("raw"))
+        )
         if body.get("stream", True):
             self._stream(lines)
             return
@@ -498,6 +503,20 @@ class _Handler(BaseHTTPRequestHandler):
             final = line
         final["response"] = "".join(text)
         self._send_json(200, final)
+
+    def _recorded(self, name: str, lines: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``lines``, recording in ``generations`` how many tokens were generated when they end."""
+        tokens, finished = 0, False
+        try:
+            for line in lines:
+                if line.get("done"):
+                    finished = True
+                elif line.get("response"):
+                    tokens += 1
+                yield line
+        finally:
+            lines.close()  # type: ignore[attr-defined]
+            self.owner.generations.append((name, tokens, finished))
 
     def _generate_lines(
         self, name: str, model: _Model, prompt: str, options: dict[str, Any], fmt: Any, raw: Any

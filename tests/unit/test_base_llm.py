@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from langchain_core._api import LangChainDeprecationWarning
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManager
+from langchain_core.callbacks import CallbackManager
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm import InvalidParameterError, LlamaCpp, LocalLLMError
 from langchain_localllm._core.base_llm import LocalLLM
+from tests.fixtures.runs import LLMEvents as Tokens
 
 
 class Echo(LocalLLM):
@@ -40,14 +41,6 @@ class Echo(LocalLLM):
             "usage": {"prompt_tokens": n, "completion_tokens": n, "total_tokens": 2 * n},
         }
         yield GenerationChunk(text="", generation_info={**info, "stops": stop})
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
 
 
 def test_generate_aggregates_the_stream_and_usage() -> None:

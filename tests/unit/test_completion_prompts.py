@@ -16,7 +16,7 @@ from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 from langchain_localllm.prompts.completion import CompletionPrompt, echoes_example
 from langchain_localllm.prompts.detect import render_chat_template
 
-pytestmark = pytest.mark.usefixtures("fresh_prompt_formats")
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 
 
 class BaseModel(LocalLLM):

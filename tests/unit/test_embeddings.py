@@ -19,12 +19,12 @@ from langchain_localllm import (
     OllamaEmbeddings,
     ServerResponseError,
     UnsupportedParameterError,
+    UnsupportedParameterWarning,
 )
 from langchain_localllm._core.embeddings_base import LocalEmbeddings, l2_normalize
 from langchain_localllm._core.server_embeddings import Call
 from langchain_localllm.errors import InvalidModelFileError
 from langchain_localllm.llamafile.embeddings import _parse_batch
-from tests.fixtures.models import tiny_model
 
 # --- langchain-tests' standard unit tests (construction without loading or connecting) ---
 
@@ -36,7 +36,7 @@ class TestLlamaCppEmbeddingsStandard(EmbeddingsUnitTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"model_path": str(tiny_model("llama2"))}
+        return {"model_path": "/models/not-loaded-by-these-tests.gguf"}
 
 
 class TestGPT4AllEmbeddingsStandard(EmbeddingsUnitTests):
@@ -46,7 +46,7 @@ class TestGPT4AllEmbeddingsStandard(EmbeddingsUnitTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"model": str(tiny_model("llama2"))}
+        return {"model": "/models/not-loaded-by-these-tests.gguf"}
 
 
 class TestOllamaEmbeddingsStandard(EmbeddingsUnitTests):
@@ -317,3 +317,12 @@ def test_llamafile_api_key_is_sent_as_bearer() -> None:
     emb = LlamafileEmbeddings(api_key="s3cret", headers={"X-Trace": "1"})  # type: ignore[arg-type]
     assert emb.client.headers == {"X-Trace": "1", "Authorization": "Bearer s3cret"}
     assert "s3cret" not in repr(emb)
+
+
+def test_ollama_dimensions_on_a_server_without_api_embed_warn_they_have_no_effect() -> None:
+    emb = OllamaEmbeddings(model="all-minilm", dimensions=2)
+    old_server_404 = ServerResponseError("404 page not found", status_code=404)
+    with pytest.warns(UnsupportedParameterWarning, match="dimensions=2 has no effect"):
+        calls, vectors = _run(emb._exchange(["a"]), [old_server_404, {"embedding": [1.0, 0.0, 0.0]}])
+    assert calls[0].body["dimensions"] == 2
+    assert vectors == [[1.0, 0.0, 0.0]]

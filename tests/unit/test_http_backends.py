@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from langchain_localllm import Llamafile, Ollama
-from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm import Llamafile, LlamafileEmbeddings, Ollama, OllamaEmbeddings
+from langchain_localllm.errors import (
+    InvalidParameterError,
+    ServerResponseError,
+    UnsupportedParameterError,
+    UnsupportedParameterWarning,
+)
 from langchain_localllm.ollama.llms import ollama_base_url_from_env
 from tests.support.fault_server import FaultServer, respond, stream
 
@@ -97,22 +103,30 @@ def test_out_of_range_values_are_rejected_before_any_request() -> None:
     ("env", "expected"),
     [
         (None, "http://localhost:11434"),
+        ("", "http://localhost:11434"),
         ("0.0.0.0", "http://127.0.0.1:11434"),
         ("0.0.0.0:12345", "http://127.0.0.1:12345"),
         (":5000", "http://127.0.0.1:5000"),
         ("gpu-box", "http://gpu-box:11434"),
+        ("gpu-box:8000", "http://gpu-box:8000"),
+        ("http://gpu-box", "http://gpu-box:80"),
         ("https://ollama.internal:443/", "https://ollama.internal:443"),
+        ("https://ollama.internal/proxy/", "https://ollama.internal:443/proxy"),
+        ("[::1]:9999", "http://[::1]:9999"),
+        ("::1", "http://[::1]:11434"),
     ],
 )
-def test_ollama_host_environment_variable(
-    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str
+@pytest.mark.parametrize("cls", [Ollama, OllamaEmbeddings], ids=lambda c: c.__name__)
+def test_ollama_host_environment_variable_is_read_alike_by_every_ollama_class(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str, cls: type
 ) -> None:
+    # Regression: OllamaEmbeddings had its own reader (gpu-box -> port 80, :5000 -> http://:5000).
     if env is None:
         monkeypatch.delenv("OLLAMA_HOST", raising=False)
     else:
         monkeypatch.setenv("OLLAMA_HOST", env)
     assert ollama_base_url_from_env() == expected
-    assert Ollama(model="m").base_url == expected
+    assert cls(model="m").base_url == expected
 
 
 @pytest.mark.parametrize("cls", [Ollama, Llamafile])
@@ -206,3 +220,119 @@ def test_the_pooled_session_is_reused_across_calls() -> None:
         llm.invoke("b")
         assert llm.client.session is session
     assert len(server.requests) == 2
+
+
+# --- token counting against Ollama, which has no tokenizer endpoint ------------------------
+
+
+def test_ollama_token_ids_say_plainly_why_not() -> None:
+    with pytest.raises(UnsupportedParameterError, match="no tokenizer endpoint") as info:
+        Ollama(model="m", base_url="http://127.0.0.1:9").get_token_ids("hello")
+    assert "get_num_tokens" in str(info.value)
+
+
+def test_ollama_counts_each_distinct_text_once_on_the_server() -> None:
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = Ollama(model="m", base_url=server.base_url)
+        assert llm.get_num_tokens("hello") == 17  # prompt_eval_count
+        assert llm.get_num_tokens("hello") == 17
+        _, body = sent(server)
+    assert len(server.requests) == 1
+    assert body["raw"] is True and body["options"]["num_predict"] == 1
+
+
+def test_chains_estimate_ollama_tokens_instead_of_running_the_model() -> None:
+    # Regression: the chains' counter called Ollama.get_num_tokens, one generation per chunk.
+    from langchain_localllm.chains._llm import approximate_tokens, token_counter
+
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        count = token_counter(Ollama(model="m", base_url=server.base_url).bind(stop=["\n"]))
+        assert count("some text to split") == approximate_tokens("some text to split")
+    assert server.requests == []
+
+
+# --- 401/403: the fix names arguments the class accepts ------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda url: Ollama(model="m", base_url=url),
+        lambda url: OllamaEmbeddings(model="m", base_url=url),
+        lambda url: Llamafile(base_url=url),
+        lambda url: LlamafileEmbeddings(base_url=url),
+    ],
+    ids=["Ollama", "OllamaEmbeddings", "Llamafile", "LlamafileEmbeddings"],
+)
+def test_refused_request_names_arguments_the_class_accepts(status: int, make: Any) -> None:
+    # Regression: Ollama's message told users to pass api_key=..., which Ollama rejects.
+    with FaultServer(respond(status, b'{"error": "unauthorized"}')) as server:
+        model = make(server.base_url)
+        with pytest.raises(ServerResponseError) as info:
+            model.invoke("hi") if isinstance(model, Ollama | Llamafile) else model.embed_query("hi")
+    hint = str(info.value).partition("unauthorized")[2]
+    named = re.findall(r"\b(\w+)=", hint)
+    assert named
+    assert set(named) <= set(type(model).model_fields), named
+
+
+# --- langchain-ollama / langchain-community arguments that are honoured --------------------
+
+EMBED_ANSWER = b'{"model": "m", "embeddings": [[0.6, 0.8]]}'
+
+
+def test_ollama_honours_reasoning_client_kwargs_headers_and_basic_auth() -> None:
+    with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
+        llm = Ollama(
+            model="m",
+            base_url=server.base_url,
+            streaming=False,
+            reasoning=True,
+            tfs_z=0.9,
+            client_kwargs={"headers": {"X-Team": "nlp"}},
+            auth=("ann", "secret"),
+        )
+        llm.invoke("hi")
+        head, body = sent(server)
+    assert body["think"] is True
+    assert body["options"]["tfs_z"] == 0.9
+    assert b"\r\nX-Team: nlp\r\n" in head
+    assert b"\r\nAuthorization: Basic YW5uOnNlY3JldA==\r\n" in head
+
+
+def test_ollama_embeddings_honour_dimensions_options_and_instructions() -> None:
+    with FaultServer(respond(200, EMBED_ANSWER)) as server:
+        embeddings = OllamaEmbeddings(
+            model="m",
+            base_url=server.base_url,
+            dimensions=2,
+            num_ctx=1024,
+            model_kwargs={"num_batch": 8},
+            embed_instruction="passage: ",
+            query_instruction="query: ",
+        )
+        embeddings.embed_documents(["text"])
+        _, document = sent(server)
+        embeddings.embed_query("question")
+        _, query = sent(server)
+    assert document["dimensions"] == 2
+    assert document["options"] == {"num_ctx": 1024, "num_batch": 8}
+    assert (document["input"], query["input"]) == (["passage: text"], ["query: question"])
+
+
+@pytest.mark.parametrize("cls", [Ollama, OllamaEmbeddings], ids=lambda c: c.__name__)
+def test_validate_model_on_init_asks_the_server(cls: type) -> None:
+    from langchain_localllm.errors import ModelNotFoundError
+
+    with FaultServer(respond(404, b'{"error": "model \'m\' not found"}')) as server:
+        cls(model="m", base_url=server.base_url)  # not asked by default
+        assert server.requests == []
+        with pytest.raises(ModelNotFoundError, match="ollama pull m"):
+            cls(model="m", base_url=server.base_url, validate_model_on_init=True)
+    assert server.requests[0].startswith(b"POST /api/show ")
+
+
+def test_client_kwargs_other_than_headers_warn_that_they_have_no_effect() -> None:
+    with pytest.warns(UnsupportedParameterWarning, match=r"client_kwargs\['verify'\]=False has no effect"):
+        Ollama(model="m", client_kwargs={"verify": False})

@@ -9,9 +9,18 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     MalformedResponseError,
     ModelNotFoundError,
+    ServerError,
     ServerUnreachableError,
+    StreamInterruptedError,
 )
-from tests.support.fault_server import FaultServer, refused_url, respond, stream
+from tests.support.fault_server import (
+    FaultServer,
+    KeepAliveThenClose,
+    close_first,
+    refused_url,
+    respond,
+    stream,
+)
 
 
 def test_post_json_sends_headers_and_decodes() -> None:
@@ -66,28 +75,64 @@ def test_bad_base_url() -> None:
         HttpClient("127.0.0.1:8080", LLAMA_SERVER)
 
 
-# --- connections the server closed without answering -------------------------------------
+# --- connections the server closed without answering: one resend rule, sync and async ------
+
+
+async def _get(client: HttpClient, mode: str) -> object:
+    return client.get_json("/health") if mode == "sync" else await client.aget_json("/health")
+
+
+async def _post(client: HttpClient, mode: str) -> object:
+    payload = {"model": "m", "prompt": "hi"}
+    if mode == "sync":
+        return client.post_json("/api/generate", payload)
+    return await client.apost_json("/api/generate", payload)
+
+
+async def _close(client: HttpClient, mode: str) -> None:
+    """Close the pooled connections, so the server's threads see the end of them."""
+    if mode == "sync":
+        client.close()
+    else:
+        await client.aclose()
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_requests_closed_without_answer_are_sent_again_on_a_fresh_connection(mode: str) -> None:
-    from tests.support.fault_server import close_first
-
-    with FaultServer(close_first(3, respond(200, b'{"status": "ok"}'))) as server:
-        client = HttpClient(server.base_url, LLAMA_SERVER, pool_size=4)
-        answer = client.get_json("/health") if mode == "sync" else await client.aget_json("/health")
-    assert answer == {"status": "ok"}
+async def test_a_reused_connection_closed_unanswered_is_resent_once(mode: str) -> None:
+    behaviour = KeepAliveThenClose()
+    with FaultServer(behaviour) as server:
+        client = HttpClient(server.base_url, LLAMA_SERVER)
+        try:
+            assert await _get(client, mode) == {"status": "ok"}  # leaves a kept-alive connection
+            assert await _get(client, mode) == {"status": "ok"}  # goes out on it, is dropped, resent
+        finally:
+            await _close(client, mode)
+    assert len(server.requests) == 2  # two connections
+    assert (behaviour.answered, behaviour.dropped) == (2, 1)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_a_server_that_never_answers_is_a_typed_error(mode: str) -> None:
-    from langchain_localllm.errors import ServerError
-    from tests.support.fault_server import close_first
-
+async def test_a_fresh_connection_closed_unanswered_is_never_resent(mode: str) -> None:
+    # Regression: a server that reads the request and closes without answering got 11
+    # identical POSTs (one per pooled connection and one more).
     with FaultServer(close_first(100, respond(200, b"{}"))) as server:
-        client = HttpClient(server.base_url, LLAMA_SERVER, pool_size=2)
-        with pytest.raises(ServerError):
-            if mode == "sync":
-                client.get_json("/health")
-            else:
-                await client.aget_json("/health")
+        client = HttpClient(server.base_url, OLLAMA)
+        with pytest.raises(StreamInterruptedError, match="closed before the answer"):
+            await _post(client, mode)
+    assert len(server.requests) == 1
+    assert server.requests[0].startswith(b"POST /api/generate ")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_malformed_answer_on_a_reused_connection_is_never_resent(mode: str) -> None:
+    behaviour = KeepAliveThenClose(then=b"NOT-HTTP garbage\r\n\r\n")
+    with FaultServer(behaviour) as server:
+        client = HttpClient(server.base_url, OLLAMA)
+        try:
+            await _get(client, mode)  # leaves a kept-alive connection
+            with pytest.raises(ServerError):
+                await _post(client, mode)
+        finally:
+            await _close(client, mode)
+    assert len(server.requests) == 1  # no second connection: nothing was resent
+    assert (behaviour.answered, behaviour.dropped) == (1, 1)

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_localllm import Llamafile, Ollama
 from langchain_localllm._core.http_llm import ServerLLM
@@ -23,15 +22,8 @@ from langchain_localllm.errors import (
     ServerUnreachableError,
     StreamInterruptedError,
 )
-from tests.support.fault_server import FaultServer, hang, refused_url, respond, stall, stream
-
-
-class Tokens(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.tokens.append(token)
+from tests.fixtures.runs import LLMEvents as Tokens
+from tests.support.fault_server import FaultServer, close_first, hang, refused_url, respond, stall, stream
 
 
 def ollama_line(text: str) -> bytes:
@@ -199,3 +191,15 @@ def test_every_fault_error_is_a_local_llm_error(backend: Backend, mode: str) -> 
         GenerationError,
     ):
         assert issubclass(cls, LocalLLMError)
+
+
+async def test_a_server_that_closes_without_answering_gets_the_request_once(
+    backend: Backend, mode: str
+) -> None:
+    # Regression: it received 11 identical POSTs (resent until the pool was exhausted).
+    with (
+        FaultServer(close_first(100, respond(200, b"{}"))) as server,
+        pytest.raises(StreamInterruptedError),
+    ):
+        await run(backend.make(server.base_url), mode, Tokens())
+    assert len(server.requests) == 1

@@ -27,6 +27,9 @@ EXPECTED_ALL = [
     "ModelNotFoundError",
     "Ollama",
     "OllamaEmbeddings",
+    "OllamaLLM",
+    "OllamaClient",
+    "LlamaServerClient",
     "ServerError",
     "ServerResponseError",
     "ServerTimeoutError",
@@ -96,3 +99,9 @@ def test_errors_pickle_with_their_details() -> None:
     error = ContextLengthExceededError("too long", partial_text="abc", prompt_tokens=9, n_ctx=8)
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.partial_text, copy.prompt_tokens, copy.n_ctx) == ("too long", "abc", 9, 8)
+
+
+def test_ollama_llm_is_exported_under_langchain_ollamas_name_too() -> None:
+    from langchain_localllm import Ollama, OllamaLLM
+
+    assert OllamaLLM is Ollama

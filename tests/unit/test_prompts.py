@@ -36,6 +36,8 @@ from langchain_localllm.prompts import (
 )
 from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
+
 BUILT_IN = ["llama2", "llama3", "chatml", "mistral", "phi3", "gemma", "alpaca", "plain"]
 PREDICATES = {
     "llama2": is_llama2_format,
@@ -97,13 +99,6 @@ class NameOnly:
             self.model_name = name
         for key, value in attrs.items():
             setattr(self, key, value)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 def test_all_built_in_formats_registered() -> None:
@@ -323,17 +318,7 @@ def test_selector_is_classic_compatible() -> None:
     ours = ConditionalPromptSelector(default_prompt=default, conditionals=[(is_llama2_format, llama)])
     assert ours.get_prompt(NameOnly("llama-2-7b-chat")) is llama
     assert ours.get_prompt(NameOnly("qwen2")) is default
-
-    classic = pytest.importorskip("langchain_classic.chains.prompt_selector")
-    theirs = classic.ConditionalPromptSelector(
-        default_prompt=default, conditionals=[(is_llama2_format, llama)]
-    )
-    assert theirs.get_prompt(FakeListLLM(responses=["x"])) is default
-
-    class NamedFake(FakeListLLM):
-        model_name: str = "llama-2-7b-chat"
-
-    assert theirs.get_prompt(NamedFake(responses=["x"])) is llama
+    # langchain-classic's own selector with our predicates: tests/integration/test_prompt_format.py
 
 
 def test_format_prompt_selector_has_a_prompt_per_format() -> None:

@@ -26,7 +26,7 @@ DOCS = [Document(page_content="Project Bluefin ships on 14 May.", metadata={"sou
 RETRIEVER = RunnableLambda(lambda _question: DOCS)
 LLAMA3_TOKENS = ("<|start_header_id|>", "<|eot_id|>")
 
-pytestmark = pytest.mark.usefixtures("fresh_prompt_formats")
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 
 
 class RecordingLLM(LocalLLM):

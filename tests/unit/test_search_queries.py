@@ -11,7 +11,8 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_localllm.chains import SearchQueriesOutputParser, parse_search_queries, search_queries_chain
 from langchain_localllm.errors import InvalidParameterError
-from langchain_localllm.prompts import clear_prompt_format_cache
+
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 
 ISSUE_OUTPUT = """  Sure! Here are three similar search queries with a question mark at the end:
 
@@ -49,13 +50,6 @@ class RecordingLLM(LLM):
         self.prompts.append(prompt)
         self.stops.append(stop)
         return self.response
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 def test_issue_example_gives_exactly_the_three_queries() -> None:

@@ -17,7 +17,8 @@ from langchain_core.runnables import RunnableLambda
 from langchain_localllm.chains import summarize_chain
 from langchain_localllm.chains._split import split_to_budget
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
-from langchain_localllm.prompts import clear_prompt_format_cache
+
+pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 
 RUTH = (Path(__file__).parents[1] / "data" / "book_of_ruth_kjv.txt").read_text(encoding="utf-8")
 QUOTED = re.compile(r'"(.*)"', re.DOTALL)
@@ -158,13 +159,6 @@ def window_for(n_chunks: int, text: str) -> int:
         if len(map_prompts_of(llm.prompts)) == n_chunks:
             return window
     raise AssertionError(f"no window gives {n_chunks} chunks")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Any:
-    clear_prompt_format_cache()
-    yield
-    clear_prompt_format_cache()
 
 
 def test_auto_stuffs_text_that_fits() -> None:

@@ -79,3 +79,16 @@ async def test_cancellation_closes_the_producer() -> None:
 async def zip_async(stream, limit):  # type: ignore[no-untyped-def]
     for n in limit:
         yield await stream.__anext__(), n
+
+
+async def test_a_factory_that_raises_reaches_the_consumer() -> None:
+    # Regression: the factory was called outside the worker's try, so its error killed the
+    # thread silently and the consumer waited forever.
+    def factory() -> Iterator[int]:
+        raise ValueError("bad arguments")
+
+    async def consume() -> list[int]:
+        return [item async for item in aiter_in_thread(factory)]
+
+    with pytest.raises(ValueError, match="bad arguments"):
+        await asyncio.wait_for(consume(), timeout=10)

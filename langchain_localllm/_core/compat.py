@@ -1,0 +1,75 @@
+"""Constructor arguments of the classes ours replace, accepted so that old code runs unchanged.
+
+Each class lists the peer arguments it has no field for: ``_peer_renamed`` (the same
+setting under our name, e.g. ``request_timeout`` -> ``timeout``) and ``_peer_ignored``
+(settings with no effect here, each with the reason). An ignored argument given with a
+value other than the peer's default warns :class:`~langchain_localllm.errors.UnsupportedParameterWarning`
+saying it has no effect; given with the default, it changes nothing and is dropped silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, model_validator
+
+from langchain_localllm.errors import UnsupportedParameterWarning
+
+__all__ = ["Ignored", "PeerArguments", "warn_no_effect"]
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A peer argument without effect here."""
+
+    default: Any
+    """The peer's default (passing it changes nothing, so it does not warn)."""
+    reason: str
+    """Why it has no effect (ends the warning)."""
+
+
+def warn_no_effect(owner: str, name: str, value: Any, reason: str, stacklevel: int = 2) -> None:
+    """Warn that ``name=value`` has no effect in ``owner``."""
+    shown = repr(value) if len(repr(value)) <= 60 else type(value).__name__
+    warnings.warn(
+        f"{owner}: {name}={shown} has no effect here: {reason}.",
+        UnsupportedParameterWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+class PeerArguments(BaseModel):
+    """Takes the peer arguments listed by the class before pydantic checks the rest."""
+
+    _peer_renamed: ClassVar[Mapping[str, str]] = {}
+    """Peer argument -> our field for the same setting."""
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {}
+    """Peer arguments without effect here."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_peer_arguments(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or not (cls._peer_renamed or cls._peer_ignored):
+            return values
+        values = dict(values)
+        for old, new in cls._peer_renamed.items():
+            if old in values:
+                value = values.pop(old)
+                if value is not None and values.get(new) is None:
+                    values[new] = value
+        for name, ignored in cls._peer_ignored.items():
+            if name in values:
+                value = values.pop(name)
+                if not _same(value, ignored.default):
+                    warn_no_effect(cls.__name__, name, value, ignored.reason, stacklevel=6)
+        return values
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except Exception:
+        return False
