@@ -5,6 +5,12 @@ Each class also derives from the matching built-in (``FileNotFoundError``,
 existing ``except`` clauses keep working. Messages name the input that was wrong
 and how to fix it.
 
+Errors about a model call also derive from langchain-core's ``ModelError`` family
+(``ContextOverflowError``, ``ModelConnectionError``, ``ModelTimeoutError``,
+``ModelNotFoundError``, ``ModelInvalidRequestError``, ``ModelAPIError``), with
+``is_retryable`` saying truthfully whether the same request may succeed later, so
+LangChain's retry and summarization middleware treat them correctly.
+
 Errors raised after some tokens were already generated carry them in
 ``partial_text``: nothing the caller already received is lost.
 """
@@ -13,14 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core import exceptions as _lc
+
 __all__ = [
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "FleetUnavailableError",
     "GenerationError",
+    "InvalidMessagesError",
     "InvalidModelFileError",
     "InvalidParameterError",
     "LocalLLMError",
     "MalformedResponseError",
+    "MissingChatTemplateError",
     "MissingDependencyError",
     "ModelFileNotFoundError",
     "ModelNotFoundError",
@@ -68,12 +79,17 @@ class MissingDependencyError(LocalLLMError, ImportError):
     """A runtime package is not installed; the message names the extra to install."""
 
 
-class InvalidParameterError(LocalLLMError, ValueError):
+class InvalidParameterError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):
     """A parameter has a value the runtime cannot use (negative temperature, ...)."""
 
 
-class UnsupportedParameterError(LocalLLMError, ValueError):
+class UnsupportedParameterError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):
     """The runtime cannot do what a parameter asks for."""
+
+
+class InvalidMessagesError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):
+    """A chat model cannot use the messages it was given (none, an image for a text-only
+    model, a role the model's chat template refuses, ...)."""
 
 
 class UnsupportedParameterWarning(UserWarning):
@@ -90,7 +106,7 @@ class DocumentLoadError(LocalLLMError, ValueError):
 # --- models ------------------------------------------------------------------------
 
 
-class ModelNotFoundError(LocalLLMError, LookupError):
+class ModelNotFoundError(LocalLLMError, _lc.ModelNotFoundError, LookupError):
     """The model does not exist where it was looked for (a file, or a server's store)."""
 
 
@@ -106,7 +122,12 @@ class UnsupportedArchitectureError(InvalidModelFileError):
     """A valid model file whose architecture the chosen runtime does not know (``architecture``)."""
 
 
-class ContextLengthExceededError(LocalLLMError, ValueError):
+class MissingChatTemplateError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):
+    """A chat model cannot tell how to lay out a conversation for the model: its file has no
+    chat template and its name matches no registered format. Pass ``chat_format=...``."""
+
+
+class ContextLengthExceededError(LocalLLMError, _lc.ContextOverflowError, ValueError):
     """The prompt (plus the room asked for the answer) does not fit the context window.
 
     Attributes ``prompt_tokens``, ``n_ctx`` and ``max_tokens`` carry the numbers.
@@ -119,26 +140,47 @@ class ContextLengthExceededError(LocalLLMError, ValueError):
 class ServerError(LocalLLMError):
     """Base class of errors talking to a local model server. ``url`` names the endpoint."""
 
+    unanswered: bool = False
+    """True when the server sent no byte of an answer (refused, or closed before answering):
+    the request had no effect and a fleet may send it to another endpoint."""
 
-class ServerUnreachableError(ServerError, ConnectionError):
+
+class ServerUnreachableError(ServerError, _lc.ModelConnectionError, ConnectionError):
     """Nothing answers at the configured URL; the message says how to start the server."""
 
 
-class ServerTimeoutError(ServerError, TimeoutError):
+class ServerTimeoutError(ServerError, _lc.ModelTimeoutError, TimeoutError):
     """The server did not answer within the configured timeout."""
 
 
-class ServerResponseError(ServerError):
+class ServerResponseError(ServerError, _lc.ModelAPIError):
     """The server answered with an error status. ``status_code`` and ``body`` are kept."""
 
+    status_code: int | None = None
 
-class GenerationError(ServerError):
+    @property
+    def is_retryable(self) -> bool:  # type: ignore[override]
+        """True for statuses a later retry may cure: 408, 429 and 5xx (a model still loading)."""
+        code = self.status_code
+        return code is None or code in (408, 429) or code >= 500
+
+
+class GenerationError(ServerError, _lc.ModelAPIError):
     """The server reported an error in the middle of a streamed answer."""
 
 
-class MalformedResponseError(ServerError, ValueError):
+class MalformedResponseError(ServerError, _lc.ModelAPIError, ValueError):
     """A response or stream line could not be parsed."""
 
+    is_retryable = False
 
-class StreamInterruptedError(ServerError, ConnectionError):
+
+class StreamInterruptedError(ServerError, _lc.ModelConnectionError, ConnectionError):
     """The connection dropped before the stream said it was done."""
+
+
+class FleetUnavailableError(ServerUnreachableError):
+    """No endpoint of a fleet (``base_url=[...]``) could take a request.
+
+    ``endpoints`` lists each URL with its state and last error; ``url`` names them all.
+    """

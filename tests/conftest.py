@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.servers",
     "tests.fixtures.embeddings",
+    "tests.fixtures.openai_servers",
     "tests.fixtures.runs",
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import ConfigDict, ValidationError, field_validator
 
 from langchain_localllm._core.compat import PeerArguments
@@ -79,10 +80,16 @@ class LocalEmbeddings(PeerArguments, DerivedState, Embeddings):
 
     # --- shared ----------------------------------------------------------------------
 
-    def _batches(self, texts: list[str]) -> Iterator[list[str]]:
+    def _concurrency(self) -> int:
+        """Batches embedded at once (a fleet of servers takes several)."""
+        return 1
+
+    def _batches(self, texts: list[str]) -> list[list[str]]:
         size = self.batch_size or self._default_batch_size()
-        for start in range(0, len(texts), size):
-            yield texts[start : start + size]
+        lanes = self._concurrency()
+        if lanes > 1:  # at least one batch per lane, so that every server gets work
+            size = max(1, min(size, -(-len(texts) // lanes)))
+        return [texts[start : start + size] for start in range(0, len(texts), size)]
 
     def _finish(self, batch: list[str], vectors: Any) -> list[list[float]]:
         """Check a runtime's answer for ``batch`` and convert it to plain float lists."""
@@ -111,10 +118,18 @@ class LocalEmbeddings(PeerArguments, DerivedState, Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed a list of texts, one vector each, in order."""
         checked = _check_texts(texts, type(self).__name__)
-        out: list[list[float]] = []
-        for batch in self._batches(checked):
-            out.extend(self._finish(batch, self._embed_batch(batch)))
-        return out
+        batches = self._batches(checked)
+        lanes = min(self._concurrency(), len(batches))
+
+        def embed(batch: list[str]) -> list[list[float]]:
+            return self._finish(batch, self._embed_batch(batch))
+
+        if lanes > 1:
+            with ContextThreadPoolExecutor(max_workers=lanes) as pool:
+                answers = list(pool.map(embed, batches))
+        else:
+            answers = [embed(batch) for batch in batches]
+        return [vector for answer in answers for vector in answer]
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one text."""
@@ -123,10 +138,18 @@ class LocalEmbeddings(PeerArguments, DerivedState, Embeddings):
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed a list of texts without blocking the event loop."""
         checked = _check_texts(texts, type(self).__name__)
-        out: list[list[float]] = []
-        for batch in self._batches(checked):
-            out.extend(self._finish(batch, await self._aembed_batch(batch)))
-        return out
+        batches = self._batches(checked)
+        lanes = asyncio.Semaphore(self._concurrency())
+
+        async def embed(batch: list[str]) -> list[list[float]]:
+            async with lanes:
+                return self._finish(batch, await self._aembed_batch(batch))
+
+        if self._concurrency() > 1:
+            answers = await asyncio.gather(*(embed(batch) for batch in batches))
+        else:
+            answers = [await embed(batch) for batch in batches]
+        return [vector for answer in answers for vector in answer]
 
     async def aembed_query(self, text: str) -> list[float]:
         """Embed one text without blocking the event loop."""

@@ -55,6 +55,7 @@ __all__ = [
     "LLAMA_SERVER",
     "OLLAMA",
     "HttpClient",
+    "JsonShortcuts",
     "ServerKind",
     "check_base_url",
 ]
@@ -75,7 +76,35 @@ def check_base_url(base_url: str, owner: str) -> str:
     return base_url.rstrip("/")
 
 
-class HttpClient:
+class JsonShortcuts:
+    """``get_json``/``post_json`` and async twins, on top of ``request_json``/``arequest_json``."""
+
+    def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
+        raise NotImplementedError
+
+    async def arequest_json(
+        self, method: str, path: str, payload: Any = None, *, model: str | None = None
+    ) -> Any:
+        raise NotImplementedError
+
+    def get_json(self, path: str) -> Any:
+        """``GET path`` -> decoded JSON."""
+        return self.request_json("GET", path)
+
+    def post_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
+        """``POST path`` with a JSON body -> decoded JSON."""
+        return self.request_json("POST", path, payload, model=model)
+
+    async def aget_json(self, path: str) -> Any:
+        """Async :meth:`get_json`."""
+        return await self.arequest_json("GET", path)
+
+    async def apost_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
+        """Async :meth:`post_json`."""
+        return await self.arequest_json("POST", path, payload, model=model)
+
+
+class HttpClient(JsonShortcuts):
     """Pooled sync and async HTTP to one local server, with typed errors.
 
     Args:
@@ -172,18 +201,10 @@ class HttpClient:
     def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
         """Send one request and return the decoded JSON answer (typed error on failure)."""
         url = self.url(path)
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = self._send(method, url, payload, stream=False)
             body = response.content
         return self._decode_json(response.status_code, body, url, model)
-
-    def get_json(self, path: str) -> Any:
-        """``GET path`` -> decoded JSON."""
-        return self.request_json("GET", path)
-
-    def post_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
-        """``POST path`` with a JSON body -> decoded JSON."""
-        return self.request_json("POST", path, payload, model=model)
 
     async def arequest_json(
         self, method: str, path: str, payload: Any = None, *, model: str | None = None
@@ -191,18 +212,10 @@ class HttpClient:
         """Async :meth:`request_json`."""
         url = self.url(path)
         client = self.aclient()
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = await self._asend(client, method, url, payload, stream=False)
             body = response.content
         return self._decode_json(response.status_code, body, url, model)
-
-    async def aget_json(self, path: str) -> Any:
-        """Async :meth:`get_json`."""
-        return await self.arequest_json("GET", path)
-
-    async def apost_json(self, path: str, payload: Any, *, model: str | None = None) -> Any:
-        """Async :meth:`post_json`."""
-        return await self.arequest_json("POST", path, payload, model=model)
 
     # --- sending, with one resend on a stale pooled connection -----------------------------
     #
@@ -270,7 +283,7 @@ class HttpClient:
         """
         url = self.url(path)
         decoder = make_decoder(fmt, url)
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = self._send(method, url, payload, stream=True)
         try:
             if response.status_code >= 400:
@@ -291,7 +304,7 @@ class HttpClient:
         url = self.url(path)
         decoder = make_decoder(fmt, url)
         client = self.aclient()
-        with self._translate(url, streaming=False):
+        with self._sending(url):
             response = await self._asend(client, method, url, payload, stream=True)
         try:
             if response.status_code >= 400:
@@ -315,6 +328,17 @@ class HttpClient:
             yield event
 
     # --- transport errors --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _sending(self, url: str) -> Iterator[None]:
+        """Like :meth:`_translate`, and the error is tagged ``unanswered``: no byte of an answer
+        came, so a fleet (:mod:`~langchain_localllm._core.fleet`) may send the request elsewhere."""
+        try:
+            with self._translate(url, streaming=False):
+                yield
+        except (ServerUnreachableError, StreamInterruptedError) as error:  # a read timeout: still busy
+            error.unanswered = True
+            raise
 
     @contextlib.contextmanager
     def _translate(self, url: str, *, streaming: bool) -> Iterator[None]:

@@ -66,9 +66,14 @@ LLAMA_SERVER = ServerKind(
 
 _CONTEXT_PATTERNS = re.compile(
     r"exceed[s]? (the )?(available )?context|context (size|length|window) (exceeded|is too small)|"
-    r"(input|prompt) (length|is too long).*context|too many tokens",
+    r"(input|prompt) (length|is too long).*context|too many tokens|"
+    r"maximum context length is|context length is only|exceeded max context length",  # vLLM, Ollama /v1
     re.IGNORECASE,
 )
+# vLLM: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens"
+# and "... the model's context length is only 4096 tokens".
+_VLLM_CTX = re.compile(r"context length is (?:only )?(\d+) tokens", re.IGNORECASE)
+_VLLM_REQUESTED = re.compile(r"you requested (\d+) tokens", re.IGNORECASE)
 
 
 @dataclass
@@ -125,6 +130,10 @@ def _context_error(info: ServerErrorInfo, url: str, server: ServerKind, partial_
     extra = info.extra or {}
     prompt_tokens = _int(extra.get("n_prompt_tokens"))
     n_ctx = _int(extra.get("n_ctx"))
+    if n_ctx is None and (found := _VLLM_CTX.search(info.message)):
+        n_ctx = int(found.group(1))
+        requested = _VLLM_REQUESTED.search(info.message)
+        prompt_tokens = int(requested.group(1)) if requested else None
     counts = ""
     if prompt_tokens is not None and n_ctx is not None:
         counts = f" The prompt has {prompt_tokens} tokens; the context window is {n_ctx}."

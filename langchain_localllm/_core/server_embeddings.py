@@ -48,6 +48,9 @@ class ServerEmbeddings(ServerConnection, LocalEmbeddings):
     def _model_for_errors(self) -> str | None:
         return None
 
+    def _concurrency(self) -> int:
+        return self.fleet_capacity(1)
+
     # --- the protocol ----------------------------------------------------------------
 
     def _exchange(self, texts: list[str]) -> Exchange:

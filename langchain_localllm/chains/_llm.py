@@ -65,3 +65,14 @@ def answer_tokens(llm: Any) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return DEFAULT_ANSWER_TOKENS
+
+
+def fleet_concurrency(llm: Any, per_server: int) -> tuple[int, int]:
+    """(steps to run at once, servers behind ``llm``): ``per_server`` for one model, and for a
+    fleet (``base_url=[...]``) its capacity, so that every server is kept busy."""
+    model = _unwrap(llm)
+    capacity = getattr(model, "fleet_capacity", None)
+    if capacity is None:
+        return per_server, 1
+    urls = model.base_url
+    return int(capacity(per_server)), 1 if isinstance(urls, str) else len(urls)

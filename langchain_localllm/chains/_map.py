@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from langchain_localllm.errors import StreamInterruptedError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -89,3 +91,40 @@ async def amap_bounded(
         return result
 
     return list(await asyncio.gather(*(step(item) for item in items)))
+
+
+# A map step whose answer stream was cut (its server stopped mid-answer) is run again when
+# other servers can take it: the partial answer is dropped, so each input's answer is used
+# exactly once. Only whole steps of a batch job are re-run, never a stream a user is reading.
+
+
+def rerun_interrupted(fn: Callable[[T], R], attempts: int) -> Callable[[T], R]:
+    """``fn``, run up to ``attempts`` times while it raises :class:`StreamInterruptedError`."""
+
+    def run(item: T) -> R:
+        for attempt in range(attempts):
+            try:
+                return fn(item)
+            except StreamInterruptedError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run
+
+
+def arerun_interrupted(
+    fn: Callable[[T], Coroutine[Any, Any, R]], attempts: int
+) -> Callable[[T], Coroutine[Any, Any, R]]:
+    """Async :func:`rerun_interrupted`."""
+
+    async def run(item: T) -> R:
+        for attempt in range(attempts):
+            try:
+                return await fn(item)
+            except StreamInterruptedError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run

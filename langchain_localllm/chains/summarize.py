@@ -35,11 +35,18 @@ from langchain_localllm.chains._inputs import documents_of
 from langchain_localllm.chains._llm import (
     answer_tokens,
     context_window,
+    fleet_concurrency,
     select_prompt,
     text_model,
     token_counter,
 )
-from langchain_localllm.chains._map import Progress, amap_bounded, map_bounded
+from langchain_localllm.chains._map import (
+    Progress,
+    amap_bounded,
+    arerun_interrupted,
+    map_bounded,
+    rerun_interrupted,
+)
 from langchain_localllm.chains._split import group_to_budget, split_to_budget
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
 from langchain_localllm.prompts import ConditionalPromptSelector, format_prompt_selector
@@ -262,6 +269,7 @@ class _Summarizer:
 
     def run(self, value: Any, config: RunnableConfig) -> Any:
         model = self._model()
+        concurrency, servers = fleet_concurrency(self.llm, self.max_concurrency)
         gen = self.steps(documents_of(value))
         with Progress(self.progress, "Summarising") as progress:
             try:
@@ -270,9 +278,9 @@ class _Summarizer:
                     progress.add(len(step.prompts))
                     step_config = patch_config(config, run_name=f"summarize_{step.kind}")
                     answers = map_bounded(
-                        partial(model.invoke, config=step_config),
+                        rerun_interrupted(partial(model.invoke, config=step_config), servers),
                         step.prompts,
-                        self.max_concurrency,
+                        concurrency,
                         progress.update,
                     )
                     step = gen.send(answers)
@@ -287,6 +295,7 @@ class _Summarizer:
 
     async def arun(self, value: Any, config: RunnableConfig) -> Any:
         model = self._model()
+        concurrency, servers = fleet_concurrency(self.llm, self.max_concurrency)
         gen = self.steps(documents_of(value))
         with Progress(self.progress, "Summarising") as progress:
             try:
@@ -295,9 +304,9 @@ class _Summarizer:
                     progress.add(len(step.prompts))
                     step_config = patch_config(config, run_name=f"summarize_{step.kind}")
                     answers = await amap_bounded(
-                        partial(model.ainvoke, config=step_config),
+                        arerun_interrupted(partial(model.ainvoke, config=step_config), servers),
                         step.prompts,
-                        self.max_concurrency,
+                        concurrency,
                         progress.update,
                     )
                     step = gen.send(answers)
@@ -333,8 +342,11 @@ def summarize_chain(
             concurrently, then combine), ``"refine"`` (one chunk after the other,
             improving a running summary) or ``"auto"``: stuff when the text fits the
             context window, else map_reduce.
-        max_concurrency: Most map steps running at once (match a server's
-            ``--parallel`` slots; in-process models run one at a time anyway).
+        max_concurrency: Most map steps running at once per server (match a server's
+            ``--parallel`` slots; in-process models run one at a time anyway). With a
+            fleet (``base_url=[...]``) the fleet's capacity is used: this per server, or
+            each server's ``endpoint_max_concurrency``. A map step whose server stopped
+            mid-answer is run again on another server (its partial answer dropped).
         chunk_overlap: Tokens shared by consecutive chunks.
         progress: Show a tqdm progress bar for multi-chunk work: True, False, or None
             for "when stderr is a terminal".

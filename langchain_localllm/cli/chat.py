@@ -1,4 +1,9 @@
-"""``localllm chat``: an interactive conversation in the model's own chat format."""
+"""``localllm chat``: an interactive conversation in the model's own chat format.
+
+With a chat model (llamacpp, gpt4all, ollama) the history is a list of messages the model
+lays out itself; its reasoning is shown dimmed (or hidden with
+``--hide-reasoning``). With a plain LLM (llamafile) the conversation is formatted here.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,11 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseLLM
 
 EXIT_COMMANDS = ("/exit", "/quit", "/bye")
-HELP = "Type a message and press Enter; /reset forgets the conversation; /exit or Ctrl-D ends."
+HELP = (
+    "Type a message and press Enter; /system TEXT sets the system message; /reset forgets the "
+    "conversation; /exit or Ctrl-D ends."
+)
+DIM, RESET = "\033[2m", "\033[0m"
 
 
 def _jinja_template(llm: BaseLLM) -> str | None:
@@ -38,11 +47,11 @@ class Conversation:
         template = _jinja_template(self.llm)
         if template is not None:
             return template, "the model's chat template"
-        from langchain_localllm.prompts import prompt_format
-        from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+        from langchain_localllm.prompts import FORMATS, prompt_format
 
         name = prompt_format(self.llm)
-        return CHAT_TEMPLATES.get(name), name
+        fmt = FORMATS.get(name)
+        return (fmt.template if fmt is not None and name != "plain" else None), name
 
     def prompt(self, user: str) -> str:
         """The prompt for the next answer: the history plus ``user``, in the model's format."""
@@ -88,8 +97,15 @@ def _lines(stdin: TextIO, interactive: bool) -> Iterator[str]:
         yield line
 
 
-def run_chat(llm: BaseLLM, *, system: str | None = None, callbacks: list[Any] | None = None) -> None:
+def run_chat(
+    llm: Any, *, system: str | None = None, callbacks: list[Any] | None = None, show_reasoning: bool = True
+) -> None:
     """Read messages from stdin until EOF or ``/exit``; stream each answer to stdout."""
+    from langchain_core.language_models import BaseChatModel
+
+    if isinstance(llm, BaseChatModel):
+        run_chat_model(llm, system=system, callbacks=callbacks, show_reasoning=show_reasoning)
+        return
     conversation = Conversation(llm, system=system)
     # Ollama would wrap the prompt in its template again: send it as is.
     raw = {"raw": True} if "raw" in getattr(type(llm), "model_fields", {}) else {}
@@ -115,3 +131,49 @@ def run_chat(llm: BaseLLM, *, system: str | None = None, callbacks: list[Any] | 
             out(chunk)
         out("", end="\n")
         conversation.add(text, "".join(parts))
+
+
+def run_chat_model(
+    chat: Any, *, system: str | None = None, callbacks: list[Any] | None = None, show_reasoning: bool = True
+) -> None:
+    """The chat loop on a chat model: history as messages, reasoning dimmed (or hidden)."""
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+    history: list[BaseMessage] = []
+    interactive = sys.stdin.isatty()
+    dim = interactive and sys.stdout.isatty()
+    if interactive:
+        note(f"chat with {getattr(chat, 'model_name', type(chat).__name__)}. {HELP}")
+    for line in _lines(sys.stdin, interactive):
+        text = line.strip()
+        if not text:
+            continue
+        if text.lower() in EXIT_COMMANDS:
+            return
+        if text.lower() == "/reset":
+            history.clear()
+            note("conversation cleared.")
+            continue
+        if text.lower().startswith("/system"):
+            system = text[len("/system") :].strip() or None
+            note(f"system message {'set' if system else 'cleared'}.")
+            continue
+        messages = [*([SystemMessage(system)] if system else []), *history, HumanMessage(text)]
+        answer: Any = None
+        thinking = False
+        for chunk in chat.stream(messages, config={"callbacks": callbacks}):
+            answer = chunk if answer is None else answer + chunk
+            reasoning = chunk.additional_kwargs.get("reasoning_content") or ""
+            if reasoning and show_reasoning:
+                out(f"{DIM}{reasoning}" if dim and not thinking else reasoning, end="")
+                thinking = True
+            if chunk.content:
+                if thinking:
+                    out(f"{RESET}\n" if dim else "\n", end="")
+                    thinking = False
+                out(str(chunk.content), end="")
+        if thinking and dim:
+            out(RESET, end="")
+        out("", end="\n")
+        if answer is not None:
+            history += [HumanMessage(text), AIMessage(content=answer.content)]

@@ -15,12 +15,12 @@ from langchain_localllm.errors import InvalidParameterError, ServerError
 class Session:
     """The model and the handlers of one command; prints the timing summary at the end."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, *, chat: bool = False) -> None:
         from langchain_localllm.callbacks import TimingsCallbackHandler
 
         self.args = args
         self.timings = TimingsCallbackHandler() if args.timings else None
-        self.llm = build_llm(args)
+        self.llm = build_llm(args, chat=chat)
 
     def callbacks(self, *handlers: Any) -> list[Any]:
         return [*handlers, *([self.timings] if self.timings else [])]
@@ -48,8 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from langchain_localllm.cli.chat import run_chat
 
-    session = Session(args)
-    run_chat(session.llm, system=args.system, callbacks=session.callbacks())
+    session = Session(args, chat=True)
+    run_chat(
+        session.llm, system=args.system, callbacks=session.callbacks(), show_reasoning=not args.hide_reasoning
+    )
     session.finish()
     return 0
 

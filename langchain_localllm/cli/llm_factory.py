@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_localllm.cli.console import note
 from langchain_localllm.errors import InvalidParameterError, MissingDependencyError
@@ -13,9 +14,6 @@ from langchain_localllm.errors import InvalidParameterError, MissingDependencyEr
 BACKENDS = ("llamacpp", "gpt4all", "ollama", "llamafile")
 IN_PROCESS = ("llamacpp", "gpt4all")
 HTTP = ("ollama", "llamafile")
-
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseLLM
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -99,8 +97,18 @@ def _default_kwargs(cls: type[Any], defaults: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None) -> BaseLLM:
-    """The LLM for the parsed options (announces the demo model on stderr when it is used)."""
+#: Chat model class per backend (module, class); llamafile's comes with the OpenAI-compatible work.
+CHAT_CLASSES = {
+    "llamacpp": ("langchain_localllm.llamacpp.chat_models", "ChatLlamaCpp"),
+    "gpt4all": ("langchain_localllm.gpt4all.chat_models", "ChatGPT4All"),
+    "ollama": ("langchain_localllm.ollama.chat_models", "ChatOllama"),
+}
+
+
+def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None, chat: bool = False) -> Any:
+    """The LLM for the parsed options (announces the demo model on stderr when it is used).
+
+    With ``chat=True``, the backend's chat model instead, where it has one."""
     backend = pick_backend(args)
     defaults: dict[str, Any] = {}
     if args.model is None and backend in IN_PROCESS:
@@ -155,6 +163,9 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None) -
             field = _first_field(cls, "model")
             if field:
                 kwargs[field] = args.model
+    if chat and backend in CHAT_CLASSES:
+        module, name = CHAT_CLASSES[backend]
+        cls = getattr(importlib.import_module(module), name)
     if backend in HTTP and args.base_url:
         kwargs["base_url"] = args.base_url
     elif args.base_url:
@@ -163,5 +174,4 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None) -
     kwargs.update(_sampling_kwargs(cls, args))
     if callbacks:
         kwargs["callbacks"] = callbacks
-    llm: BaseLLM = cls(**kwargs)
-    return llm
+    return cls(**kwargs)

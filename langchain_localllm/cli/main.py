@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from langchain_localllm.cli import commands
+from langchain_localllm.cli import commands, servers
 from langchain_localllm.cli.console import PROG, error, install_warning_format
 from langchain_localllm.cli.llm_factory import BACKENDS, add_model_options
 from langchain_localllm.errors import LocalLLMError
@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", metavar="PROMPT", help="the prompt (- reads standard input)")
 
     p = command("chat", commands.cmd_chat, "chat interactively (history kept; /exit or Ctrl-D ends)")
-    p.add_argument("--system", help="system message for the conversation")
+    p.add_argument("--system", help="system message for the conversation (/system TEXT changes it)")
+    p.add_argument(
+        "--hide-reasoning",
+        action="store_true",
+        help="do not show the model's reasoning (shown dimmed by default)",
+    )
 
     p = command("search-queries", commands.cmd_search_queries, "write search queries similar to QUESTION")
     p.add_argument("question", metavar="QUESTION", help="the question (- reads standard input)")
@@ -98,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, help="only ollama can pull (the default)")
     p.add_argument("--base-url", help="Ollama URL (default: $OLLAMA_HOST or http://localhost:11434)")
     p.set_defaults(func=commands.cmd_pull)
+
+    servers.add_parser(sub)
     return parser
 
 

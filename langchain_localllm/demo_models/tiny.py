@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from langchain_localllm.prompts import get_chat_format
 
 _WORDS = """
 the of and to in a is that for it as was with be by on not he i this are or his from at
@@ -57,7 +57,7 @@ class TinyModelSpec:
     size: str = "tiny"
     """A key of :data:`PRESETS`."""
     chat_format: str | None = "llama2"
-    """A key of ``CHAT_TEMPLATES`` for ``tokenizer.chat_template``, or None for none."""
+    """A registered chat format whose template goes into ``tokenizer.chat_template``, or None for none."""
     context_length: int = 2048
     """``llama.context_length``: what ``n_ctx=0`` resolves to."""
     rope_freq_base: float = 10000.0
@@ -149,7 +149,7 @@ def write_tiny_model(path: str | os.PathLike[str], **spec_fields: object) -> Pat
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
     if spec.chat_format:
-        writer.add_chat_template(CHAT_TEMPLATES[spec.chat_format])
+        writer.add_chat_template(get_chat_format(spec.chat_format).template)
     for key, value in spec.extra_metadata.items():
         writer.add_string(key, value)
 

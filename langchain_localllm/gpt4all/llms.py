@@ -3,44 +3,27 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import model_validator
 
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.compat import Ignored
-from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.stop_sequences import StopScanner
 from langchain_localllm.errors import (
     ContextLengthExceededError,
-    InvalidParameterError,
     LocalLLMError,
-    UnsupportedParameterWarning,
 )
-from langchain_localllm.gpt4all.runtime import (
-    DEFAULT_MODEL_DIR,
-    import_gpt4all,
-    load_gpt4all,
-    resolve_model_file,
-    token_ids,
-)
+from langchain_localllm.gpt4all.params import DEFAULT_MODEL_DIR, GPT4AllParams, import_gpt4all
 
 __all__ = ["DEFAULT_MODEL_DIR", "GPT4All", "import_gpt4all"]
 
-# Sampling arguments forwarded to ``gpt4all.GPT4All.generate`` (field name = argument name).
-_SAMPLING = ("max_tokens", "temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "n_batch")
 
-
-class GPT4All(LocalLLM):
+class GPT4All(GPT4AllParams, LocalLLM):
     """GPT4All models running in this process, via the gpt4all package.
 
     A drop-in replacement for ``langchain_community.llms.GPT4All`` that really
@@ -99,60 +82,6 @@ class GPT4All(LocalLLM):
     use ``temp=0`` for reproducible output.
     """
 
-    model: str
-    """Path of the GGUF model file, or its file name inside ``model_path``."""
-
-    model_path: str | None = None
-    """Folder that holds ``model`` when ``model`` is a bare file name."""
-
-    allow_download: bool = False
-    """Download a missing model from gpt4all.io. False (default): never contact the network."""
-
-    device: str | None = "cpu"
-    """Processing unit: "cpu", "gpu", "kompute", "cuda", "amd", "nvidia", "intel" or a GPU name."""
-
-    n_ctx: int = 2048
-    """Context window in tokens."""
-
-    ngl: int = 100
-    """Layers to offload when running on a GPU."""
-
-    n_threads: int | None = None
-    """CPU threads; None lets gpt4all choose."""
-
-    max_tokens: int = 200
-    """Most tokens to generate."""
-
-    temp: float = 0.7
-    """Sampling temperature; 0 is greedy."""
-
-    top_k: int = 40
-    """Sample from the k most likely tokens."""
-
-    top_p: float = 0.4
-    """Nucleus sampling probability mass."""
-
-    min_p: float = 0.0
-    """Drop tokens less likely than this fraction of the most likely one."""
-
-    repeat_penalty: float = 1.18
-    """Penalty for repeating recent tokens."""
-
-    repeat_last_n: int = 64
-    """How many recent tokens the repeat penalty looks at."""
-
-    n_batch: int = 128
-    """Prompt tokens processed per step (gpt4all's own default of 8 is slow)."""
-
-    seed: int | None = None
-    """Not supported by gpt4all: setting it warns. Use temp=0 for reproducible output."""
-
-    n_predict: int | None = None
-    """Old name of ``max_tokens``; when given it is used as ``max_tokens``."""
-
-    streaming: bool = True
-    """Kept for compatibility: this class always streams internally."""
-
     _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
         "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
         "backend": Ignored(None, "gpt4all detects the architecture from the file"),
@@ -165,80 +94,7 @@ class GPT4All(LocalLLM):
         "echo": Ignored(False, "the answer never repeats the prompt"),
     }
 
-    @model_validator(mode="after")
-    def _compat(self) -> GPT4All:
-        if self.seed not in (None, 0):  # 0: langchain-community's default, which did nothing either
-            warnings.warn(
-                "GPT4All: gpt4all has no seed parameter, so seed is ignored and sampling is not "
-                "reproducible. Use temp=0 for deterministic output, or LlamaCpp(seed=...).",
-                UnsupportedParameterWarning,
-                stacklevel=2,
-            )
-        if self.n_predict is not None:
-            self.max_tokens = self.n_predict
-        return self
-
-    # --- model ------------------------------------------------------------------------
-
-    @derived("model", "model_path")
-    def model_file(self) -> Path:
-        """The resolved model file path."""
-        return resolve_model_file(self.model, self.model_path)
-
-    def load(self) -> LoadedModel:
-        """Load the model now (it otherwise loads on first use); shared by equal instances."""
-        return load_gpt4all(
-            self.model_file,
-            n_ctx=self.n_ctx,
-            device=self.device,
-            ngl=self.ngl,
-            n_threads=self.n_threads,
-            allow_download=self.allow_download,
-            verbose=self.verbose,
-        )
-
-    @property
-    def client(self) -> Any:
-        """The shared ``gpt4all.GPT4All`` (hold ``self.load().lock`` while calling it)."""
-        return self.load().model
-
-    @property
-    def model_name(self) -> str:
-        return self.model_file.stem
-
-    def get_context_window(self) -> int:
-        return self.n_ctx
-
-    def chat_template(self) -> str | None:
-        return read_gguf(self.model_file).chat_template
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Token ids of ``text`` by the model's own vocabulary (no BOS).
-
-        gpt4all's API has no tokenizer: the vocabulary is read from the GGUF file and applied
-        in Python (no weights loaded, no other runtime). For SentencePiece vocabularies
-        (Llama 2, Mistral, Gemma...) the ids equal llama.cpp's; for byte-level BPE ones
-        (Llama 3, Qwen...) the count may differ by a token here and there.
-        """
-        return token_ids(self.model_file, text)
-
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` by the model's own vocabulary (see :meth:`get_token_ids`)."""
-        return len(self.get_token_ids(text))
-
     # --- generation --------------------------------------------------------------------
-
-    def _call_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if "temperature" in kwargs:
-            kwargs["temp"] = kwargs.pop("temperature")
-        unknown = set(kwargs) - set(_SAMPLING)
-        if unknown:
-            raise InvalidParameterError(
-                f"GPT4All: unknown call argument(s) {sorted(unknown)}; per call you can pass stop "
-                f"and {', '.join(_SAMPLING)}.",
-                parameter=sorted(unknown)[0],
-            )
-        return {name: kwargs.get(name, getattr(self, name)) for name in _SAMPLING}
 
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
         args = self._call_args(kwargs)
@@ -252,24 +108,10 @@ class GPT4All(LocalLLM):
     def _llm_type(self) -> str:
         return "gpt4all"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "model": str(self.model_file),
-            "n_ctx": self.n_ctx,
-            "device": self.device,
-            **{name: getattr(self, name) for name in _SAMPLING},
-            "stop": self.stop,
-        }
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "gpt4all"
-        params["ls_model_name"] = self.model_name
-        params["ls_temperature"] = kwargs.get("temp", kwargs.get("temperature", self.temp))
-        params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
-        if stops := self._stop_sequences(stop):
-            params["ls_stop"] = stops
+        params.update(self._ls_sampling(self._stop_sequences(stop), kwargs))  # type: ignore[typeddict-item]
         return params
 
 
@@ -281,6 +123,8 @@ class _RunState:
     error: str = ""
     prompt_tokens: int = 0
     tokens: int = 0
+    tail: str = ""
+    """The last generated characters, as long as the longest stop sequence."""
 
 
 def _generate_locked(
@@ -289,12 +133,22 @@ def _generate_locked(
     """Stream one completion from a gpt4all model (its lock is held by the caller)."""
     scanner = StopScanner(stop)
     state = _RunState()
+    longest = max(map(len, stop), default=0)
 
     def on_token(token_id: int, text: str) -> bool:
         if token_id == -1:  # gpt4all reports errors as a "token" with id -1
             state.error = text
             return False
         state.tokens += 1
+        if longest:
+            # gpt4all generates in a worker thread that runs ahead of the consumer: seeing the
+            # stop sequence here ends generation after this token (which still reaches the
+            # consumer, whose scanner cuts the text), not when the consumer gets there.
+            window = state.tail + str(text)
+            state.tail = window[-longest:]
+            if any(s in window for s in stop):
+                halt, state.halt = state.halt, True
+                return not halt
         return not state.halt
 
     def on_prompt_token(_token_id: int) -> bool:
@@ -305,7 +159,12 @@ def _generate_locked(
     llmodel._prompt_callback = on_prompt_token  # safe: the caller holds this model's lock
     started = time.perf_counter()
     first = None
-    pieces = model.generate(prompt, streaming=True, callback=on_token, **args)
+    # What GPT4All.generate does without a chat session, plus special=True: prompts laid out
+    # in a chat format hold special tokens (<|im_start|>, ...) that must not be split as text.
+    sampling = {k: v for k, v in args.items() if k != "max_tokens"}
+    pieces = llmodel.prompt_model_streaming(
+        prompt, "%1", on_token, n_predict=args["max_tokens"], reset_context=True, special=True, **sampling
+    )
     try:
         for piece in pieces:
             first = first or time.perf_counter()

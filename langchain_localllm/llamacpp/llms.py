@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
-from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm._core.compat import Ignored
-from langchain_localllm._core.derived import derived
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
-from langchain_localllm.llamacpp.runtime import (
-    CompletionCounters,
-    LlamaModelUser,
-    check_grammar,
-    import_llama_cpp,
-    resolve_n_ctx,
-)
-
-# Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
-_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "suffix")
-# The fields the load parameters are computed from.
-_LOAD_FIELDS = (
-    "model_path",
-    "n_ctx",
-    "n_batch",
-    "n_gpu_layers",
-    "n_threads",
-    "use_mmap",
-    "use_mlock",
-    "rope_freq_base",
-    "rope_freq_scale",
-    "lora_path",
-    "lora_base",
-    "logits_all",
-    "vocab_only",
-    "last_n_tokens_size",
-    "verbose",
-    "model_kwargs",
-)
+from langchain_localllm.errors import ContextLengthExceededError
+from langchain_localllm.llamacpp.params import LlamaCppParams
+from langchain_localllm.llamacpp.runtime import CompletionCounters, check_grammar
 
 
-class LlamaCpp(LlamaModelUser, LocalLLM):
+class LlamaCpp(LlamaCppParams, LocalLLM):
     """llama.cpp models running in this process, via llama-cpp-python.
 
     A drop-in replacement for ``langchain_community.llms.LlamaCpp``: the same
@@ -113,91 +82,10 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
     (prompt and generation milliseconds and tokens per second, from llama.cpp).
     """
 
-    model_path: str
-    """Path of the GGUF model file."""
-
-    n_ctx: int | None = None
-    """Context window in tokens. None: the model's own, at most 8192; 0: the model's own."""
-
-    n_batch: int = 512
-    """Prompt tokens processed per step (the old wrapper defaulted to a slow 8)."""
-
-    n_gpu_layers: int | None = None
-    """Layers to offload to the GPU (GPU builds of llama-cpp-python only)."""
-
-    n_threads: int | None = None
-    """CPU threads for generation; None lets llama.cpp choose."""
-
-    use_mmap: bool = True
-    """Map the model file into memory instead of reading it."""
-
-    use_mlock: bool = False
-    """Lock the model in RAM so it is never swapped out."""
-
-    rope_freq_base: float | None = None
-    """RoPE base frequency; None keeps the model file's value."""
-
-    rope_freq_scale: float | None = None
-    """RoPE frequency scale; None keeps the model file's value."""
-
-    lora_path: str | None = None
-    """Path of a LoRA adapter to apply."""
-
-    lora_base: str | None = None
-    """Base model for the LoRA adapter, if it needs one."""
-
-    logits_all: bool = False
-    """Keep the logits of every prompt token (llama-cpp-python's ``logits_all``; uses more memory)."""
-
-    vocab_only: bool = False
-    """Load only the vocabulary (tokenizing works, generating does not)."""
-
-    last_n_tokens_size: int = 64
-    """How many recent tokens llama-cpp-python keeps for the repeat penalty."""
-
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """More keyword arguments for ``llama_cpp.Llama`` (load time)."""
-
     suffix: str | None = None
     """Text that follows the completion (fill-in-the-middle models)."""
 
-    temperature: float = 0.8
-    """Sampling temperature; 0 is greedy."""
-
-    max_tokens: int | None = 256
-    """Most tokens to generate; None or -1: until the context is full."""
-
-    top_p: float = 0.95
-    """Nucleus sampling: keep the smallest set of tokens with this total probability."""
-
-    top_k: int = 40
-    """Sample from the k most likely tokens (0: all)."""
-
-    min_p: float = 0.05
-    """Drop tokens less likely than this fraction of the most likely one."""
-
-    repeat_penalty: float = 1.1
-    """Penalty for repeating recent tokens (1.0: none)."""
-
-    seed: int | None = None
-    """Seed for sampling; a fixed seed makes sampling reproducible."""
-
-    grammar: str | None = None
-    """A GBNF grammar that the output must follow."""
-
-    grammar_path: str | None = None
-    """A file holding a GBNF grammar (instead of ``grammar``)."""
-
-    json_schema: dict[str, Any] | str | None = None
-    """A JSON schema that the output must follow (converted to a grammar)."""
-
-    streaming: bool = True
-    """Kept for compatibility: this class always streams internally."""
-
-    verbose: bool = False
-    """Print llama.cpp's own log (model loading, timings); False keeps it silent."""
-
-    _grammar_cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _sampling_fields: ClassVar[tuple[str, ...]] = (*LlamaCppParams._sampling_fields, "suffix")
 
     _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
         "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
@@ -209,97 +97,11 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
         "echo": Ignored(False, "the answer never repeats the prompt"),
     }
 
-    # --- model ------------------------------------------------------------------------
-
-    @derived(*_LOAD_FIELDS)
-    def _load_kwargs(self) -> dict[str, Any]:
-        return {
-            "n_ctx": resolve_n_ctx(self.model_path, self.n_ctx),
-            "n_batch": self.n_batch,
-            "n_gpu_layers": self.n_gpu_layers,
-            "n_threads": self.n_threads,
-            "use_mmap": self.use_mmap,
-            "use_mlock": self.use_mlock,
-            "rope_freq_base": self.rope_freq_base,
-            "rope_freq_scale": self.rope_freq_scale,
-            "lora_path": self.lora_path,
-            "lora_base": self.lora_base,
-            "logits_all": self.logits_all or None,
-            "vocab_only": self.vocab_only or None,
-            "last_n_tokens_size": self.last_n_tokens_size,
-            "verbose": self.verbose,
-            **self.model_kwargs,
-        }
-
-    def get_context_window(self) -> int:
-        """The loaded context window (llama.cpp may round ``n_ctx`` up); loads the model."""
-        return int(self.client.n_ctx())
-
-    def chat_template(self) -> str | None:
-        return read_gguf(self.model_path).chat_template
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Token ids of ``text`` by the model's own tokenizer (no BOS)."""
-        loaded = self.load()
-        with loaded.lock:
-            return list(loaded.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` by the model's own tokenizer."""
-        return len(self.get_token_ids(text))
-
-    # --- generation --------------------------------------------------------------------
-
-    def _grammar(self, grammar: str | None, json_schema: Any) -> Any:
-        if self.grammar_path and not grammar and json_schema is None:
-            grammar = Path(self.grammar_path).read_text()
-        if json_schema is not None:
-            source = json_schema if isinstance(json_schema, str) else json.dumps(json_schema)
-            key = "schema:" + source
-        elif grammar:
-            source, key = grammar, "gbnf:" + grammar
-        else:
-            return None
-        if key not in self._grammar_cache:
-            llama_grammar = import_llama_cpp().llama_grammar
-            try:
-                if key.startswith("schema:"):
-                    source = llama_grammar.json_schema_to_gbnf(source)
-                compiled = llama_grammar.LlamaGrammar.from_string(source, verbose=False)
-            except (ValueError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as error:
-                what = "json_schema" if key.startswith("schema:") else "grammar"
-                raise InvalidParameterError(
-                    f"LlamaCpp: invalid {what}: {error}. Check it against llama.cpp's GBNF "
-                    "guide (grammars/README.md) or pass a valid JSON schema.",
-                    parameter=what,
-                ) from error
-            self._grammar_cache[key] = (source, compiled)
-        return self._grammar_cache[key]
-
-    def _call_args(self, stop: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(kwargs) - {*_SAMPLING, "grammar", "json_schema"}
-        if unknown:
-            raise InvalidParameterError(
-                f"LlamaCpp: unknown call argument(s) {sorted(unknown)}; per call you can pass "
-                f"stop and {', '.join((*_SAMPLING, 'grammar', 'json_schema'))}.",
-                parameter=sorted(unknown)[0],
-            )
-        args = {name: kwargs.get(name, getattr(self, name)) for name in _SAMPLING}
-        if args["max_tokens"] is None:
-            args["max_tokens"] = -1
-        args["stop"] = stop
-        grammar = self._grammar(
-            kwargs.get("grammar", self.grammar), kwargs.get("json_schema", self.json_schema)
-        )
-        if grammar is not None:
-            args["grammar"] = grammar
-        return args
-
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
         args = self._call_args(stop, kwargs)
         loaded = self.load()
         with loaded.lock:
-            yield from _generate_locked(loaded.model, prompt, args)
+            yield from generate_locked(loaded.model, prompt, args)
 
     # --- LangChain metadata --------------------------------------------------------------
 
@@ -307,38 +109,29 @@ class LlamaCpp(LlamaModelUser, LocalLLM):
     def _llm_type(self) -> str:
         return "llamacpp"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "model_path": self.model_path,
-            **{k: v for k, v in self._load_kwargs.items() if k != "verbose"},
-            **{name: getattr(self, name) for name in _SAMPLING},
-            "stop": self.stop,
-            "grammar": self.grammar,
-            "json_schema": self.json_schema,
-        }
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "llamacpp"
-        params["ls_model_name"] = self.model_name
-        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
-        max_tokens = kwargs.get("max_tokens", self.max_tokens)
-        if max_tokens is not None and max_tokens > 0:
-            params["ls_max_tokens"] = max_tokens
-        if stops := self._stop_sequences(stop):
-            params["ls_stop"] = stops
+        params.update(self._ls_sampling(self._stop_sequences(stop), kwargs))  # type: ignore[typeddict-item]
         return params
 
 
-def _generate_locked(llm: Any, prompt: str, args: dict[str, Any]) -> Iterator[GenerationChunk]:
-    """Stream one completion from ``llm`` (its lock is held by the caller)."""
+def generate_locked(llm: Any, prompt: str | list[int], args: dict[str, Any]) -> Iterator[GenerationChunk]:
+    """Stream one completion from ``llm`` (its lock is held by the caller).
+
+    ``prompt`` is text (tokenized with BOS) or the prompt's token ids.
+    """
     grammar = args.pop("grammar", None)
     if grammar is not None:
         check_grammar(llm, grammar[0])
         args["grammar"] = grammar[1]
     n_ctx = llm.n_ctx()
-    prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+    tokens = (
+        prompt
+        if isinstance(prompt, list)
+        else llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    )
+    prompt_tokens = len(tokens)
     if prompt_tokens >= n_ctx:
         max_tokens = args["max_tokens"]
         raise ContextLengthExceededError(
@@ -351,7 +144,7 @@ def _generate_locked(llm: Any, prompt: str, args: dict[str, Any]) -> Iterator[Ge
         )
     finish_reason = "length"
     with CompletionCounters(llm) as counters:  # safe: the caller holds this model's lock
-        stream = llm.create_completion(prompt, stream=True, **args)
+        stream = llm.create_completion(tokens, stream=True, **args)
         try:
             for part in stream:
                 choice = part["choices"][0]

@@ -245,3 +245,19 @@ class LlamaModelUser:
     def model_name(self) -> str:
         """The model file's name without extension."""
         return Path(self.model_path).stem
+
+
+def use_state_cache(model: Any, capacity_bytes: int) -> None:
+    """Keep the model's state after each completion, keyed by its tokens (llama-cpp-python's
+    ``LlamaRAMCache``), so a prompt that extends a saved conversation resumes from it.
+
+    The cache is the loaded model's: every class using the model benefits. Its memory is
+    bounded by the largest ``capacity_bytes`` asked for (oldest states dropped first).
+    """
+    if capacity_bytes <= 0:
+        return
+    cache = getattr(model, "cache", None)
+    if cache is None:
+        model.set_cache(import_llama_cpp().LlamaRAMCache(capacity_bytes=capacity_bytes))
+    elif getattr(cache, "capacity_bytes", capacity_bytes) < capacity_bytes:
+        cache.capacity_bytes = capacity_bytes

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from langchain_localllm._core.fleet import FleetClient
 from langchain_localllm._core.http import HttpClient
-from langchain_localllm._core.http_connection import ServerConnection
+from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
 from langchain_localllm._core.http_errors import LLAMA_SERVER
 from langchain_localllm.errors import MalformedResponseError
 
@@ -27,8 +28,8 @@ DEFAULT_LLAMAFILE_URL = "http://localhost:8080"
 class LlamaServerConnection(ServerConnection):
     """The connection settings of the llamafile classes: ``base_url`` and the server's API key."""
 
-    base_url: str = DEFAULT_LLAMAFILE_URL
-    """Root URL of the llamafile / llama-server."""
+    base_url: BaseUrl = DEFAULT_LLAMAFILE_URL
+    """Root URL of the llamafile / llama-server, or a list of them (a fleet serving one model)."""
 
     api_key: SecretStr | None = None
     """Key the server was started with (``--api-key``); sent as ``Authorization: Bearer``."""
@@ -52,7 +53,7 @@ class LlamaServerClient:
         http: The pooled HTTP client to the server (a class's ``client`` or a new one).
     """
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient | FleetClient) -> None:
         self.http = http
 
     @classmethod

@@ -15,13 +15,14 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from langchain_localllm._core.compat import warn_no_effect
+from langchain_localllm._core.fleet import FleetClient
 from langchain_localllm._core.http import HttpClient
-from langchain_localllm._core.http_connection import ServerConnection
+from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
 from langchain_localllm._core.http_errors import OLLAMA
 from langchain_localllm.errors import (
     GenerationError,
@@ -104,7 +105,7 @@ class OllamaClient:
         http: The pooled HTTP client to the server (an LLM's ``client`` or a new one).
     """
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient | FleetClient) -> None:
         self.http = http
 
     @classmethod
@@ -179,12 +180,16 @@ class OllamaClient:
 class OllamaConnection(ServerConnection):
     """The connection settings of the Ollama classes, including langchain-ollama's client arguments."""
 
-    base_url: str = Field(default_factory=ollama_base_url_from_env)
-    """Root URL of the Ollama server; default from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
+    _health_path: ClassVar[str] = "/api/version"
+
+    base_url: BaseUrl = Field(default_factory=ollama_base_url_from_env)
+    """Root URL of the Ollama server, or a list of them (a fleet serving the same models); default
+    from ``OLLAMA_HOST``, else ``http://localhost:11434``."""
 
     client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
     """langchain-ollama's arguments for the ollama client: ``headers`` are sent with every
-    request; other keys have no effect (use ``timeout=``, ``connect_timeout=``)."""
+    request and a numeric ``timeout`` is the read timeout; other keys have no effect (a
+    warning says so; use ``connect_timeout=``)."""
 
     sync_client_kwargs: dict[str, Any] | None = Field(default_factory=dict)
     """As ``client_kwargs``, for the sync path (its ``headers`` are sent with every request)."""
@@ -207,8 +212,14 @@ class OllamaConnection(ServerConnection):
         super().model_post_init(context)
         for name in ("client_kwargs", "sync_client_kwargs", "async_client_kwargs"):
             for key, value in (getattr(self, name) or {}).items():
-                if key != "headers":
-                    reason = "only 'headers' is used; set timeout=/connect_timeout= on the class"
+                if (
+                    key == "timeout"
+                    and isinstance(value, int | float)
+                    and "timeout" not in self.model_fields_set
+                ):
+                    self.timeout = float(value)  # httpx's read timeout, as langchain-ollama passes it
+                elif key not in ("headers", "timeout"):
+                    reason = "only 'headers' and 'timeout' are used; set connect_timeout= on the class"
                     warn_no_effect(type(self).__name__, f"{name}[{key!r}]", value, reason, stacklevel=5)
         if self.validate_model_on_init:
             self.ollama_client.show(self.model)

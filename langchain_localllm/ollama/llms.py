@@ -23,37 +23,10 @@ from langchain_localllm._core.http_llm import (
 )
 from langchain_localllm.errors import MalformedResponseError, UnsupportedParameterError
 from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaConnection, ollama_base_url_from_env
+from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
 
 __all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "ollama_base_url_from_env"]
 
-#: Model options (``options`` in the request), named as Ollama names them.
-_OPTION_FIELDS = (
-    "num_ctx",
-    "num_predict",
-    "num_keep",
-    "temperature",
-    "top_k",
-    "top_p",
-    "min_p",
-    "typical_p",
-    "repeat_penalty",
-    "repeat_last_n",
-    "presence_penalty",
-    "frequency_penalty",
-    "penalize_newline",
-    "seed",
-    "mirostat",
-    "mirostat_tau",
-    "mirostat_eta",
-    "num_gpu",
-    "main_gpu",
-    "num_thread",
-    "num_batch",
-    "use_mmap",
-    "use_mlock",
-    "low_vram",
-    "tfs_z",
-)
 #: Top-level request fields set on the instance (and overridable per call).
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
 #: How many texts' token counts an instance remembers.
@@ -62,7 +35,20 @@ _TOKEN_COUNTS_KEPT = 256
 _CALL_ONLY_FIELDS = ("suffix", "images")
 
 
-class Ollama(OllamaConnection, ServerLLM):
+def ollama_timings(event: dict[str, Any]) -> dict[str, Any]:
+    """The timings of a final ``/api/generate`` or ``/api/chat`` event (nanoseconds -> ms)."""
+    timings = timings_info(
+        event.get("prompt_eval_count"),
+        nanos_to_ms(event.get("prompt_eval_duration")),
+        event.get("eval_count"),
+        nanos_to_ms(event.get("eval_duration")),
+    )
+    load_ms, total_ms = nanos_to_ms(event.get("load_duration")), nanos_to_ms(event.get("total_duration"))
+    timings.update(drop_none({"load_ms": load_ms, "total_ms": total_ms}))
+    return timings
+
+
+class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
     """A model served by a local Ollama server.
 
     Setup:
@@ -145,81 +131,6 @@ class Ollama(OllamaConnection, ServerLLM):
     model: str
     """Name of the Ollama model (``name[:tag]``)."""
 
-    num_ctx: int | None = None
-    """Context window (tokens) to run the model with. None: the server's default."""
-
-    num_predict: int | None = None
-    """Most tokens to generate; -1 no limit, -2 fill the context. None: server default."""
-
-    num_keep: int | None = None
-    """Prompt tokens kept when the context fills up."""
-
-    temperature: float | None = None
-    """Sampling temperature; 0 is greedy. None: the model's default."""
-
-    top_k: int | None = None
-    """Sample from the k most likely tokens."""
-
-    top_p: float | None = None
-    """Nucleus sampling probability mass."""
-
-    min_p: float | None = None
-    """Minimum probability relative to the most likely token."""
-
-    typical_p: float | None = None
-    """Locally typical sampling (1.0 disables)."""
-
-    repeat_penalty: float | None = None
-    """Penalty for repeated tokens (1.0 disables)."""
-
-    repeat_last_n: int | None = None
-    """How far back the repeat penalty looks (0 disables, -1 the context)."""
-
-    presence_penalty: float | None = None
-    """Presence penalty."""
-
-    frequency_penalty: float | None = None
-    """Frequency penalty."""
-
-    penalize_newline: bool | None = None
-    """Whether the repeat penalty applies to newlines."""
-
-    seed: int | None = None
-    """Random seed; the same seed and settings give the same text."""
-
-    mirostat: int | None = None
-    """Mirostat sampling: 0 off, 1 Mirostat, 2 Mirostat 2.0."""
-
-    mirostat_tau: float | None = None
-    """Mirostat target entropy."""
-
-    mirostat_eta: float | None = None
-    """Mirostat learning rate."""
-
-    num_gpu: int | None = None
-    """Layers to offload to the GPU (0: CPU only)."""
-
-    main_gpu: int | None = None
-    """Which GPU holds the small tensors."""
-
-    num_thread: int | None = None
-    """CPU threads; None lets Ollama decide."""
-
-    num_batch: int | None = None
-    """Prompt-processing batch size."""
-
-    use_mmap: bool | None = None
-    """Memory-map the model file."""
-
-    use_mlock: bool | None = None
-    """Lock the model in RAM."""
-
-    low_vram: bool | None = None
-    """Trade speed for GPU memory."""
-
-    options: dict[str, Any] | None = None
-    """More model options sent as given; per-call ``options=`` are merged over these."""
-
     system: str | None = None
     """System prompt (overrides the model's)."""
 
@@ -234,9 +145,6 @@ class Ollama(OllamaConnection, ServerLLM):
 
     keep_alive: int | str | None = None
     """How long the model stays loaded after the call (``"5m"``, seconds, ``0`` to unload)."""
-
-    tfs_z: float | None = None
-    """Tail-free sampling (1.0 disables); sent as an option, recent Ollama versions ignore it."""
 
     reasoning: bool | None = None
     """Whether a thinking model thinks first (Ollama's ``think``); the thoughts go to
@@ -307,18 +215,6 @@ class Ollama(OllamaConnection, ServerLLM):
         return params
 
     # --- requests -------------------------------------------------------------------------
-
-    def _instance_options(self) -> dict[str, Any]:
-        options = drop_none({name: getattr(self, name) for name in _OPTION_FIELDS})
-        options.update(self.options or {})
-        return options
-
-    def _merged_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Instance options, then the call's option keywords, then the call's ``options=``."""
-        options = self._instance_options()
-        options.update(drop_none({k: v for k, v in kwargs.items() if k in _OPTION_FIELDS}))
-        options.update(kwargs.get("options") or {})
-        return options
 
     def _build_request(self, prompt: str, stop: list[str], kwargs: dict[str, Any]) -> ServerRequest:
         options = self._merged_options(kwargs)
@@ -424,7 +320,8 @@ class Ollama(OllamaConnection, ServerLLM):
         are remembered per instance). The chains of this package therefore estimate
         instead of calling this for every chunk (``counts_tokens_locally`` is False).
         """
-        key = (self.base_url, self.model, text)  # copies share the dict: key by server and model
+        server = self.base_url if isinstance(self.base_url, str) else " ".join(self.base_url)
+        key = (server, self.model, text)  # copies share the dict: key by server and model
         cached = self._token_counts.get(key)
         if cached is not None:
             return cached
@@ -473,17 +370,7 @@ class _GenerateParser(ResponseParser):
     def _final_info(self, event: dict[str, Any]) -> dict[str, Any]:
         prompt_tokens = event.get("prompt_eval_count")
         completion_tokens = event.get("eval_count")
-        prompt_ms = nanos_to_ms(event.get("prompt_eval_duration"))
-        predicted_ms = nanos_to_ms(event.get("eval_duration"))
-        timings = timings_info(prompt_tokens, prompt_ms, completion_tokens, predicted_ms)
-        timings.update(
-            drop_none(
-                {
-                    "load_ms": nanos_to_ms(event.get("load_duration")),
-                    "total_ms": nanos_to_ms(event.get("total_duration")),
-                }
-            )
-        )
+        timings = ollama_timings(event)
         info: dict[str, Any] = {
             "finish_reason": event.get("done_reason"),
             "done_reason": event.get("done_reason"),

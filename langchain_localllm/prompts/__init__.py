@@ -24,6 +24,7 @@ langchain-classic's):
 from __future__ import annotations
 
 from langchain_localllm.prompts import formats as _formats  # noqa: F401  (registers the built-ins)
+from langchain_localllm.prompts.chat_template import ChatTemplateError, render_chat_template
 from langchain_localllm.prompts.detect import (
     clear_prompt_format_cache,
     format_from_chat_template,
@@ -31,12 +32,14 @@ from langchain_localllm.prompts.detect import (
     is_base_model,
     model_name_of,
     prompt_format,
-    render_chat_template,
 )
 from langchain_localllm.prompts.registry import (
     FORMATS,
+    ChatFormat,
     PromptFormat,
+    get_chat_format,
     get_prompt_format,
+    register_chat_format,
     register_prompt_format,
 )
 from langchain_localllm.prompts.selector import (
@@ -56,6 +59,8 @@ from langchain_localllm.prompts.selector import (
 
 __all__ = [
     "FORMATS",
+    "ChatFormat",
+    "ChatTemplateError",
     "ConditionalPromptSelector",
     "PromptFormat",
     "clear_prompt_format_cache",
@@ -64,6 +69,7 @@ __all__ = [
     "format_predicate",
     "format_prompt",
     "format_prompt_selector",
+    "get_chat_format",
     "get_prompt_format",
     "is_alpaca_format",
     "is_base_model",
@@ -76,6 +82,7 @@ __all__ = [
     "is_plain_format",
     "model_name_of",
     "prompt_format",
+    "register_chat_format",
     "register_prompt_format",
     "render_chat_template",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 
 from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
 from langchain_localllm.prompts.base_model import PROBE_CONTENTS, is_base_model_template
+from langchain_localllm.prompts.chat_template import render_chat_template
 from langchain_localllm.prompts.registry import PromptFormat, formats_by_priority
 
 __all__ = [
@@ -34,32 +35,12 @@ __all__ = [
     "is_base_model",
     "model_name_of",
     "prompt_format",
-    "render_chat_template",
 ]
 
 _PROBE_SYSTEM, _PROBE_USER = PROBE_CONTENTS
 
 _cache: dict[Hashable, tuple[str, bool]] = {}
 _cache_lock = threading.Lock()
-
-
-def render_chat_template(template: str, messages: list[dict[str, str]], **context: Any) -> str:
-    """Render a model's Jinja chat template in a sandbox (no attribute or file access).
-
-    ``bos_token``/``eos_token`` default to ``<s>``/``</s>``, ``add_generation_prompt`` to
-    True and ``raise_exception`` raises ``jinja2.TemplateError``.
-    """
-    from jinja2 import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message: str) -> None:
-        raise TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    values: dict[str, Any] = {"bos_token": "<s>", "eos_token": "</s>", "add_generation_prompt": True}
-    values.update(context)
-    return env.from_string(template).render(messages=messages, **values)
 
 
 def _rendered_probe(template: str) -> str | None:

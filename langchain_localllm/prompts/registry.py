@@ -1,21 +1,39 @@
-"""The registry of prompt formats: one decorated function per format.
+"""The one registry of chat formats.
 
-A prompt format says how a model wants a single-turn instruction laid out (Llama-2's
-``[INST] <<SYS>> ... <</SYS>> ... [/INST]``, ChatML's ``<|im_start|>`` turns, ...),
-how to recognise it in the model's own chat template (markers) or in the model's
-name (patterns), and which strings end the model's turn (stop sequences).
+A chat format owns everything the package knows about one way of laying out a
+conversation for a model:
 
-A new format is registered in one place:
+- ``template``: a Jinja chat template over a whole message list (system, user,
+  assistant and tool messages, multi-turn), the same text that is written into
+  generated GGUF files as ``tokenizer.chat_template``;
+- ``stop``: strings that end the model's turn;
+- ``template_markers``: strings that identify the format in a model's own template;
+- ``name_patterns``: regular expressions that identify it in a model's name;
+- ``reasoning``: the markers around the model's thinking (``<think>``/``</think>``);
+- ``tool_calls``: how the model writes tool calls (filled in by the tool-calling code).
+
+The single-turn layout the chains use (``fmt.render(user, system)``) is derived from
+the template. API:
 
 .. code-block:: python
 
-    from langchain_localllm.prompts import register_prompt_format
+    from langchain_localllm.prompts import register_chat_format, get_chat_format
 
-    @register_prompt_format(
-        "vicuna", template_markers=("ASSISTANT:",), name_patterns=(r"vicuna",), stop=("USER:",)
+    register_chat_format(
+        "vicuna",
+        "{% for m in messages %}{{ m['role'].upper() }}: {{ m['content'] }}\\n{% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}",
+        template_markers=("ASSISTANT:",),
+        name_patterns=(r"vicuna",),
+        stop=("USER:",),
     )
-    def vicuna(system: str, user: str) -> str:
-        return f"{system}\\n\\nUSER: {user}\\nASSISTANT:"
+    fmt = get_chat_format("vicuna")
+    fmt.render_messages([{"role": "user", "content": "Hi"}])  # 'USER: Hi\\nASSISTANT:'
+    fmt.render("{question}", system="Be brief.")                 # single-turn, {placeholders} kept
+
+``register_chat_format`` also works as a decorator on a function returning the
+template. Registering a name twice raises ``InvalidParameterError`` unless
+``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -23,23 +41,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, overload
 
-from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm.errors import InvalidMessagesError, InvalidParameterError
+from langchain_localllm.prompts.chat_template import ChatTemplateError, render_chat_template
 
-__all__ = ["FORMATS", "PromptFormat", "get_prompt_format", "register_prompt_format"]
-
-Wrapper = Callable[[str, str], str]
+__all__ = [
+    "FORMATS",
+    "ChatFormat",
+    "PromptFormat",
+    "formats_by_priority",
+    "get_chat_format",
+    "get_prompt_format",
+    "register_chat_format",
+    "register_prompt_format",
+]
 
 
 @dataclass(frozen=True)
-class PromptFormat:
-    """A registered prompt format."""
+class ChatFormat:
+    """A registered chat format."""
 
     name: str
     """Registry key, e.g. ``"llama2"``."""
-    wrap: Wrapper
-    """``wrap(system, user) -> str``: one user turn (with an optional system message)
-    laid out for the model, ending where the model's answer starts."""
+    template: str
+    """Jinja chat template over ``messages`` (with ``add_generation_prompt``, ``bos_token``, ...)."""
     template_markers: tuple[tuple[str, ...], ...] = ()
     """Alternatives of markers: the format matches a chat template containing all the
     markers of any one alternative."""
@@ -49,53 +75,159 @@ class PromptFormat:
     """Strings that end the model's turn in this format."""
     priority: int = 0
     """Higher is tried first, so specific formats win over general ones."""
+    reasoning: tuple[str, str] = ("<think>", "</think>")
+    """Markers opening and closing the model's reasoning."""
+    tool_calls: Any = None
+    """How the model writes tool calls (set by the tool-calling code)."""
     _order: int = field(default=0, compare=False)
 
-    def render(self, user: str, system: str | None = None) -> str:
-        """The format's text for ``user`` (and ``system``); ``{placeholders}`` are kept."""
-        return self.wrap(system or "", user)
+    def render_messages(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        add_generation_prompt: bool = True,
+        bos_token: str = "",
+        eos_token: str = "",
+        **kwargs: Any,
+    ) -> str:
+        """The conversation laid out in this format (OpenAI-style message dicts).
 
+        BOS is left out by default (the runtimes add it when they tokenize). A
+        conversation the format cannot express raises ``InvalidMessagesError``.
+        """
+        try:
+            return render_chat_template(
+                self.template,
+                messages,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=bos_token,
+                eos_token=eos_token,
+                **kwargs,
+            )
+        except ChatTemplateError as error:
+            raise InvalidMessagesError(
+                f"The {self.name!r} chat format cannot render this conversation: {error}",
+                format=self.name,
+            ) from error
+
+    def render(self, user: str, system: str | None = None) -> str:
+        """One user turn (and ``system``), ending where the answer starts; ``{placeholders}`` kept.
+
+        Formats without a system role get the system text ahead of the user's, as
+        their models are usually prompted.
+        """
+        if system:
+            try:
+                return self.render_messages(
+                    [{"role": "system", "content": system}, {"role": "user", "content": user}]
+                )
+            except InvalidMessagesError:
+                user = f"{system}\n\n{user}"
+        return self.render_messages([{"role": "user", "content": user}])
+
+    def wrap(self, system: str, user: str) -> str:
+        """``render`` with the arguments in ``(system, user)`` order."""
+        return self.render(user, system)
+
+
+#: Kept name: formats were called prompt formats before they held whole conversations.
+PromptFormat = ChatFormat
 
 #: Registered formats by name.
-FORMATS: dict[str, PromptFormat] = {}
+FORMATS: dict[str, ChatFormat] = {}
+
+TemplateFunction = Callable[[], str]
 
 
-def register_prompt_format(
+@overload
+def register_chat_format(
     name: str,
+    template: str,
+    *,
+    template_markers: tuple[str | tuple[str, ...], ...] = ...,
+    name_patterns: tuple[str, ...] = ...,
+    stop: tuple[str, ...] = ...,
+    priority: int = ...,
+    reasoning: tuple[str, str] = ...,
+    overwrite: bool = ...,
+) -> ChatFormat: ...
+
+
+@overload
+def register_chat_format(
+    name: str,
+    template: None = None,
+    *,
+    template_markers: tuple[str | tuple[str, ...], ...] = ...,
+    name_patterns: tuple[str, ...] = ...,
+    stop: tuple[str, ...] = ...,
+    priority: int = ...,
+    reasoning: tuple[str, str] = ...,
+    overwrite: bool = ...,
+) -> Callable[[TemplateFunction], TemplateFunction]: ...
+
+
+def register_chat_format(
+    name: str,
+    template: str | None = None,
     *,
     template_markers: tuple[str | tuple[str, ...], ...] = (),
     name_patterns: tuple[str, ...] = (),
     stop: tuple[str, ...] = (),
     priority: int = 0,
-) -> Callable[[Wrapper], Wrapper]:
-    """Register the decorated ``wrap(system, user) -> str`` function as format ``name``.
+    reasoning: tuple[str, str] = ("<think>", "</think>"),
+    overwrite: bool = False,
+) -> ChatFormat | Callable[[TemplateFunction], TemplateFunction]:
+    """Register chat format ``name``; as a decorator, on a function returning the template.
 
     Args:
         name: The format's name (``prompt_format(llm)`` returns it).
+        template: The Jinja chat template.
         template_markers: Strings that identify the format in a chat template (Jinja
             or Go). A tuple inside means all of its strings must be present.
         name_patterns: Regular expressions matched against the model's name.
         stop: Strings that end the model's answer in this format.
         priority: Detection order; higher first.
+        reasoning: Markers around the model's reasoning.
+        overwrite: Replace a format already registered under ``name``.
     """
 
-    def decorator(wrap: Wrapper) -> Wrapper:
-        markers = tuple((m,) if isinstance(m, str) else tuple(m) for m in template_markers)
-        FORMATS[name] = PromptFormat(
+    def add(text: str) -> ChatFormat:
+        if name in FORMATS and not overwrite:
+            raise InvalidParameterError(
+                f"A chat format named {name!r} is already registered; pick another name or "
+                "pass overwrite=True to replace it.",
+                format=name,
+            )
+        previous = FORMATS.get(name)
+        fmt = ChatFormat(
             name=name,
-            wrap=wrap,
-            template_markers=markers,
+            template=text,
+            template_markers=tuple((m,) if isinstance(m, str) else tuple(m) for m in template_markers),
             name_patterns=tuple(re.compile(p, re.IGNORECASE) for p in name_patterns),
             stop=tuple(stop),
             priority=priority,
-            _order=len(FORMATS),
+            reasoning=reasoning,
+            _order=previous._order if previous is not None else len(FORMATS),
         )
-        return wrap
+        FORMATS[name] = fmt
+        return fmt
+
+    if template is not None:
+        return add(template)
+
+    def decorator(function: TemplateFunction) -> TemplateFunction:
+        add(function())
+        return function
 
     return decorator
 
 
-def get_prompt_format(name: str) -> PromptFormat:
+#: The same function under its earlier name.
+register_prompt_format = register_chat_format
+
+
+def get_chat_format(name: str) -> ChatFormat:
     """The registered format ``name``; a typed error lists the known names otherwise."""
     try:
         return FORMATS[name]
@@ -103,11 +235,14 @@ def get_prompt_format(name: str) -> PromptFormat:
         known = ", ".join(sorted(FORMATS))
         raise InvalidParameterError(
             f"Unknown prompt format {name!r}. Known formats: {known}. "
-            "Register new ones with @register_prompt_format.",
+            "Register new ones with register_chat_format.",
             format=name,
         ) from None
 
 
-def formats_by_priority() -> list[PromptFormat]:
+get_prompt_format = get_chat_format
+
+
+def formats_by_priority() -> list[ChatFormat]:
     """Registered formats, most specific first."""
     return sorted(FORMATS.values(), key=lambda f: (-f.priority, f._order))

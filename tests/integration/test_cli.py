@@ -350,18 +350,23 @@ def test_ollama_from_ollama_host(home: Path, ollama: OllamaTestServer) -> None:
     assert result.stdout.strip()
 
 
-def test_chat_on_ollama_sends_the_formatted_conversation_raw(home: Path, ollama: OllamaTestServer) -> None:
+def test_chat_on_ollama_sends_the_conversation_as_messages(home: Path, ollama: OllamaTestServer) -> None:
     args = ("chat", "--backend", "ollama", "--model", "tiny", "--base-url", ollama.base_url)
     before = len(ollama.requests)
-    result = localllm(*args, "--max-tokens", "4", home=home, stdin="Hello\nAgain\n")
+    stdin = "Hello\n/system Be brief.\nAgain\n"
+    result = localllm(*args, "--max-tokens", "4", home=home, stdin=stdin)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
-    generates = [body for _, path, body in ollama.requests[before:] if path == "/api/generate"]
-    prompts = [body["prompt"] for body in generates if body.get("raw")]
-    assert len(prompts) == 2
-    assert prompts[0].startswith("[INST] Hello [/INST]")  # Llama-2 format from the model's template
-    assert prompts[1].startswith(prompts[0])  # the history is sent again
-    assert prompts[1].endswith("[INST] Again [/INST]")
+    chats = [body for _, path, body in ollama.requests[before:] if path == "/api/chat"]
+    assert len(chats) == 2
+    assert chats[0]["messages"] == [{"role": "user", "content": "Hello"}]
+    first_answer = result.stdout.splitlines()[0]
+    assert chats[1]["messages"] == [
+        {"role": "system", "content": "Be brief."},  # /system applies to the rest of the conversation
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": first_answer},  # the history is sent again
+        {"role": "user", "content": "Again"},
+    ]
 
 
 def test_models_lists_a_running_ollama(home: Path, ollama: OllamaTestServer) -> None:

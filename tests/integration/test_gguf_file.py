@@ -10,7 +10,7 @@ import pytest
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.errors import InvalidModelFileError, LocalLLMError, ModelFileNotFoundError
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 
 def test_reads_what_the_model_says_about_itself(tmp_path: Path) -> None:

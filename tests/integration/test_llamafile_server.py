@@ -16,7 +16,7 @@ from langchain_localllm.errors import (
     ServerResponseError,
 )
 from langchain_localllm.llamafile.client import LlamaServerClient
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 from tests.fixtures.models import tiny_model
 from tests.fixtures.runs import LLMEvents as Tokens
 from tests.fixtures.servers import LLAMA_SERVER_CTX

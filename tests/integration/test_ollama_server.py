@@ -13,6 +13,7 @@ import requests
 
 from langchain_localllm import Ollama
 from langchain_localllm.errors import GenerationError, ModelNotFoundError
+from langchain_localllm.prompts import get_chat_format
 from tests.fixtures.runs import LLMEvents as Tokens
 from tests.support.ollama_server import OllamaTestServer
 
@@ -139,7 +140,8 @@ def test_model_management(llm: Ollama, ollama_server: OllamaTestServer) -> None:
     assert llm.server_version() == "0.9.0"
     show = llm.show()
     assert show["details"]["family"] == "llama"
-    assert "{{ .Prompt }}" in (llm.chat_template() or "")
+    # The emulator reports the template of the model's registered format (the GGUF's own).
+    assert llm.chat_template() == get_chat_format("llama2").template
     assert llm.get_context_window() == 512  # num_ctx in the model's parameters
     assert Ollama(model="tiny", base_url=ollama_server.base_url, num_ctx=64).get_context_window() == 64
 

@@ -19,7 +19,7 @@ from langchain_localllm.prompts import (
     is_llama2_format,
     prompt_format,
 )
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 

@@ -28,8 +28,10 @@ __all__ = [
     "raw",
     "refused_url",
     "respond",
+    "serial",
     "stall",
     "stream",
+    "switch",
 ]
 
 Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
@@ -89,16 +91,44 @@ def stream(
 def close_first(times: int, then: Behaviour) -> Behaviour:
     """Close the first ``times`` connections without a byte of answer (as llama-server does
     to a kept-alive connection after a streamed answer), then behave like ``then``."""
+    return switch(times, lambda conn, request, released: None, then)
+
+
+def switch(times: int, first: Behaviour, then: Behaviour) -> Behaviour:
+    """Behave like ``first`` for the first ``times`` requests, then like ``then``."""
     remaining = [times]
     lock = threading.Lock()
 
     def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
         with lock:
-            drop = remaining[0] > 0
+            early = remaining[0] > 0
             remaining[0] -= 1
-        if not drop:
-            then(conn, request, released)
+        (first if early else then)(conn, request, released)
 
+    return behave
+
+
+def serial(seconds: float, then: Behaviour) -> Behaviour:
+    """One request at a time, each taking ``seconds`` before ``then`` answers it (a server with
+    one slot and a fixed generation time). ``active_peak`` records the most requests that were
+    in the server at once (queued included)."""
+    lock = threading.Lock()
+    count = threading.Lock()
+    active = [0]
+
+    def behave(conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        with count:
+            active[0] += 1
+            behave.active_peak = max(behave.active_peak, active[0])  # type: ignore[attr-defined]
+        try:
+            with lock:
+                released.wait(seconds)
+                then(conn, request, released)
+        finally:
+            with count:
+                active[0] -= 1
+
+    behave.active_peak = 0  # type: ignore[attr-defined]
     return behave
 
 
@@ -196,7 +226,7 @@ class FaultServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
+        self._sock.listen(128)
         self.port = int(self._sock.getsockname()[1])
         self._threads: list[threading.Thread] = []
         self._connections: list[socket.socket] = []

@@ -5,16 +5,18 @@ wire format follows Ollama's API documentation: NDJSON streams
 (``application/x-ndjson``), the final chunk's ``done_reason``, ``context`` and integer
 nanosecond durations, 404 ``{"error": "model 'x' not found"}``, errors after the stream
 began as a last line ``{"error": ...}`` with status 200, ``/api/tags``, ``/api/show``
-(``template`` in Go template syntax, ``parameters``, ``details.family``, ``model_info``),
+(``template``: the model's chat template, ``parameters``, ``details.family``, ``model_info``),
+``/api/chat`` (``message.content`` deltas; with ``think``, ``<think>`` text in ``message.thinking``),
 ``/api/pull`` progress (``status``/``digest``/``total``/``completed``), ``/api/version``,
 ``/api/embed`` (list input, L2-normalised ``embeddings``) and the legacy
 ``/api/embeddings`` (``{"embedding": [...]}``).
 
 Generation runs the GGUF through llama-cpp-python (``create_completion``), so the tokens,
 counts and timings are real; ``format`` ("json" or a schema) becomes a llama.cpp grammar.
-Prompts are formatted with the model's template (a Go template derived from the GGUF
-chat template; the subset ``{{ .System }}``, ``{{ .Prompt }}``, ``{{ .Response }}`` and
-``{{ if .X }}...{{ end }}`` is rendered) unless ``raw`` is true.
+Prompts are laid out by the package's chat-format registry (the format whose template the
+GGUF carries) unless ``raw`` is true; a ``template`` sent with a request is rendered as a Go
+template (the subset ``{{ .System }}``, ``{{ .Prompt }}``, ``{{ .Response }}`` and
+``{{ if .X }}...{{ end }}``).
 
 Embeddings come from llama-cpp-python's ``embed`` on the same GGUF loaded with
 ``embedding=True`` (mean-pooled over tokens when the model has no pooling of its own, then
@@ -52,38 +54,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from langchain_localllm._core.chat_model import ReasoningSplitter
 from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from langchain_localllm.prompts import FORMATS, ChatFormat, ChatTemplateError
 
-__all__ = ["GO_TEMPLATES", "OllamaTestServer", "main", "render_go_template"]
+__all__ = ["OllamaTestServer", "main", "render_go_template"]
 
 VERSION = "0.9.0"
 """What ``/api/version`` reports."""
-
-#: Ollama-style (Go template) prompt templates for the chat formats of the test models.
-GO_TEMPLATES: dict[str | None, str] = {
-    "llama2": "[INST] {{ if .System }}<<SYS>>\n{{ .System }}\n<</SYS>>\n\n{{ end }}{{ .Prompt }} [/INST]",
-    "chatml": (
-        "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
-        "<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n"
-    ),
-    "llama3": (
-        "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
-        "<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>"
-        "<|start_header_id|>assistant<|end_header_id|>\n\n"
-    ),
-    "mistral": "[INST] {{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }} [/INST]",
-    "phi3": (
-        "{{ if .System }}<|system|>\n{{ .System }}<|end|>\n{{ end }}"
-        "<|user|>\n{{ .Prompt }}<|end|>\n<|assistant|>\n"
-    ),
-    "gemma": (
-        "<start_of_turn>user\n{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}<end_of_turn>\n"
-        "<start_of_turn>model\n"
-    ),
-    "alpaca": "{{ if .System }}{{ .System }}\n\n{{ end }}### Instruction:\n{{ .Prompt }}\n\n### Response:\n",
-    None: "{{ .Prompt }}",
-}
 
 _IF_BLOCK = re.compile(r"\{\{-?\s*if\s+\.(\w+)\s*-?\}\}(.*?)\{\{-?\s*end\s*-?\}\}", re.DOTALL)
 _VARIABLE = re.compile(r"\{\{-?\s*\.(\w+)\s*-?\}\}")
@@ -128,13 +106,19 @@ class _Model:
         return int(value) if isinstance(value, int) else 2048
 
     @property
+    def format(self) -> ChatFormat | None:
+        return FORMATS.get(self.chat_format) if self.chat_format else None
+
+    @property
     def template(self) -> str:
-        return GO_TEMPLATES.get(self.chat_format, GO_TEMPLATES[None])
+        """The model's template as /api/show reports it: the registry's (Jinja) template of
+        its format, or Ollama's default ``{{ .Prompt }}`` for a model without one."""
+        return self.format.template if self.format is not None else "{{ .Prompt }}"
 
 
 def _chat_format_of(chat_template: str | None) -> str | None:
-    for name, template in CHAT_TEMPLATES.items():
-        if chat_template == template:
+    for name, fmt in FORMATS.items():
+        if chat_template == fmt.template:
             return name
     return None
 
@@ -394,6 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(
             {
                 "/api/generate": self._generate,
+                "/api/chat": self._chat,
                 "/api/show": self._show,
                 "/api/pull": self._pull,
                 "/api/embed": self._embed,
@@ -460,10 +445,9 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in model.metadata.items()
             if not isinstance(v, list | dict) and not k.startswith("tokenizer.chat_template")
         }
-        stop = {"llama2": "[INST]", "chatml": "<|im_end|>", "llama3": "<|eot_id|>", "phi3": "<|end|>"}
         parameters = f"num_ctx                        {self.owner.n_ctx}"
-        if model.chat_format in stop:
-            parameters += f'\nstop                           "{stop[model.chat_format]}"'
+        if model.format is not None and model.format.stop:
+            parameters += f'\nstop                           "{model.format.stop[0]}"'
         modelfile = (
             f'# Modelfile generated by "ollama show"\nFROM {model.path}\n'
             f'TEMPLATE """{model.template}"""\n'
@@ -486,11 +470,11 @@ class _Handler(BaseHTTPRequestHandler):
         name, model = self._require(body)
         options = body.get("options") or {}
         prompt = body.get("prompt") or ""
-        if not body.get("raw"):
-            prompt = render_go_template(
-                body.get("template") or model.template,
-                {"System": body.get("system") or "", "Prompt": prompt, "Response": ""},
-            )
+        if body.get("template"):
+            values = {"System": body.get("system") or "", "Prompt": prompt, "Response": ""}
+            prompt = render_go_template(body["template"], values)
+        elif not body.get("raw") and model.format is not None:
+            prompt = model.format.render(prompt, body.get("system") or None)
         lines = self._recorded(
             name, self._generate_lines(name, model, prompt, options, body.get("format"), body.get("raw"))
         )
@@ -517,6 +501,41 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             lines.close()  # type: ignore[attr-defined]
             self.owner.generations.append((name, tokens, finished))
+
+    def _chat(self, body: Any) -> None:
+        name, model = self._require(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise _HTTPError(400, "messages is required")
+        if body.get("tools"):
+            raise _HTTPError(400, f"registry.ollama.ai/library/{name} does not support tools")
+        if any(m.get("images") for m in messages if isinstance(m, dict)):
+            raise _HTTPError(500, f"{name} does not support images (it has no vision projector)")
+        if model.format is None:
+            prompt = "\n\n".join(str(m.get("content") or "") for m in messages)
+        else:
+            try:
+                prompt = model.format.render_messages(messages, add_generation_prompt=True)
+            except Exception as error:  # Ollama reports a template the messages break as a 500
+                cause = error.__cause__ if isinstance(error.__cause__, ChatTemplateError) else error
+                raise _HTTPError(500, f"template: {cause}") from error
+        options = body.get("options") or {}
+        lines = self._recorded(
+            name, self._generate_lines(name, model, prompt, options, body.get("format"), True)
+        )
+        chat_lines = _chat_lines(lines, think=bool(body.get("think")))
+        if body.get("stream", True):
+            self._stream(chat_lines)
+            return
+        content, thinking, final = [], [], {}
+        for line in chat_lines:
+            content.append(line["message"]["content"])
+            thinking.append(line["message"].get("thinking", ""))
+            final = line
+        final["message"]["content"] = "".join(content)
+        if any(thinking):
+            final["message"]["thinking"] = "".join(thinking)
+        self._send_json(200, final)
 
     def _generate_lines(
         self, name: str, model: _Model, prompt: str, options: dict[str, Any], fmt: Any, raw: Any
@@ -675,6 +694,19 @@ class _Handler(BaseHTTPRequestHandler):
         _, model = self._require(body)
         vectors, _ = self._vectors(model, [str(body.get("prompt") or "")])
         self._send_json(200, {"embedding": vectors[0]})
+
+
+def _chat_lines(lines: Iterator[dict[str, Any]], *, think: bool) -> Iterator[dict[str, Any]]:
+    """/api/generate lines as /api/chat lines; with ``think``, ``<think>`` text goes to ``thinking``."""
+    splitter = ReasoningSplitter() if think else None
+    for line in lines:
+        text = line.pop("response")
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if splitter is not None:
+            thinking, message["content"] = splitter.feed(text) if not line["done"] else splitter.flush()
+            if thinking:
+                message["thinking"] = thinking
+        yield {"model": line["model"], "created_at": line["created_at"], "message": message, **line}
 
 
 def _normalised(vector: list[float]) -> list[float]:

@@ -13,7 +13,7 @@ from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm.cli.chat import Conversation
 from langchain_localllm.cli.llm_factory import _sampling_kwargs
 from langchain_localllm.cli.main import build_parser, main
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 
 class TemplatedLLM(LocalLLM):

@@ -12,9 +12,9 @@ from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm.chains import search_queries_chain, summarize_chain
 from langchain_localllm.chains.summarize import COMPLETION_PROMPTS
 from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE, is_base_model_template
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
 from langchain_localllm.prompts.completion import CompletionPrompt, echoes_example
 from langchain_localllm.prompts.detect import render_chat_template
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +36,7 @@ from langchain_localllm.prompts import (
     register_prompt_format,
     render_chat_template,
 )
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 pytestmark = pytest.mark.usefixtures("fresh_prompt_format_cache")
 
@@ -50,29 +52,16 @@ PREDICATES = {
     "plain": is_plain_format,
 }
 
-# Ollama's Go templates, as /api/show returns them for these model families.
-OLLAMA_TEMPLATES = {
-    "llama2": "[INST] <<SYS>>{{ .System }}<</SYS>>\n\n{{ .Prompt }} [/INST]\n",
-    "llama3": (
-        "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
-        "{{ if .Prompt }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>{{ end }}"
-        "<|start_header_id|>assistant<|end_header_id|>\n\n{{ .Response }}<|eot_id|>"
-    ),
-    "mistral": "[INST] {{ if .System }}{{ .System }} {{ end }}{{ .Prompt }} [/INST]",
-    "chatml": (
-        "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}{{ if .Prompt }}"
-        "<|im_start|>user\n{{ .Prompt }}<|im_end|>\n{{ end }}"
-        "<|im_start|>assistant\n{{ .Response }}<|im_end|>\n"
-    ),
-    "gemma": (
-        "<start_of_turn>user\n{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}<end_of_turn>\n"
-        "<start_of_turn>model\n{{ .Response }}<end_of_turn>\n"
-    ),
-    "phi3": (
-        "{{ if .System }}<|system|>\n{{ .System }}<|end|>\n{{ end }}{{ if .Prompt }}<|user|>\n"
-        "{{ .Prompt }}<|end|>\n{{ end }}<|assistant|>\n{{ .Response }}<|end|>\n"
-    ),
-}
+CASSETTES = Path(__file__).parent.parent / "cassettes" / "ollama"
+
+
+def _recorded_go_template(cassette: str) -> str:
+    """The Go ``template`` a real Ollama server returned from /api/show (a recording)."""
+    import yaml
+
+    recording = yaml.safe_load((CASSETTES / cassette).read_text())
+    body = recording["interactions"][0]["response"]["body"]["string"]
+    return str(json.loads(body)["template"])
 
 
 class ModelLike:
@@ -110,9 +99,10 @@ def test_detects_real_jinja_chat_templates(name: str) -> None:
     assert format_from_chat_template(CHAT_TEMPLATES[name]) == name
 
 
-@pytest.mark.parametrize("name", sorted(OLLAMA_TEMPLATES))
-def test_detects_ollama_go_templates(name: str) -> None:
-    assert format_from_chat_template(OLLAMA_TEMPLATES[name]) == name
+def test_detects_a_real_ollama_go_template() -> None:
+    template = _recorded_go_template("show_llama3.1.yaml")
+    assert "{{- if" in template and "<|start_header_id|>" in template  # Go, not Jinja
+    assert format_from_chat_template(template) == "llama3"
 
 
 def test_markers_built_at_render_time_are_found_by_rendering() -> None:
@@ -136,9 +126,16 @@ def test_templates_render_only_in_an_immutable_sandbox() -> None:
     escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(SecurityError):
         render_chat_template(escape, [])
-    mutate = "{% set xs = [] %}{{ xs.append(1) }}"
     with pytest.raises(SecurityError):
-        render_chat_template(mutate, [])
+        render_chat_template(
+            "{{ messages[0].update({'content': 'changed'}) }}", [{"role": "user", "content": "x"}]
+        )
+    # Lists may grow (Kimi K2's template builds one), but only copies of the caller's data.
+    messages = [{"role": "user", "content": "x"}]
+    assert render_chat_template("{{ messages.pop() }}{{ messages | length }}", messages) == (
+        "{'role': 'user', 'content': 'x'}0"
+    )
+    assert messages == [{"role": "user", "content": "x"}]
     # A hostile template does not break detection: it just matches nothing.
     assert format_from_chat_template(escape) is None
 
@@ -300,8 +297,12 @@ def test_register_a_new_format_in_one_place() -> None:
     @register_prompt_format(
         "vicuna", template_markers=("ASSISTANT:",), name_patterns=(r"vicuna",), stop=("USER:",), priority=45
     )
-    def vicuna(system: str, user: str) -> str:
-        return f"{system}\n\nUSER: {user}\nASSISTANT:"
+    def vicuna() -> str:
+        return (
+            "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+            "{% else %}{{ m['role'].upper() }}: {{ m['content'] }}\n{% endif %}{% endfor %}"
+            "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+        )
 
     try:
         assert prompt_format(NameOnly("vicuna-13b-v1.5")) == "vicuna"
@@ -327,3 +328,40 @@ def test_format_prompt_selector_has_a_prompt_per_format() -> None:
         llm = ModelLike(CHAT_TEMPLATES.get(name), name=f"x-{name}")
         expected = format_prompt(name, "{question}", system="S").format(question="q")
         assert selector.get_prompt(llm).format(question="q") == expected
+
+
+def test_registering_a_name_twice_is_an_error_unless_overwrite() -> None:
+    from langchain_localllm.prompts import get_chat_format, register_chat_format
+
+    template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    register_chat_format("twice", template, stop=("A",))
+    try:
+        with pytest.raises(InvalidParameterError, match="already registered.*overwrite=True"):
+            register_chat_format("twice", template, stop=("B",))
+        assert get_chat_format("twice").stop == ("A",)
+        register_chat_format("twice", template, stop=("B",), overwrite=True)
+        assert get_chat_format("twice").stop == ("B",)
+        with pytest.raises(InvalidParameterError, match="already registered"):
+            register_chat_format("chatml", template)  # the built-ins are protected too
+    finally:
+        del FORMATS["twice"]
+
+
+def test_a_format_renders_whole_conversations_and_derives_the_single_turn() -> None:
+    from langchain_localllm.prompts import get_chat_format
+
+    chatml = get_chat_format("chatml")
+    conversation = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "U1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "tool", "content": "T"},
+        {"role": "user", "content": "U2"},
+    ]
+    assert chatml.render_messages(conversation) == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+        "<|im_start|>tool\nT<|im_end|>\n<|im_start|>user\nU2<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert chatml.render("{question}", system="S") == chatml.render_messages(
+        [*conversation[:1], {"role": "user", "content": "{question}"}]
+    )

@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_localllm._core.base_llm import LocalLLM
 from langchain_localllm.chains import rag_chain
-from langchain_localllm.prompts.chat_templates import CHAT_TEMPLATES
+from tests.fixtures.chat_templates import CHAT_TEMPLATES
 
 DOCS = [Document(page_content="Project Bluefin ships on 14 May.", metadata={"source": "plan.md"})]
 RETRIEVER = RunnableLambda(lambda _question: DOCS)

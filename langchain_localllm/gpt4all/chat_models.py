@@ -1,0 +1,103 @@
+"""``ChatGPT4All``: chat with a GPT4All model in process, through the gpt4all package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from langchain_core.language_models import LangSmithParams
+from langchain_core.messages import BaseMessage
+
+from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm.errors import MissingDependencyError
+from langchain_localllm.gpt4all.llms import _generate_locked
+from langchain_localllm.gpt4all.params import GPT4AllParams
+from langchain_localllm.llamacpp.runtime import load_llama
+
+__all__ = ["ChatGPT4All"]
+
+
+class ChatGPT4All(GPT4AllParams, InProcessChatModel):
+    """Chat with a GPT4All model running in this process, via the gpt4all package.
+
+    Messages are laid out with the model's own chat template (the GGUF's
+    ``tokenizer.chat_template``, rendered in a sandbox the way Hugging Face does) or a
+    registered format (``chat_format="chatml"``); a model with neither is a typed error,
+    never a guess. The whole conversation is sent as one raw prompt, so gpt4all's own
+    (older, Jinja-subset) chat session is not used and the history is the messages given.
+    Reasoning (``<think>...</think>``) is split into ``reasoning_content``.
+
+    Setup:
+        ```bash
+        pip install -U "langchain-localllm[gpt4all]"
+        ```
+
+    Key init args:
+        model: str
+            Path of the GGUF file, or its file name inside ``model_path``.
+        n_ctx: int
+            Context window (2048).
+        max_tokens, temp, top_k, top_p, min_p, repeat_penalty: sampling
+        chat_format: str | None
+            A registered chat format, for files without a chat template.
+
+    Instantiate:
+        ```python
+        from langchain_localllm import ChatGPT4All
+
+        chat = ChatGPT4All(model="/models/qwen2.5-0.5b-instruct-q4_0.gguf", temp=0)
+        ```
+
+    Invoke:
+        ```python
+        message = chat.invoke([("system", "Be brief."), ("human", "Name a planet.")])
+        message.content         # 'Mars.'
+        message.usage_metadata  # {'input_tokens': 22, 'output_tokens': 3, 'total_tokens': 25}
+        ```
+
+    Stream:
+        ```python
+        for chunk in chat.stream("Tell me a story"):
+            print(chunk.content, end="", flush=True)
+        ```
+
+    Async:
+        ```python
+        await chat.ainvoke("Hello")
+        async for chunk in chat.astream("Hello"):
+            print(chunk.content, end="")
+        ```
+    """
+
+    _provider: ClassVar[str] = "gpt4all"
+
+    def _own_chat_template(self) -> str | None:
+        return self.chat_template()
+
+    def _special_token_texts(self) -> tuple[str, str]:
+        # gpt4all adds BOS itself when it tokenizes the prompt: templates get none. The EOS
+        # text (templates close past assistant turns with it) comes from the vocabulary.
+        try:
+            vocab = load_llama(self.model_file, vocab_only=True, verbose=self.verbose)
+        except MissingDependencyError:  # a gpt4all-only install: no way to read the vocabulary
+            return "", ""
+        with vocab.lock:
+            eos = vocab.model.token_eos()
+            return "", vocab.model.detokenize([eos], special=True).decode("utf-8", errors="replace")
+
+    def _iter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> Iterator[ChatDelta]:
+        prompt = self._chat_prompt(messages, kwargs)
+        args = self._call_args(kwargs, extra=PROMPT_CALL_ARGS)
+        stops = list(dict.fromkeys([*prompt.stop, *stop]))
+        loaded = self.load()
+        with loaded.lock:
+            chunks = _generate_locked(loaded.model, prompt.text, args, stops, self.model_name)
+            yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params.update(self._ls_sampling(self._stop_sequences(stop), kwargs))
+        return params

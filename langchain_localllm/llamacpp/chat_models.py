@@ -1,0 +1,129 @@
+"""``ChatLlamaCpp``: chat with a llama.cpp model in process, through llama-cpp-python."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from langchain_core.language_models import LangSmithParams
+from langchain_core.messages import BaseMessage
+
+from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm.llamacpp.llms import generate_locked
+from langchain_localllm.llamacpp.params import LlamaCppParams
+from langchain_localllm.llamacpp.runtime import use_state_cache
+
+__all__ = ["ChatLlamaCpp"]
+
+
+class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
+    """Chat with a llama.cpp model running in this process, via llama-cpp-python.
+
+    A drop-in replacement for ``langchain_community.chat_models.ChatLlamaCpp`` (the same
+    arguments). Messages are laid out with the model's own chat template (the GGUF's
+    ``tokenizer.chat_template``, rendered in a sandbox the way Hugging Face does), or a
+    registered format (``chat_format="chatml"``); a model with neither is a typed error,
+    never a guess. The model is shared with ``LlamaCpp`` instances of the same file, and a
+    conversation's next turn reuses the evaluated prompt (also when another conversation
+    used the model in between: states are kept per conversation, bounded by
+    ``state_cache_bytes``).
+
+    Setup:
+        ```bash
+        pip install -U "langchain-localllm[llamacpp]"
+        ```
+
+    Key init args — model loading:
+        model_path: str
+            Path of the GGUF file.
+        n_ctx: int | None
+            Context window; None/0 take it from the model file.
+        chat_format: str | None
+            A registered chat format, for files without a chat template.
+
+    Key init args — generation:
+        temperature, max_tokens, top_p, top_k, min_p, repeat_penalty, seed
+        stop: list[str] | None
+            More stop sequences (the format's end-of-turn strings always apply).
+        chat_template_kwargs: dict | None
+            Template variables, e.g. ``{"enable_thinking": False}``.
+
+    Instantiate:
+        ```python
+        from langchain_localllm import ChatLlamaCpp
+
+        chat = ChatLlamaCpp(model_path="Qwen3-0.6B-Q8_0.gguf", temperature=0, max_tokens=512)
+        ```
+
+    Invoke:
+        ```python
+        message = chat.invoke([("system", "Be brief."), ("human", "What is 2 + 2?")])
+        message.content                                # '2 + 2 = 4.'
+        message.additional_kwargs["reasoning_content"]  # 'Okay, the user asks ...'
+        message.usage_metadata  # {'input_tokens': 24, 'output_tokens': 61, 'total_tokens': 85}
+        message.response_metadata["timings"]["predicted_per_second"]
+        ```
+
+    Stream:
+        ```python
+        for chunk in chat.stream("Tell me a story"):
+            print(chunk.content, end="", flush=True)
+        ```
+
+    Async:
+        ```python
+        await chat.ainvoke("Hello")
+        async for chunk in chat.astream("Hello"):
+            print(chunk.content, end="")
+        ```
+    """
+
+    _provider: ClassVar[str] = "llamacpp"
+
+    state_cache_bytes: int = 1 << 30
+    """Memory for saved model states, one per recent conversation (llama-cpp-python's
+    ``LlamaRAMCache``), so that interleaved conversations each resume without re-reading
+    their history. 0 turns it off (then only the last conversation resumes)."""
+
+    def _own_chat_template(self) -> str | None:
+        return self.chat_template()
+
+    def _special_token_texts(self) -> tuple[str, str]:
+        model = self.client
+        return _token_text(model, model.token_bos()), _token_text(model, model.token_eos())
+
+    def _iter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> Iterator[ChatDelta]:
+        prompt = self._chat_prompt(messages, kwargs)
+        args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        loaded = self.load()
+        with loaded.lock:
+            model = loaded.model
+            use_state_cache(model, self.state_cache_bytes)
+            tokens = _prompt_tokens(model, prompt.text)
+            chunks = generate_locked(model, tokens, args)
+            yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+
+    # --- LangChain metadata ----------------------------------------------------------------
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params.update(self._ls_sampling(self._stop_sequences(stop), kwargs))
+        return params
+
+
+def _token_text(model: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    return str(model.detokenize([token], special=True).decode("utf-8", errors="replace"))
+
+
+def _prompt_tokens(model: Any, text: str) -> list[int]:
+    """The prompt's tokens: BOS added when the model wants one, unless the template wrote it."""
+    tokens = list(model.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+    bos = model.token_bos()
+    if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
+        tokens = tokens[1:]
+    return tokens

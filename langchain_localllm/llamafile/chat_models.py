@@ -1,0 +1,253 @@
+"""``ChatLlamafile``: chat with a llamafile or llama.cpp ``llama-server`` (the llama-server dialect
+of :class:`~langchain_localllm.openai_compatible.chat_models.ChatOpenAICompatible`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar, Literal
+
+from langchain_core.messages import BaseMessage
+from pydantic import Field, PrivateAttr
+
+from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
+from langchain_localllm._core.http_connection import BaseUrl
+from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
+from langchain_localllm.errors import (
+    LocalLLMError,
+    MalformedResponseError,
+    ServerResponseError,
+    StreamInterruptedError,
+    UnsupportedParameterError,
+)
+from langchain_localllm.llamafile.llms import _FINISH_REASONS
+from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
+from langchain_localllm.openai_compatible.llms import server_timings
+from langchain_localllm.openai_compatible.server import ServerInfo
+
+#: llama-server options of /v1/chat/completions beyond OpenAI's, as fields and per call.
+_LLAMA_OPTIONS = ("cache_prompt", "n_probs", "reasoning_format", "top_k", "min_p", "repeat_penalty")
+
+
+class ChatLlamafile(ChatOpenAICompatible):
+    """Chat with a llamafile or llama.cpp ``llama-server`` through ``/v1/chat/completions``.
+
+    The server renders the model's own chat template (``--jinja``, the default of current
+    llama-server), parses reasoning (``reasoning_content``) and tool calls, and constrains
+    output to JSON schemas with a grammar.
+
+    Setup:
+        ```bash
+        ./model.llamafile --server --nobrowser --jinja      # http://localhost:8080
+        # or: llama-server -m model.gguf --jinja --port 8080
+        ```
+
+    Key init args — generation params:
+        max_tokens: int | None
+            Most tokens per answer (256 by default).
+        temperature: float | None
+            Sampling temperature.
+        reasoning_format: "auto" | "deepseek" | "none" | None
+            How the server separates the model's thinking (``none`` leaves it in content).
+        chat_template_kwargs: dict | None
+            Template variables, e.g. ``{"enable_thinking": False}``.
+        cache_prompt: bool | None
+            Reuse the KV cache of the conversation's shared prefix (server default: on).
+        n_probs: int | None
+            Top-N token probabilities per generated token.
+
+    Key init args — client params:
+        base_url: str | list[str]
+            Default ``http://localhost:8080``; a list makes a fleet.
+        api_key: SecretStr | None
+            The server's ``--api-key``.
+
+    Instantiate:
+        ```python
+        from langchain_localllm import ChatLlamafile
+
+        chat = ChatLlamafile(temperature=0.2)
+        ```
+
+    Invoke:
+        ```python
+        chat.invoke([("system", "Be brief."), ("human", "Name a prime number.")]).content
+        ```
+
+        ```
+        '7'
+        ```
+
+    Stream:
+        ```python
+        for chunk in chat.stream("Tell me a joke"):
+            print(chunk.content, end="", flush=True)
+        ```
+
+    Async:
+        ```python
+        await chat.ainvoke("Hello")
+        ```
+
+    Tools and structured output use the server's ``--jinja`` tool-call parsing and its
+    JSON-schema grammars: ``chat.bind_tools([...], tool_choice="any")``,
+    ``chat.with_structured_output(Person)``.
+    """
+
+    _server_kind: ClassVar[ServerKind] = LLAMA_SERVER
+    _provider: ClassVar[str] = "llamafile"
+    _health_path: ClassVar[str] = "/health"
+    _env_prefix: ClassVar[str] = "LLAMA"
+    _extra_call_params: ClassVar[frozenset[str]] = ChatOpenAICompatible._extra_call_params | frozenset(
+        _LLAMA_OPTIONS
+    )
+
+    base_url: BaseUrl = "http://localhost:8080"
+    """Root URL of the llamafile / llama-server, or a list of them (a fleet)."""
+
+    dialect: str | None = "llama-server"
+    """Always llama-server's."""
+
+    reasoning_format: Literal["auto", "deepseek", "deepseek-legacy", "none"] | None = None
+    """How the server extracts thinking into ``reasoning_content`` (None: the server's
+    ``--reasoning-format``, ``auto`` by default; ``none`` leaves it in the content)."""
+
+    cache_prompt: bool | None = None
+    """Reuse the KV cache for the prefix shared with the previous request (server default: on)."""
+
+    n_probs: int | None = Field(default=None, ge=0)
+    """Top-N token probabilities of each generated token."""
+
+    top_k: int | None = None
+    """Sample from the k most likely tokens (0 disables)."""
+
+    min_p: float | None = None
+    """Minimum probability relative to the most likely token."""
+
+    repeat_penalty: float | None = None
+    """Penalty for repeated tokens (1.0 disables)."""
+
+    chat_api: Literal["auto", "chat", "completion"] = "auto"
+    """Which server API answers: ``chat`` (``/v1/chat/completions``, the server renders the
+    template and parses reasoning and tools), ``completion`` (the messages rendered by the
+    server's ``/apply-template``, then its native ``/completion``: no tools), or ``auto``:
+    ``chat``, falling back to ``completion`` for a server without the chat endpoint."""
+
+    _no_chat_endpoint: bool = PrivateAttr(default=False)
+
+    def _chat_body(
+        self, info: ServerInfo, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        kwargs = dict(kwargs)
+        options = {name: kwargs.pop(name, getattr(self, name)) for name in _LLAMA_OPTIONS}
+        body = super()._chat_body(info, messages, stop, kwargs)
+        body.update({name: value for name, value in options.items() if value is not None})
+        return body
+
+    def _translated_error(self, error: LocalLLMError) -> LocalLLMError:
+        if "--jinja" in str(getattr(error, "server_message", "")):
+            msg = (
+                f"The llama-server at {self.client.base_url} was started without Jinja templates "
+                f"({getattr(error, 'server_message', error)}); tools need them. Restart it with --jinja "
+                "(and without --no-jinja)."
+            )
+            return UnsupportedParameterError(msg, url=getattr(error, "url", None), parameter="tools")
+        return super()._translated_error(error)
+
+    # --- /apply-template + /completion ------------------------------------------------------
+
+    def _use_completion(self) -> bool:
+        return self.chat_api == "completion" or (self.chat_api == "auto" and self._no_chat_endpoint)
+
+    def _completion_body(self, prompt: Any, stop: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(prompt, dict) or not isinstance(prompt.get("prompt"), str):
+            msg = f"{self.client.url('/apply-template')} did not answer a prompt: {str(prompt)[:120]}"
+            raise MalformedResponseError(msg, url=self.client.url("/apply-template"))
+        kwargs = dict(kwargs)
+        for name in ("tools", "tool_choice", "response_format"):
+            if kwargs.pop(name, None) not in (None, "auto", "none"):
+                msg = (
+                    f"ChatLlamafile(chat_api='completion') cannot pass {name}: the native /completion API "
+                    "has no tools. Use chat_api='chat' with a server started with --jinja."
+                )
+                raise UnsupportedParameterError(msg, parameter=name)
+        for name in ("ls_structured_output_format", "model", "parallel_tool_calls", "chat_template_kwargs"):
+            kwargs.pop(name, None)
+        options = {name: kwargs.pop(name, getattr(self, name)) for name in _LLAMA_OPTIONS}
+        options.pop("reasoning_format")
+        body = self._body(self.server_info(), kwargs)
+        body["n_predict"] = body.pop("max_tokens", -1)
+        body.update({name: value for name, value in options.items() if value is not None})
+        body.update(prompt=prompt["prompt"], stop=stop, stream=self.streaming)
+        return body
+
+    def _iter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> Iterator[ChatDelta]:
+        if not self._use_completion():
+            began = False
+            try:
+                for delta in super()._iter_deltas(messages, stop, **kwargs):
+                    began = True
+                    yield delta
+                return
+            except ServerResponseError as error:
+                if began or error.status_code != 404 or self.chat_api != "auto":
+                    raise
+                self._no_chat_endpoint = True
+        prompt = self.client.post_json("/apply-template", {"messages": messages_to_dicts(messages)})
+        body = self._completion_body(prompt, stop, kwargs)
+        yield from self._exchange("/completion", body, CompletionReader(self.client.url("/completion")))
+
+    async def _aiter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> AsyncIterator[ChatDelta]:
+        if not self._use_completion():
+            began = False
+            try:
+                async for delta in super()._aiter_deltas(messages, stop, **kwargs):
+                    began = True
+                    yield delta
+                return
+            except ServerResponseError as error:
+                if began or error.status_code != 404 or self.chat_api != "auto":
+                    raise
+                self._no_chat_endpoint = True
+        await self.aserver_info()
+        prompt = await self.client.apost_json("/apply-template", {"messages": messages_to_dicts(messages)})
+        body = self._completion_body(prompt, stop, kwargs)
+        async for delta in self._aexchange(
+            "/completion", body, CompletionReader(self.client.url("/completion"))
+        ):
+            yield delta
+
+
+class CompletionReader:
+    """Reads llama-server's native ``/completion`` answer (streamed or whole) as chat deltas."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.done = False
+
+    def feed(self, event: Any) -> list[ChatDelta]:
+        if not isinstance(event, dict):
+            raise MalformedResponseError(f"{self.url} sent an event that is not a JSON object: {event!r}")
+        text = str(event.get("content") or "")
+        if not event.get("stop"):
+            return [ChatDelta(text=text)] if text else []
+        self.done = True
+        evaluated, predicted = event.get("tokens_evaluated"), event.get("tokens_predicted")
+        usage = (evaluated, predicted) if isinstance(evaluated, int) and isinstance(predicted, int) else None
+        probs = event.get("completion_probabilities")
+        last = ChatDelta(
+            finish_reason=_FINISH_REASONS.get(str(event.get("stop_type")), "stop"),
+            usage=usage,
+            timings=server_timings(event),
+            metadata={"completion_probabilities": probs} if probs else {},
+        )
+        return [ChatDelta(text=text), last] if text else [last]
+
+    def close(self) -> list[ChatDelta]:
+        if not self.done:
+            msg = f"The answer from {self.url} ended before the server said it was complete; check its log."
+            raise StreamInterruptedError(msg, url=self.url)
+        return []

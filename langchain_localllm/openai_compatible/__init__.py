@@ -1,0 +1,1 @@
+"""Any OpenAI-compatible inference server (vLLM, SGLang, LM Studio, llama-server, ...) and fleets of them."""
