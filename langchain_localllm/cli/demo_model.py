@@ -52,6 +52,9 @@ class DefaultModel:
     label: str
     generation: dict[str, Any] = field(default_factory=dict)
     """Generation settings (``LlamaCpp`` field names) used unless the user sets them."""
+    base_model: bool = False
+    """A base model has no chat template: ``localllm chat`` runs it as a text model on a
+    plain ``User:``/``Assistant:`` transcript, not as a chat model with guessed turn markers."""
 
 
 def demo_model_path() -> Path:
@@ -76,5 +79,5 @@ def default_model(backend: str) -> DefaultModel:
     )
 
     if backend != "gpt4all" and gemma_available():
-        return DefaultModel(gemma_gguf_path(), GEMMA_LABEL, dict(GEMMA_GENERATION_DEFAULTS))
+        return DefaultModel(gemma_gguf_path(), GEMMA_LABEL, dict(GEMMA_GENERATION_DEFAULTS), base_model=True)
     return DefaultModel(ensure_demo_model(), DEMO_LABEL)

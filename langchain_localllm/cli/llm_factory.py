@@ -118,6 +118,7 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None, c
         note(default.label)
         model_path: Path | None = default.path
         defaults = default.generation
+        chat = chat and not default.base_model
     elif backend in IN_PROCESS:
         from langchain_localllm.cli.discovery import resolve_model_path
 
