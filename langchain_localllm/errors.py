@@ -41,6 +41,7 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnreachableError",
     "StreamInterruptedError",
+    "UnsupportedArchitectureError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
 ]
@@ -124,6 +125,10 @@ class ModelFileNotFoundError(ModelNotFoundError, FileNotFoundError):
 
 class InvalidModelFileError(LocalLLMError, ValueError):
     """The model path exists but is not a loadable GGUF model file."""
+
+
+class UnsupportedArchitectureError(InvalidModelFileError):
+    """A valid model file whose architecture the chosen runtime does not know (``architecture``)."""
 
 
 class MissingChatTemplateError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):

