@@ -2,7 +2,8 @@
 
 The notebooks read their endpoints the way user code does: ``OLLAMA_HOST`` and
 ``OLLAMA_MODEL`` for Ollama, ``LLAMAFILE_BASE_URL`` for a llamafile/llama-server,
-``LOCALLLM_MODEL_PATH`` for a GGUF file (default: the embedded Gemma 3 270M). This
+``LLAMAFILE_FLEET_URLS`` for several of them, ``LOCALLLM_MODEL_PATH`` for a GGUF file
+(default: the embedded Gemma 3 270M). This
 harness starts the servers that stand in for the user's (the Ollama emulator and a real
 llama-server, both serving Gemma 3 270M) and sets those variables for the kernel.
 """
@@ -43,11 +44,14 @@ def user_environment(llama_server_binary: Path) -> Iterator[dict[str, str]]:
     with (
         OllamaTestServer({"gemma3:270m": gemma}, n_ctx=2048, n_threads=2) as ollama,
         LlamaServer(gemma, binary=llama_server_binary, n_ctx=4096, parallel=4, threads=2) as llama_server,
+        LlamaServer(gemma, binary=llama_server_binary, n_ctx=2048, parallel=2, threads=1) as second,
+        LlamaServer(gemma, binary=llama_server_binary, n_ctx=2048, parallel=2, threads=1) as third,
     ):
         yield {
             "OLLAMA_HOST": ollama.base_url,
             "OLLAMA_MODEL": "gemma3:270m",
             "LLAMAFILE_BASE_URL": llama_server.base_url,
+            "LLAMAFILE_FLEET_URLS": ",".join(s.base_url for s in (llama_server, second, third)),
             "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
             # The kernel imports this checkout's package, as the tests do.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
