@@ -1,9 +1,12 @@
 """langchain's ``create_agent`` running ChatLlamaCpp on a real model, end to end.
 
-Gemma 3 270M (base) chooses the tool by itself (``tool_choice="auto"``): it opens a call, the
-rest of the call is decoded under the grammar of the bound tools, the agent runs the tool and
-sends the result -- or the tool's error -- back as a tool message. The model is too small to
-stop after the result (it calls the same tool again), so the run is capped at two model calls.
+Gemma 3 270M (base) does not reliably open a tool call by itself (``tool_choice="auto"``:
+measured here, it sometimes answers in text instead), so the agent's first model call is
+forced (``tool_choice="any"``, through a middleware, as an application that must act would do):
+the whole call is decoded under the grammar of the bound tools, the agent runs the tool and
+sends the result -- or the tool's error -- back as a tool message, and the next model call is
+unforced again. The model is too small to stop after the result (it calls the same tool
+again), so the run is capped at two model calls.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain.agents.middleware import ModelCallLimitMiddleware
+from langchain.agents.middleware import ModelCallLimitMiddleware, ModelRequest, wrap_model_call
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import ToolException, tool
 
@@ -35,13 +38,23 @@ def get_population(city: str) -> int:
 get_population.handle_tool_error = True
 
 
+@wrap_model_call
+def act_first(request: ModelRequest, handler: Any) -> Any:
+    """Force a tool call until a tool has answered; then let the model choose."""
+    if not any(isinstance(m, ToolMessage) for m in request.messages):
+        request = request.override(tool_choice="any")
+    return handler(request)
+
+
 @pytest.fixture(scope="module")
 def agent() -> Any:
     chat = ChatLlamaCpp(
         model_path=gemma_path(), chat_format="gemma", max_tokens=120, temperature=0, n_ctx=2048
     )
     return create_agent(
-        chat, tools=[get_weather, get_population], middleware=[ModelCallLimitMiddleware(run_limit=2)]
+        chat,
+        tools=[get_weather, get_population],
+        middleware=[act_first, ModelCallLimitMiddleware(run_limit=2)],
     )
 
 
