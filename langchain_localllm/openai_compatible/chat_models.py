@@ -32,6 +32,7 @@ from langchain_localllm.errors import (
     MalformedResponseError,
     StreamInterruptedError,
 )
+from langchain_localllm.openai_compatible.forced_calls import ForcedCallReader, call_schema, forced_tools
 from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer, ServerInfo
@@ -189,43 +190,65 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
             if value is not None:
                 body[name] = value
         tools = chat_only.pop("tools", None)
-        if tools:
+        choice = chat_only.pop("tool_choice", None)
+        forced = forced_tools(tools, choice)
+        if forced is not None:
+            self._force_call(info, body, forced, chat_only)
             body["tools"] = tools
-            choice = chat_only.pop("tool_choice", None)
+            body["tool_choice"] = "none"  # the template still shows the tools; the schema decides
+        elif tools and choice != "none":
+            body["tools"] = tools
             if choice is not None:
                 body["tool_choice"] = choice
-        elif chat_only.get("tool_choice") not in (None, "none", "auto"):
-            choice = chat_only["tool_choice"]
+        elif not tools and choice not in (None, "none", "auto"):
             msg = f"{type(self).__name__}: tool_choice={choice!r} without tools; use bind_tools()."
             raise InvalidParameterError(msg, parameter="tool_choice")
-        chat_only.pop("tool_choice", None)
+        if not body.get("tools"):
+            chat_only.pop("parallel_tool_calls", None)
         body.update(chat_only)  # parallel_tool_calls, response_format
         body["stream"] = self.streaming
         if self.streaming:
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def _force_call(
+        self, info: ServerInfo, body: dict[str, Any], tools: list[dict[str, Any]], chat_only: dict[str, Any]
+    ) -> None:
+        """Constrain the answer to a call of one of ``tools`` (see :mod:`.forced_calls`)."""
+        fields = {*info.dialect.schema_fields({}), "json_schema", "grammar", "response_format"}
+        taken = sorted(name for name in fields if name in body or name in chat_only)
+        if taken:
+            msg = (
+                f"{type(self).__name__}: a forced tool_choice constrains the answer to a tool call; "
+                f"it cannot be combined with {taken[0]}."
+            )
+            raise InvalidParameterError(msg, parameter=taken[0])
+        parallel = chat_only.pop("parallel_tool_calls", None) is True
+        body.update(info.dialect.schema_fields(call_schema(tools, parallel=parallel)))
+
     # --- the exchange, sync and async --------------------------------------------------------
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
-        return self._chat_body(self.server_info(), messages, stop, kwargs)
+    ) -> tuple[dict[str, Any], DeltaReader]:
+        """The request body and the reader of its answer."""
+        body = self._chat_body(self.server_info(), messages, stop, kwargs)
+        reader: DeltaReader = ChatReader(self.client.url("/v1/chat/completions"))
+        if forced_tools(kwargs.get("tools"), kwargs.get("tool_choice")) is not None:
+            reader = ForcedCallReader(reader)
+        return body, reader
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> Iterator[ChatDelta]:
-        body = self._request(messages, stop, kwargs)
-        yield from self._exchange(
-            "/v1/chat/completions", body, ChatReader(self.client.url("/v1/chat/completions"))
-        )
+        body, reader = self._request(messages, stop, kwargs)
+        yield from self._exchange("/v1/chat/completions", body, reader)
 
     async def _aiter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> AsyncIterator[ChatDelta]:
         await self.aserver_info()
-        body = self._request(messages, stop, kwargs)
-        reader = ChatReader(self.client.url("/v1/chat/completions"))
+        body, reader = self._request(messages, stop, kwargs)
         async for delta in self._aexchange("/v1/chat/completions", body, reader):
             yield delta
 
