@@ -5,8 +5,9 @@ shared by the sync and async paths (only the I/O differs). What ``ChatOpenAI`` d
 pointed at a local server is kept: reasoning (``reasoning_content`` or ``reasoning``,
 whichever the server sends), token usage of streamed answers (``stream_options``), timings.
 Tool calls and structured output use what the server supports: its own tool-call parsing
-(``tools``/``tool_choice``) and its own constrained decoding (vLLM ``structured_outputs``,
-llama-server ``json_schema``, else OpenAI ``response_format``).
+for ``tool_choice="auto"``, and its own constrained decoding (vLLM ``structured_outputs``,
+llama-server ``json_schema``, else OpenAI ``response_format``) for structured output and
+forced tool choices (:mod:`.forced_calls`).
 """
 
 from __future__ import annotations
@@ -300,9 +301,13 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer ``tools`` to the model; the server parses its tool calls.
 
-        ``tool_choice``: ``"auto"`` (default), ``"none"``, ``"any"``/``"required"``/``True``
-        (must call a tool) or a tool's name (must call that one) — the server enforces it
-        (llama-server with a grammar, vLLM with guided decoding).
+        ``tool_choice``: ``"auto"`` (default: the server's own tool-call parsing), ``"none"``
+        (no tools sent), ``"any"``/``"required"``/``True`` (must call a tool) or a tool's name
+        or OpenAI dict (must call that one). A forced choice is decoded under a JSON schema of
+        the call, with the server's own constrained decoding (llama-server ``json_schema``,
+        vLLM ``structured_outputs``, else ``response_format``), so every answer is a call of
+        an allowed tool with arguments that follow its schema, whatever the model; with
+        ``parallel_tool_calls=True`` one or more calls.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         names = [tool["function"]["name"] for tool in formatted]
