@@ -236,7 +236,7 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
         body = self._chat_body(self.server_info(), messages, stop, kwargs)
         reader: DeltaReader = ChatReader(self.client.url("/v1/chat/completions"))
         if forced_tools(kwargs.get("tools"), kwargs.get("tool_choice")) is not None:
-            reader = ForcedCallReader(reader)
+            reader = ForcedCallReader(reader, parallel=kwargs.get("parallel_tool_calls") is True)
         return body, reader
 
     def _iter_deltas(

@@ -75,16 +75,22 @@ def call_schema(tools: list[dict[str, Any]], *, parallel: bool) -> dict[str, Any
 class ForcedCallReader:
     """Reads an answer constrained by :func:`call_schema` as tool-call chunks.
 
-    Wraps the server's reader: reasoning and the last delta (usage, timings) pass through;
-    the answer's text — the call as JSON — is held until the answer finishes, then given as
-    one ``tool_call_chunk`` per call, each with an id (finish reason ``tool_calls``). An answer
-    that is not a complete call (cut by ``max_tokens``) becomes one chunk holding the raw text,
-    which LangChain reports in ``invalid_tool_calls``: nothing is lost.
+    Wraps the server's reader: reasoning and the last delta (usage, timings) pass through; the
+    answer's text — the call as JSON — becomes ``tool_call_chunks`` with ids (finish reason
+    ``tool_calls``). One call streams: its name and id as soon as ``"arguments":`` is reached,
+    then the arguments' JSON as it arrives. Parallel calls (an array) are given when the answer
+    is complete. An answer cut short (``max_tokens``) keeps the text it has: the tool's name and
+    the arguments' JSON prefix, with finish reason ``length``.
     """
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, *, parallel: bool = False) -> None:
         self.inner = inner
-        self.text: list[str] = []
+        self.parallel = parallel
+        self.text = ""
+        self.args_at: int | None = None  # where the streamed call's arguments begin in text
+        self.scanned = 0  # chars of the arguments scanned (and sent)
+        self.depth = 0
+        self.in_string = self.escaped = self.args_done = False
 
     def feed(self, event: Any) -> list[ChatDelta]:
         return self._relay(self.inner.feed(event))
@@ -95,36 +101,82 @@ class ForcedCallReader:
     def _relay(self, deltas: list[ChatDelta]) -> list[ChatDelta]:
         out: list[ChatDelta] = []
         for delta in deltas:
-            self.text.append(delta.text)
+            self.text += delta.text
+            chunks = [] if self.parallel else self._streamed()
             if delta.finish_reason is not None:
-                out.append(ChatDelta(message_id=delta.message_id, extra={"tool_call_chunks": self._chunks()}))
+                if self.args_at is None:
+                    chunks = self._chunks()
                 if delta.finish_reason == "stop":
                     delta.finish_reason = "tool_calls"
+            if chunks:
+                out.append(ChatDelta(message_id=delta.message_id, extra={"tool_call_chunks": chunks}))
+            if delta.finish_reason is not None:
                 out.append(delta)
             elif delta.reasoning:
                 delta.text = ""
                 out.append(delta)
         return out
 
+    def _streamed(self) -> list[dict[str, Any]]:
+        """The chunks of one call that the text received so far adds."""
+        chunks: list[dict[str, Any]] = []
+        if self.args_at is None:
+            name = _NAME.search(self.text)
+            arguments = _ARGUMENTS.search(self.text)
+            if name is None or arguments is None:
+                return []
+            self.args_at = arguments.end()
+            chunks.append(_chunk(json.loads(f'"{name.group(1)}"'), ""))
+        start = self.args_at + self.scanned
+        end = start
+        while end < len(self.text) and not self.args_done:
+            self._scan(self.text[end])
+            end += 1
+        self.scanned += end - start
+        if end > start:
+            chunks.append(
+                {
+                    "type": "tool_call_chunk",
+                    "name": None,
+                    "args": self.text[start:end],
+                    "id": None,
+                    "index": 0,
+                }
+            )
+        return chunks
+
+    def _scan(self, char: str) -> None:
+        if self.in_string:
+            if self.escaped:
+                self.escaped = False
+            elif char == "\\":
+                self.escaped = True
+            elif char == '"':
+                self.in_string = False
+        elif char == '"':
+            self.in_string = True
+        elif char in "{[":
+            self.depth += 1
+        elif char in "}]":
+            self.depth -= 1
+            self.args_done = self.depth == 0
+
     def _chunks(self) -> list[dict[str, Any]]:
-        text = "".join(self.text)
         try:
-            parsed = json.loads(text)
+            parsed = json.loads(self.text)
         except json.JSONDecodeError:
             parsed = None
         calls = parsed if isinstance(parsed, list) else [parsed]
         if not calls or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
-            return [_cut_call(text)]
+            return [_cut_call(self.text)]
         return [
-            {
-                "type": "tool_call_chunk",
-                "name": call["name"],
-                "args": json.dumps(call.get("arguments", {}), ensure_ascii=False),
-                "id": _call_id(),
-                "index": index,
-            }
+            _chunk(call["name"], json.dumps(call.get("arguments", {}), ensure_ascii=False), index)
             for index, call in enumerate(calls)
         ]
+
+
+def _chunk(name: str | None, args: str, index: int = 0) -> dict[str, Any]:
+    return {"type": "tool_call_chunk", "name": name, "args": args, "id": _call_id(), "index": index}
 
 
 def _cut_call(text: str) -> dict[str, Any]:
@@ -133,13 +185,7 @@ def _cut_call(text: str) -> dict[str, Any]:
     finish reason ``length`` says so)."""
     name = _NAME.search(text)
     arguments = _ARGUMENTS.search(text)
-    return {
-        "type": "tool_call_chunk",
-        "name": name.group(1) if name else None,
-        "args": text[arguments.end() :] if arguments else text,
-        "id": _call_id(),
-        "index": 0,
-    }
+    return _chunk(name.group(1) if name else None, text[arguments.end() :] if arguments else text)
 
 
 def _call_id() -> str:
