@@ -197,7 +197,7 @@ def rag_timings(model: Path, chunks: list[str]) -> None:
             docs, embeddings, store, chunk_size=128, chunk_overlap=16, show_progress=False
         )
         build = time.perf_counter() - start
-        n_chunks = len(retriever.vectorstore.store)  # type: ignore[attr-defined]
+        n_chunks = len(retriever.vectorstore)  # type: ignore[attr-defined]
         start = time.perf_counter()
         index_folder(docs, embeddings, store, chunk_size=128, chunk_overlap=16, show_progress=False)
         reindex = time.perf_counter() - start

@@ -24,6 +24,7 @@ from langchain_core import exceptions as _lc
 __all__ = [
     "ContextLengthExceededError",
     "DocumentLoadError",
+    "EmbeddingMismatchError",
     "FleetUnavailableError",
     "GenerationError",
     "InvalidMessagesError",
@@ -40,6 +41,7 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnreachableError",
     "StreamInterruptedError",
+    "UnsupportedArchitectureError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
 ]
@@ -102,6 +104,14 @@ class DocumentLoadError(LocalLLMError, ValueError):
     """
 
 
+class EmbeddingMismatchError(LocalLLMError, ValueError):
+    """An index was built with another embedding model than the one given to use it.
+
+    Vectors of different models are not comparable. ``expected`` and ``got`` describe
+    the two models; the message says how to re-index.
+    """
+
+
 # --- models ------------------------------------------------------------------------
 
 
@@ -115,6 +125,10 @@ class ModelFileNotFoundError(ModelNotFoundError, FileNotFoundError):
 
 class InvalidModelFileError(LocalLLMError, ValueError):
     """The model path exists but is not a loadable GGUF model file."""
+
+
+class UnsupportedArchitectureError(InvalidModelFileError):
+    """A valid model file whose architecture the chosen runtime does not know (``architecture``)."""
 
 
 class MissingChatTemplateError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):

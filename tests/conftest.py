@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.embeddings",
     "tests.fixtures.openai_servers",
     "tests.fixtures.runs",
+    "tests.fixtures.chroma",
 ]

@@ -13,6 +13,7 @@ from langchain_localllm._core.tokens import approximate_tokens as approximate_to
 from langchain_localllm._core.tokens import token_counter as token_counter
 from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
 from langchain_localllm.prompts import ConditionalPromptSelector, get_prompt_format, prompt_format
+from langchain_localllm.prompts.completion import completion_stop
 
 #: Used when neither the caller nor the model says how big the context window is.
 DEFAULT_CONTEXT_WINDOW = 2048
@@ -30,9 +31,17 @@ def select_prompt(selector: ConditionalPromptSelector, llm: Any) -> BasePromptTe
     return selector.default_prompt if is_chat_model(llm) else selector.get_prompt(llm)
 
 
-def text_model(llm: Runnable[Any, Any]) -> Runnable[Any, str]:
-    """``llm`` bound to its format's stop sequences, producing text (chat models too)."""
-    stop = [] if is_chat_model(llm) else list(get_prompt_format(prompt_format(llm)).stop)
+def text_model(llm: Runnable[Any, Any], prompt: BasePromptTemplate | None = None) -> Runnable[Any, str]:
+    """``llm`` bound to its format's stop sequences, producing text (chat models too).
+
+    A completion-style ``prompt`` (for base models) adds the strings where its pattern
+    starts over (see ``langchain_localllm.prompts.completion``).
+    """
+    if is_chat_model(llm):
+        stop: list[str] = []
+    else:
+        stop = list(get_prompt_format(prompt_format(llm)).stop)
+        stop += [s for s in completion_stop(prompt) if s not in stop] if prompt is not None else []
     bound: Runnable[Any, Any] = llm.bind(stop=stop) if stop and isinstance(llm, BaseLanguageModel) else llm
     return bound | StrOutputParser()
 

@@ -1,8 +1,9 @@
 """Answer questions from your own documents with a local model: ``rag_chain(llm, retriever)``.
 
 The chain retrieves chunks for the question, lays them out with the question in the
-model's own prompt format (Llama-2 ``[INST] <<SYS>>``, ChatML, Llama-3, ..., plain
-text for base models; chosen through the prompt-format selector) and returns the
+model's own prompt format (Llama-2 ``[INST] <<SYS>>``, ChatML, Llama-3, ...; a
+completion-style prompt with a worked example for base models; chosen through the
+prompt-format selector when the chain runs) and returns the
 answer with its sources. It is an LCEL runnable: ``invoke``, ``batch``, ``ainvoke``,
 and ``stream``/``astream``, where the answer arrives token by token.
 
@@ -31,11 +32,20 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
 
 from langchain_localllm.chains._inputs import question_of
-from langchain_localllm.chains._llm import text_model
+from langchain_localllm.chains._llm import select_prompt, text_model
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.prompts import FORMATS, ConditionalPromptSelector, format_predicate, format_prompt
+from langchain_localllm.prompts.completion import CompletionPrompt, with_completion_prompt
 
-__all__ = ["RAG_PROMPTS", "RAG_SYSTEM", "RAG_USER", "format_documents", "rag_chain", "rag_prompt_selector"]
+__all__ = [
+    "RAG_COMPLETION",
+    "RAG_PROMPTS",
+    "RAG_SYSTEM",
+    "RAG_USER",
+    "format_documents",
+    "rag_chain",
+    "rag_prompt_selector",
+]
 
 RAG_SYSTEM = (
     "You are an assistant for question-answering tasks. Answer the question using only the "
@@ -57,8 +67,24 @@ RAG_PROMPTS: dict[str, tuple[str, str]] = {
 Laid out by each format's registered wrapper (``langchain_localllm.prompts``)."""
 
 
+RAG_COMPLETION = CompletionPrompt(
+    intro="Questions answered from numbered passages of the reader's own documents, citing the "
+    'passage used; an answer the passages do not hold is "I don\'t know."',
+    example=(
+        "Passages:\n[1] (notes/health.md)\nThe dentist appointment is on Tuesday, 3 March, at 10 am.\n\n"
+        "[2] (notes/car.md)\nThe car goes to the garage in April.\n\n"
+        "Question: When is the dentist appointment?\n"
+        "Answer: On Tuesday, 3 March, at 10 am [1]."
+    ),
+    template="Passages:\n{context}\n\nQuestion: {question}\nAnswer:",
+    stop=("\n",),
+)
+"""The RAG prompt for base models (no chat template): a worked example the model continues."""
+
+
 def rag_prompt_selector() -> ConditionalPromptSelector:
-    """One RAG prompt per registered prompt format, picked by the model's format."""
+    """One RAG prompt per registered prompt format, picked by the model's format; the
+    completion-style :data:`RAG_COMPLETION` for base models."""
     conditionals: list[tuple[Callable[[Any], bool], BasePromptTemplate]] = []
     for name in FORMATS:
         if name != "plain":
@@ -66,7 +92,8 @@ def rag_prompt_selector() -> ConditionalPromptSelector:
             conditionals.append((format_predicate(name), format_prompt(name, user, system)))
     system, user = RAG_PROMPTS.get("plain", (RAG_SYSTEM, RAG_USER))
     default = format_prompt("plain", user, system)
-    return ConditionalPromptSelector(default_prompt=default, conditionals=conditionals)
+    selector = ConditionalPromptSelector(default_prompt=default, conditionals=conditionals)
+    return with_completion_prompt(selector, RAG_COMPLETION)
 
 
 def _source_of(doc: Document) -> str:
@@ -115,22 +142,29 @@ def rag_chain(
             "build one with langchain_localllm.rag.index_folder(...).",
             parameter="retriever",
         )
-    chosen = prompt if prompt is not None else rag_prompt_selector().get_prompt(llm)
-    missing = {"context", "question"} - set(chosen.input_variables)
-    if missing:
-        raise InvalidParameterError(
-            "The RAG prompt must have the variables {context} and {question}; "
-            f"missing: {sorted(missing)}.",
-            parameter="prompt",
+    if prompt is not None:
+        missing = {"context", "question"} - set(prompt.input_variables)
+        if missing:
+            raise InvalidParameterError(
+                "The RAG prompt must have the variables {context} and {question}; "
+                f"missing: {sorted(missing)}.",
+                parameter="prompt",
+            )
+    selector = rag_prompt_selector()
+
+    def answer(inputs: dict[str, Any]) -> Runnable[Any, str]:
+        # Chosen when the chain runs (building it asks the model nothing): the model's
+        # own format, the plain prompt for chat models, the completion prompt for base models.
+        chosen = prompt if prompt is not None else select_prompt(selector, llm)
+        return (
+            RunnableLambda(lambda x: {"context": format_documents(x["context"]), "question": x["question"]})
+            | chosen
+            | text_model(llm, chosen)
         )
-    answer: Runnable[Any, str] = (
-        RunnableLambda(lambda x: {"context": format_documents(x["context"]), "question": x["question"]})
-        | chosen
-        | text_model(llm)
-    )
+
     return (
         RunnableLambda(question_of, name="question")
         | RunnableParallel(question=RunnablePassthrough(), context=retriever)
         | RunnablePassthrough.assign(sources=RunnableLambda(lambda x: _sources(x["context"]), name="sources"))
-        | RunnablePassthrough.assign(answer=answer)
+        | RunnablePassthrough.assign(answer=RunnableLambda(answer, name="answer"))
     ).with_config(run_name="rag_chain")

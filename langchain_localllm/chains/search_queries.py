@@ -22,9 +22,11 @@ from langchain_localllm.chains._inputs import question_of
 from langchain_localllm.chains._llm import select_prompt, text_model
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.prompts import ConditionalPromptSelector, format_prompt_selector
+from langchain_localllm.prompts.completion import CompletionPrompt, with_completion_prompt
 
 __all__ = [
     "SearchQueriesOutputParser",
+    "completion_queries_prompt",
     "parse_search_queries",
     "search_queries_chain",
     "search_queries_prompt",
@@ -105,10 +107,36 @@ class SearchQueriesOutputParser(BaseOutputParser[list[str]]):
         return "search_queries"
 
 
+_EXAMPLE_QUESTION = "Which NBA team did LeBron James lead to a championship in 2016?"
+_EXAMPLE_QUERIES = (
+    "Which team did LeBron James win the 2016 NBA championship with?",
+    "What NBA team won the 2016 Finals with LeBron James?",
+    "Who did LeBron James play for when he won the 2016 NBA title?",
+    "Which team beat the Golden State Warriors in the 2016 NBA Finals?",
+    "What was LeBron James's team in the 2016 NBA championship?",
+)
+
+
+def completion_queries_prompt(n: int = 3) -> CompletionPrompt:
+    """The prompt for base models: ``n`` queries continued from one worked example."""
+    count = _NUMBER_WORDS[n].lower() if n < len(_NUMBER_WORDS) else str(n)
+    shown = _EXAMPLE_QUERIES[: min(n, len(_EXAMPLE_QUERIES))]
+    example = "\n".join(f"{i}. {q}" for i, q in enumerate(shown, 1))
+    return CompletionPrompt(
+        intro=f"Each question below is followed by {count} Google search queries similar to it, "
+        "numbered, one per line, each ending with a question mark.",
+        example=f"Question: {_EXAMPLE_QUESTION}\nQueries:\n{example}",
+        template="Question: {question}\nQueries:\n1.",
+        stop=("\n\n", "\nQuestion:"),
+    )
+
+
 def search_queries_prompt(n: int = 3) -> ConditionalPromptSelector:
-    """Per-format prompts (one per registered format) asking for ``n`` similar queries."""
+    """Per-format prompts (one per registered format) asking for ``n`` similar queries;
+    a completion-style prompt with a worked example for base models."""
     count = _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)
-    return format_prompt_selector(INSTRUCTION.format(count=count), system=SYSTEM)
+    selector = format_prompt_selector(INSTRUCTION.format(count=count), system=SYSTEM)
+    return with_completion_prompt(selector, completion_queries_prompt(n))
 
 
 def search_queries_chain(
@@ -137,6 +165,14 @@ def search_queries_chain(
 
     def generate(_question: str) -> Runnable[Any, list[str]]:
         chosen = select_prompt(selector, llm)
-        return RunnableLambda(lambda q: {"question": q}, name="question") | chosen | text_model(llm) | parser
+        # A completion prompt ends with "1.": the model's first line is the first query.
+        first = "1." if str(getattr(chosen, "template", "")).endswith("\n1.") else ""
+        return (
+            RunnableLambda(lambda q: {"question": q}, name="question")
+            | chosen
+            | text_model(llm, chosen)
+            | RunnableLambda(lambda text: first + text, name="numbered")
+            | parser
+        )
 
     return RunnableLambda(question_of, name="question") | RunnableLambda(generate, name="search_queries")

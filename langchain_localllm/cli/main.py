@@ -24,6 +24,7 @@ examples:
   localllm run --backend ollama --model llama3.2 "Why is the sky blue?"
   localllm chat --model llama3:8b                        # a model from Ollama's store, in process
   localllm models                                        # what is on this machine
+  localllm extract --schema person.json --many notes/*.txt > people.jsonl
 """
 
 
@@ -70,16 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=("auto", "stuff", "map_reduce", "refine"), default="auto", help="default: auto"
     )
 
+    p = command("extract", commands.cmd_extract, "extract JSON records matching a schema from FILES")
+    p.add_argument("files", metavar="FILE", nargs="+", help="UTF-8 text files (- reads standard input)")
+    p.add_argument("--schema", required=True, help="a JSON schema file describing one record")
+    p.add_argument("--many", action="store_true", help="any number of records per file (default: one)")
+    p.add_argument("--output", "-o", help="write the JSON Lines here (default: standard output)")
+    p.add_argument("--concurrency", type=int, default=2, help="files processed at once (default 2)")
+
     rag = sub.add_parser("rag", help="index documents and answer questions from them")
     rag_sub = rag.add_subparsers(dest="rag_command", metavar="ACTION", required=True)
     for name, func, help_text in (
         ("index", commands.cmd_rag_index, "index the documents of DIR (txt, md, pdf, html)"),
         ("ask", commands.cmd_rag_ask, "answer QUESTION from the indexed documents"),
+        (
+            "stats",
+            commands.cmd_rag_stats,
+            "print the index's chunks, files, size on disk and embedding model",
+        ),
     ):
         p = rag_sub.add_parser(name, help=help_text, description=help_text)
-        add_model_options(p)
         p.set_defaults(func=func)
         p.add_argument("--index", help="index folder (default: ~/.cache/langchain-localllm/rag-index)")
+        if name == "stats":
+            continue
+        add_model_options(p)
         p.add_argument(
             "--embeddings-model", help="GGUF embedding model (default: the built-in all-MiniLM-L6-v2)"
         )

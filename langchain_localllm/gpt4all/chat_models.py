@@ -9,16 +9,24 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.constrained_chat import (
+    constrained_deltas,
+    prepare_tool_messages,
+    tool_plan,
+    uses_tools,
+)
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
-from langchain_localllm.errors import MissingDependencyError
+from langchain_localllm._core.tool_calling import ToolCallingMixin, tool_request
+from langchain_localllm.errors import MissingDependencyError, UnsupportedParameterError
 from langchain_localllm.gpt4all.llms import _generate_locked
 from langchain_localllm.gpt4all.params import GPT4AllParams
 from langchain_localllm.llamacpp.runtime import load_llama
+from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatGPT4All"]
 
 
-class ChatGPT4All(GPT4AllParams, InProcessChatModel):
+class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
     """Chat with a GPT4All model running in this process, via the gpt4all package.
 
     Messages are laid out with the model's own chat template (the GGUF's
@@ -89,13 +97,38 @@ class ChatGPT4All(GPT4AllParams, InProcessChatModel):
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> Iterator[ChatDelta]:
+        request = tool_request(kwargs)
+        if request.forced_tools or request.answer_schema is not None:
+            what = f"tool_choice={request.choice!r}" if request.forced_tools else "a response format"
+            raise UnsupportedParameterError(
+                f"ChatGPT4All cannot constrain decoding (gpt4all has no grammars), so it cannot "
+                f"guarantee {what}. Load the same GGUF file with ChatLlamaCpp(model_path=...), which "
+                "enforces it with a grammar, or bind tools with tool_choice='auto'.",
+                parameter="tool_choice" if request.forced_tools else "response_format",
+            )
+        if request.tools or uses_tools(messages):
+            plan = tool_plan(self._chat_layout()[0], render_chat_template)
+            messages, template_tools = prepare_tool_messages(messages, request.offered_tools, plan)
+            if template_tools:
+                kwargs["tools"] = template_tools
+        else:
+            plan = None
         prompt = self._chat_prompt(messages, kwargs)
         args = self._call_args(kwargs, extra=PROMPT_CALL_ARGS)
         stops = list(dict.fromkeys([*prompt.stop, *stop]))
         loaded = self.load()
         with loaded.lock:
-            chunks = _generate_locked(loaded.model, prompt.text, args, stops, self.model_name)
-            yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+            if plan is None:
+                chunks = _generate_locked(loaded.model, prompt.text, args, stops, self.model_name)
+                yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+                return
+
+            def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
+                pieces = _generate_locked(loaded.model, text, args, [*stops, *extra_stop], self.model_name)
+                for chunk in pieces:
+                    yield chunk.text, chunk.generation_info
+
+            yield from constrained_deltas(generate, prompt, request, plan, constrain=False)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)

@@ -14,7 +14,12 @@ from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.gguf_tokenizer import gguf_tokenizer
 from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
 from langchain_localllm._core.native_output import native_stderr
-from langchain_localllm.errors import InvalidModelFileError, MissingDependencyError
+from langchain_localllm.errors import (
+    InvalidModelFileError,
+    MissingDependencyError,
+    UnsupportedArchitectureError,
+)
+from langchain_localllm.gpt4all.architecture import gpt4all_version, unsupported_architecture
 
 __all__ = ["DEFAULT_MODEL_DIR", "import_gpt4all", "load_gpt4all", "resolve_model_file", "token_ids"]
 
@@ -82,6 +87,16 @@ def load_gpt4all(
                     verbose=verbose,
                 )
         except (ValueError, RuntimeError) as error:
+            architecture = unsupported_architecture(str(error), path)
+            if architecture is not None:
+                raise UnsupportedArchitectureError(
+                    f"gpt4all cannot run {path.name}: its architecture {architecture!r} is newer than "
+                    f"this gpt4all ({gpt4all_version()}); gpt4all 2.8 predates it. Run the file with "
+                    "LlamaCpp(model_path=...) instead (same arguments; `pip install "
+                    "'langchain-localllm[llamacpp]'`).",
+                    path=str(path),
+                    architecture=architecture,
+                ) from error
             raise InvalidModelFileError(
                 f"gpt4all could not load {path}: {error}. The file may use an architecture this "
                 "gpt4all version does not know (try LlamaCpp), or the device is unavailable "

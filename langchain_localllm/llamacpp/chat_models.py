@@ -9,15 +9,23 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.constrained_chat import (
+    constrained_deltas,
+    prepare_tool_messages,
+    tool_plan,
+    uses_tools,
+)
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm._core.tool_calling import ToolCallingMixin, ToolRequest, tool_request
 from langchain_localllm.llamacpp.llms import generate_locked
 from langchain_localllm.llamacpp.params import LlamaCppParams
 from langchain_localllm.llamacpp.runtime import use_state_cache
+from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatLlamaCpp"]
 
 
-class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
+class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
     """Chat with a llama.cpp model running in this process, via llama-cpp-python.
 
     A drop-in replacement for ``langchain_community.chat_models.ChatLlamaCpp`` (the same
@@ -96,6 +104,10 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> Iterator[ChatDelta]:
+        request = tool_request(kwargs)
+        if request.tools or request.answer_schema is not None or uses_tools(messages):
+            yield from self._iter_tool_deltas(messages, stop, request, kwargs)
+            return
         prompt = self._chat_prompt(messages, kwargs)
         args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
         loaded = self.load()
@@ -105,6 +117,30 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
             tokens = _prompt_tokens(model, prompt.text)
             chunks = generate_locked(model, tokens, args)
             yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+
+    def _iter_tool_deltas(
+        self, messages: list[BaseMessage], stop: list[str], request: ToolRequest, kwargs: dict[str, Any]
+    ) -> Iterator[ChatDelta]:
+        """A turn with tools or a response format: decoded under our grammars."""
+        plan = tool_plan(self._chat_layout()[0], render_chat_template)
+        messages, template_tools = prepare_tool_messages(messages, request.offered_tools, plan)
+        if template_tools:
+            kwargs["tools"] = template_tools
+        prompt = self._chat_prompt(messages, kwargs)
+        args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        loaded = self.load()
+        with loaded.lock:
+            model = loaded.model
+            use_state_cache(model, self.state_cache_bytes)
+
+            def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
+                call = {**args, "stop": [*args["stop"], *extra_stop]}
+                if grammar is not None:
+                    call["grammar"] = self._grammar(grammar, None)
+                for chunk in generate_locked(model, _prompt_tokens(model, text), call):
+                    yield chunk.text, chunk.generation_info
+
+            yield from constrained_deltas(generate, prompt, request, plan)
 
     # --- LangChain metadata ----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.derived import DerivedState, derived
 from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.json_grammar import json_schema_to_gbnf
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
 
@@ -180,8 +181,8 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
         if key not in self._grammar_cache:
             llama_grammar = import_llama_cpp().llama_grammar
             try:
-                if key.startswith("schema:"):
-                    source = llama_grammar.json_schema_to_gbnf(source)
+                if key.startswith("schema:"):  # ours enforces number bounds, llama-cpp-python's does not
+                    source = json_schema_to_gbnf(json.loads(source))
                 compiled = llama_grammar.LlamaGrammar.from_string(source, verbose=False)
             except (ValueError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as error:
                 what = "json_schema" if key.startswith("schema:") else "grammar"

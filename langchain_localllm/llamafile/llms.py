@@ -15,6 +15,7 @@ from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest, drop_none
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.llamafile.client import LlamaServerConnection
+from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE
 
 #: Sampling/generation parameters sent to ``/completion`` as they are named there.
 _GENERATION_PARAMS = (
@@ -284,9 +285,18 @@ class Llamafile(LlamaServerConnection, ServerLLM):
         return n_ctx if isinstance(n_ctx, int) else None
 
     def chat_template(self) -> str | None:
-        """The model's own Jinja chat template, as ``/props`` reports it."""
+        """The model's own Jinja chat template, as ``/props`` reports it; None for a model without one.
+
+        llama-server reports its built-in ChatML template for a model that has none (a base
+        model); that one counts as the model's only when ``<|im_start|>`` is a token of the
+        model's vocabulary.
+        """
         template = self.props().get("chat_template")
-        return template if isinstance(template, str) and template else None
+        if not isinstance(template, str) or not template:
+            return None
+        if template == LLAMA_SERVER_FALLBACK_TEMPLATE and len(self.get_token_ids("<|im_start|>")) != 1:
+            return None
+        return template
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` from the server's tokenizer (``POST /tokenize``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
@@ -13,6 +14,7 @@ from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter, im
 from langchain_localllm._core.http_chat import ServerChatModel
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerRequest, drop_none
+from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolCallingMixin, tool_request
 from langchain_localllm.errors import (
     InvalidParameterError,
     MalformedResponseError,
@@ -20,13 +22,14 @@ from langchain_localllm.errors import (
 from langchain_localllm.ollama.client import OllamaConnection
 from langchain_localllm.ollama.llms import Ollama, ollama_timings
 from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
+from langchain_localllm.ollama.tools import aforced_deltas, apply_tool_request, call_chunks, forced_deltas
 
 __all__ = ["ChatOllama"]
 
 _REASONING_LEVELS = ("low", "medium", "high")
 
 
-class ChatOllama(OllamaConnection, OllamaOptions, ServerChatModel):
+class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatModel):
     """Chat with a model served by a local Ollama server (``/api/chat``).
 
     A drop-in for ``langchain_ollama.ChatOllama``: every argument it takes is accepted.
@@ -107,9 +110,9 @@ class ChatOllama(OllamaConnection, OllamaOptions, ServerChatModel):
             "keep_alive",
             "reasoning",
             "think",
-            "tools",
             "model",
             "max_tokens",
+            *TOOL_CALL_ARGS,
         )
     )
 
@@ -233,6 +236,22 @@ class ChatOllama(OllamaConnection, OllamaOptions, ServerChatModel):
     def _new_parser(self) -> ResponseParser[ChatDelta]:
         return _ChatParser(self.model, split_inline=self.reasoning is not False)
 
+    def _iter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> Iterator[ChatDelta]:
+        request = tool_request(kwargs)
+        messages = apply_tool_request(messages, kwargs, request)
+        deltas = super()._iter_deltas(messages, stop, **kwargs)
+        return forced_deltas(deltas) if request.forced_tools else deltas
+
+    def _aiter_deltas(
+        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
+    ) -> AsyncIterator[ChatDelta]:
+        request = tool_request(kwargs)
+        messages = apply_tool_request(messages, kwargs, request)
+        deltas = super()._aiter_deltas(messages, stop, **kwargs)
+        return aforced_deltas(deltas) if request.forced_tools else deltas
+
 
 def _check_reasoning(value: Any) -> None:
     if value is None or isinstance(value, bool) or value in _REASONING_LEVELS:
@@ -287,6 +306,7 @@ class _ChatParser(ResponseParser[ChatDelta]):
         self.splitter = ReasoningSplitter() if split_inline else None
         self.saw_content = False
         self.saw_reasoning = False
+        self.calls = 0
 
     def feed(self, event: Any) -> ChatDelta | None:
         if not isinstance(event, dict) or not ("message" in event or "done" in event):
@@ -304,10 +324,21 @@ class _ChatParser(ResponseParser[ChatDelta]):
                 reasoning, text = reasoning + r, text + t
         self.saw_content = self.saw_content or bool(text.strip())
         self.saw_reasoning = self.saw_reasoning or bool(reasoning)
+        chunks = call_chunks(message.get("tool_calls"), self.calls)
+        self.calls += len(chunks)
+        extra = {"tool_call_chunks": chunks} if chunks else {}
         if not event.get("done"):
-            return ChatDelta(text=text, reasoning=reasoning) if text or reasoning else None
+            return (
+                ChatDelta(text=text, reasoning=reasoning, extra=extra)
+                if text or reasoning or chunks
+                else None
+            )
         self.done = True
-        return self._final(event, text, reasoning)
+        final = self._final(event, text, reasoning)
+        final.extra = extra
+        if self.calls and final.finish_reason == "stop":
+            final.finish_reason = "tool_calls"
+        return final
 
     def _final(self, event: dict[str, Any], text: str, reasoning: str) -> ChatDelta:
         prompt_tokens = event.get("prompt_eval_count")

@@ -2,7 +2,9 @@
 
 ``prompt_format(llm)`` names the format a model wants (``"llama2"``, ``"llama3"``,
 ``"chatml"``, ``"mistral"``, ``"phi3"``, ``"gemma"``, ``"alpaca"`` or ``"plain"``),
-read from the model's own chat template, else its name. The ``is_<format>_format``
+read from the model's own chat template, else its name. A model that reports no chat
+template is a base model (``is_base_model``): ``"plain"``, and the chains give it
+completion-style prompts (``prompts.completion``). The ``is_<format>_format``
 predicates plug into ``ConditionalPromptSelector`` (this package's or
 langchain-classic's):
 
@@ -27,6 +29,7 @@ from langchain_localllm.prompts.detect import (
     clear_prompt_format_cache,
     format_from_chat_template,
     format_from_model_name,
+    is_base_model,
     model_name_of,
     prompt_format,
 )
@@ -69,6 +72,7 @@ __all__ = [
     "get_chat_format",
     "get_prompt_format",
     "is_alpaca_format",
+    "is_base_model",
     "is_chatml_format",
     "is_gemma_format",
     "is_llama2_format",

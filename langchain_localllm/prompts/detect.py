@@ -1,8 +1,12 @@
 """Find a model's prompt format from what the model says about itself.
 
-Order: the model's own chat template (``llm.chat_template()``: the GGUF
+A model that reports its chat template (``llm.chat_template()``: the GGUF
 ``tokenizer.chat_template`` for LlamaCpp/GPT4All, Ollama's ``/api/show`` template,
-llama-server's ``/props``), then the model's name, then ``"plain"``.
+llama-server's ``/props``) is judged by that template alone: no template, or one that
+passes the prompt through, is a base model (``"plain"``: completion-style prompts), and
+a format is chosen only when the template's markers confirm it. The model's name is
+used only for LLMs that cannot report a template (other packages' classes); then
+``"plain"``.
 
 A Jinja chat template is rendered with a probe conversation in
 ``jinja2.sandbox.ImmutableSandboxedEnvironment`` (a template from a model file is
@@ -20,6 +24,7 @@ from pathlib import PurePath
 from typing import Any
 
 from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
+from langchain_localllm.prompts.base_model import PROBE_CONTENTS, is_base_model_template
 from langchain_localllm.prompts.chat_template import render_chat_template
 from langchain_localllm.prompts.registry import PromptFormat, formats_by_priority
 
@@ -27,14 +32,14 @@ __all__ = [
     "clear_prompt_format_cache",
     "format_from_chat_template",
     "format_from_model_name",
+    "is_base_model",
     "model_name_of",
     "prompt_format",
 ]
 
-_PROBE_SYSTEM = "PROBE-SYSTEM-MESSAGE"
-_PROBE_USER = "PROBE-USER-MESSAGE"
+_PROBE_SYSTEM, _PROBE_USER = PROBE_CONTENTS
 
-_cache: dict[Hashable, str] = {}
+_cache: dict[Hashable, tuple[str, bool]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -96,6 +101,18 @@ def model_name_of(llm: Any) -> str | None:
     return None
 
 
+def _detect(llm: Any, name: str | None, default: str) -> tuple[str, bool]:
+    """``(format, is a base model)``."""
+    if getattr(llm, "chat_template", None) is None:  # cannot say: the name is all there is
+        return format_from_model_name(name) or default, False
+    template = _chat_template_of(llm)
+    rendered = _rendered_probe(template) if template and template.strip() else None
+    if is_base_model_template(template, rendered):
+        return "plain", True
+    found = _match_markers(rendered) if rendered is not None else None
+    return found or _match_markers(template or "") or default, False
+
+
 def _chat_template_of(llm: Any) -> str | None:
     method = getattr(llm, "chat_template", None)
     if callable(method):
@@ -116,28 +133,43 @@ def _cache_key(llm: Any, name: str | None) -> Hashable | None:
     return (type(llm).__module__, type(llm).__qualname__, name, where)
 
 
-def prompt_format(llm: Any, *, default: str = "plain") -> str:
-    """The name of ``llm``'s prompt format (a key of the registry), cached per model.
-
-    Works with the four backends of this package (from the model's own chat
-    template) and with any LangChain LLM that names its model (``model_name``,
-    ``model`` or ``model_path``); ``default`` when nothing identifies the format.
-    Errors the backend raises while asking for the template (server unreachable,
-    missing model file) are not hidden.
-    """
+def _detection(llm: Any, default: str) -> tuple[str, bool]:
     llm = _unwrap(llm)
     name = model_name_of(llm)
     key = _cache_key(llm, name)
     if key is not None:
+        key = (*key, default)  # type: ignore[misc]
         with _cache_lock:
             cached = _cache.get(key)
         if cached is not None:
             return cached
-    found = format_from_chat_template(_chat_template_of(llm)) or format_from_model_name(name) or default
+    found = _detect(llm, name, default)
     if key is not None:
         with _cache_lock:
             _cache[key] = found
     return found
+
+
+def prompt_format(llm: Any, *, default: str = "plain") -> str:
+    """The name of ``llm``'s prompt format (a key of the registry), cached per model.
+
+    Works with the four backends of this package (from the model's own chat
+    template; ``"plain"`` for a base model, see :func:`is_base_model`) and with any
+    LangChain LLM that names its model (``model_name``, ``model`` or ``model_path``);
+    ``default`` when nothing identifies the format. Errors the backend raises while
+    asking for the template (server unreachable, missing model file) are not hidden.
+    """
+    return _detection(llm, default)[0]
+
+
+def is_base_model(llm: Any) -> bool:
+    """True when ``llm`` reports that it has no chat template (a pretrained base model).
+
+    Such a model continues text: the chains give it completion-style prompts
+    (:mod:`langchain_localllm.prompts.completion`). False for LLMs that cannot report
+    a template (their format comes from their name) and for chat models.
+    """
+    return _detection(llm, "plain")[1]
 
 
 def clear_prompt_format_cache() -> None:

@@ -1,4 +1,9 @@
-"""Index a file or folder into a persisted vector store and get a retriever over it."""
+"""Index a file or folder into a vector store, incrementally, and get a retriever over it.
+
+The embedded :class:`~langchain_localllm.rag.store.LocalVectorStore` is the default; any
+LangChain ``VectorStore`` (a Chroma, Qdrant or pgvector server) can take its place, with
+the same bookkeeping kept in ``persist_directory``.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,36 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStoreRetriever
+from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 
 from langchain_localllm._core.tokens import token_counter
-from langchain_localllm.errors import DocumentLoadError, InvalidParameterError
+from langchain_localllm.errors import DocumentLoadError, EmbeddingMismatchError, InvalidParameterError
+from langchain_localllm.rag._db import STORE_FILE_NAME
 from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
+from langchain_localllm.rag.manifest import FileEntry, Manifest
 from langchain_localllm.rag.store import LocalVectorStore
 
-__all__ = ["INDEX_FILE_NAME", "IndexStats", "index_folder", "open_index", "token_counter"]
+__all__ = [
+    "INDEX_FILE_NAME",
+    "IndexStats",
+    "IndexSummary",
+    "embedding_identity",
+    "index_folder",
+    "open_index",
+    "open_store",
+    "summarize_index",
+    "token_counter",
+]
 
-INDEX_FILE_NAME = "localllm-index.json"
-"""Name of the index file inside ``persist_directory``."""
+INDEX_FILE_NAME = STORE_FILE_NAME
+"""Name of the index database inside ``persist_directory``."""
+_LEGACY_INDEX_FILE_NAME = "localllm-index.json"
 
 
 @dataclass
@@ -39,18 +58,67 @@ class IndexStats:
     skipped: dict[str, str] = field(default_factory=dict)
     """Files that could not be indexed (``on_error="skip"``), with the reason."""
     chunks_embedded: int = 0
-    """Chunks embedded in this run."""
+    """Chunks embedded in this run (a resumed run counts only the ones it had to embed)."""
 
 
-def _embedding_identity(embeddings: Embeddings) -> str:
+@lru_cache(maxsize=32)
+def _file_sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def embedding_identity(embeddings: Embeddings) -> dict[str, str]:
+    """Which model makes these vectors, by content: ``{"class", "model", "name"}``.
+
+    ``model`` is the SHA-256 of a local model file (``model_path``; hashed once per size
+    and modification time), else a model digest the embeddings report (``model_digest``),
+    else the model name a server serves. ``name`` is for people (the file or model name)
+    and is not compared: a renamed or moved file is the same model, a different file
+    with the same name is not.
+    """
     cls = type(embeddings)
-    model = ""
-    for attr in ("model_path", "model"):
-        value = getattr(embeddings, attr, None)
-        if isinstance(value, str):
-            model = Path(value).name if attr == "model_path" else value
-            break
-    return f"{cls.__module__}.{cls.__qualname__}:{model}"
+    identity = {"class": f"{cls.__module__}.{cls.__qualname__}", "model": "", "name": ""}
+    model_path = getattr(embeddings, "model_path", None)
+    digest = getattr(embeddings, "model_digest", None)
+    model = getattr(embeddings, "model", None)
+    if isinstance(model_path, str) and os.path.isfile(model_path):
+        stat = os.stat(model_path)
+        sha = _file_sha256(os.path.realpath(model_path), stat.st_size, stat.st_mtime_ns)
+        identity.update(model=f"sha256:{sha}", name=Path(model_path).name)
+    elif isinstance(digest, str) and digest:
+        identity.update(model=digest, name=model if isinstance(model, str) else digest)
+    elif isinstance(model, str):
+        identity.update(model=f"name:{model}", name=model)
+    return identity
+
+
+def _describe(identity: dict[str, str]) -> str:
+    name, model = identity["name"] or "no model name", identity["model"] or "no identity"
+    return f"{identity['class']} ({name}, {model})"
+
+
+def _check_embedding(manifest: Manifest, embeddings: Embeddings, where: str) -> None:
+    """Record the model on first use; refuse another model afterwards."""
+    identity = embedding_identity(embeddings)
+    recorded = manifest.get_meta("embedding")
+    if recorded is None:
+        legacy = manifest.get_meta("legacy_embedding")  # "module.Class:file name" (format 1)
+        if legacy not in (None, f"{identity['class']}:{identity['name']}"):
+            recorded = {"class": legacy, "model": legacy, "name": legacy}
+    if recorded is None:
+        manifest.set_meta("embedding", identity)
+        return
+    if (recorded["class"], recorded["model"]) != (identity["class"], identity["model"]):
+        raise EmbeddingMismatchError(
+            f"The index in {where} was built with {_describe(recorded)}, not {_describe(identity)}: "
+            "vectors of different models cannot be compared. Use the same embedding model, or index into "
+            "a new persist_directory (or delete this one to re-index).",
+            expected=recorded,
+            got=identity,
+        )
 
 
 def _files_in(root: Path) -> list[Path]:
@@ -73,10 +141,100 @@ def _splitter(embeddings: Embeddings, chunk_size: int, chunk_overlap: int) -> An
     )
 
 
-def _progress(total: int, show: bool) -> Any:
-    from tqdm.auto import tqdm
+class _Progress:
+    """A chunks/s progress bar whose total is estimated from the bytes seen so far."""
 
-    return tqdm(total=total, disable=not show, unit="file", desc="Indexing", leave=False)
+    def __init__(self, files: list[Path], show: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.total_bytes = sum(f.stat().st_size for f in files) or 1
+        self.bytes_done = 0
+        self.chunks_seen = 0
+        self.bar = tqdm(total=None, disable=not show, unit="chunk", desc="Indexing", leave=False)
+
+    def file_split(self, file: Path, chunks: int) -> None:
+        """``file`` became ``chunks`` chunks: re-estimate the corpus's total for the ETA."""
+        self.bytes_done += file.stat().st_size
+        self.chunks_seen += chunks
+        self.bar.set_postfix_str(file.name, refresh=False)
+        self.bar.total = max(self.chunks_seen, round(self.chunks_seen * self.total_bytes / self.bytes_done))
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _check_folder(persist_directory: str | Path) -> Path:
+    folder = Path(persist_directory).expanduser()
+    if not (folder / INDEX_FILE_NAME).is_file() and not (folder / _LEGACY_INDEX_FILE_NAME).is_file():
+        raise DocumentLoadError(
+            f"No index in {folder} (no {INDEX_FILE_NAME}); build one with index_folder().",
+            path=str(folder / INDEX_FILE_NAME),
+        )
+    return folder
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """What an index folder holds (``localllm rag stats``)."""
+
+    chunks: int
+    """Chunks in the store."""
+    files: int
+    """Source files indexed."""
+    disk_bytes: int
+    """Bytes the folder takes on disk."""
+    embedding: dict[str, str] | None
+    """The embedding model (:func:`embedding_identity`), None if nothing was indexed yet."""
+    vector_store: str | None
+    """Class of the external vector store holding the chunks, None for the embedded one."""
+
+
+class _NoEmbeddings(Embeddings):
+    """Stands in for the model when only counting: an index is summarised without loading one."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise InvalidParameterError("This store was opened without embeddings.", parameter="embedding")
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def summarize_index(persist_directory: str | Path) -> IndexSummary:
+    """Chunks, files, size on disk and embedding model of an index, without loading the model."""
+    store = LocalVectorStore(_NoEmbeddings(), _check_folder(persist_directory))
+    try:
+        manifest = store.manifest
+        return IndexSummary(
+            chunks=len(store),
+            files=len(manifest.paths()),
+            disk_bytes=store.disk_usage(),
+            embedding=manifest.get_meta("embedding") or manifest.get_meta("legacy_embedding"),
+            vector_store=manifest.get_meta("vector_store"),
+        )
+    finally:
+        store.close()
+
+
+def open_store(persist_directory: str | Path, embeddings: Embeddings) -> LocalVectorStore:
+    """The :class:`LocalVectorStore` that :func:`index_folder` persisted in ``persist_directory``.
+
+    Raises:
+        DocumentLoadError: there is no index there, or it keeps its vectors elsewhere.
+        EmbeddingMismatchError: the index was built with another embedding model.
+    """
+    folder = _check_folder(persist_directory)
+    store = LocalVectorStore(embeddings, folder)
+    external = store.manifest.get_meta("vector_store")
+    if external is not None:
+        store.close()
+        raise DocumentLoadError(
+            f"{folder} holds only the bookkeeping of an index whose vectors are in a {external}; "
+            "open that vector store and use its as_retriever().",
+            path=str(folder),
+        )
+    _check_embedding(store.manifest, embeddings, str(folder))
+    return store
 
 
 def open_index(
@@ -88,19 +246,15 @@ def open_index(
     fetch_k: int = 20,
     lambda_mult: float = 0.5,
 ) -> VectorStoreRetriever:
-    """A retriever over an index that :func:`index_folder` persisted, without re-indexing."""
-    index_file = Path(persist_directory) / INDEX_FILE_NAME
-    if not index_file.is_file():
-        raise DocumentLoadError(
-            f"No index in {persist_directory} (no {INDEX_FILE_NAME}); build one with index_folder().",
-            path=str(index_file),
-        )
-    store = LocalVectorStore.load_file(index_file, embeddings)
-    return _retriever(store, search_type, k, fetch_k, lambda_mult)
+    """A retriever over an index that :func:`index_folder` persisted, without re-indexing.
+
+    An index of the previous format (``localllm-index.json``) is migrated on first open.
+    """
+    return _retriever(open_store(persist_directory, embeddings), search_type, k, fetch_k, lambda_mult)
 
 
 def _retriever(
-    store: LocalVectorStore, search_type: str, k: int, fetch_k: int, lambda_mult: float
+    store: VectorStore, search_type: str, k: int, fetch_k: int, lambda_mult: float
 ) -> VectorStoreRetriever:
     if search_type not in ("similarity", "mmr"):
         raise InvalidParameterError(
@@ -114,13 +268,50 @@ def _retriever(
     return store.as_retriever(search_type=search_type, search_kwargs=search_kwargs)
 
 
+def _target(
+    embeddings: Embeddings, persist_directory: str | Path | None, vector_store: VectorStore | None
+) -> tuple[VectorStore, Manifest]:
+    """The store to write to and the manifest that tracks it."""
+    if vector_store is None:
+        store = LocalVectorStore(embeddings, persist_directory)
+        if store.manifest.get_meta("vector_store") is not None:
+            raise InvalidParameterError(
+                f"{persist_directory} tracks an index kept in a {store.manifest.get_meta('vector_store')}; "
+                "pass that store as vector_store=, or use another persist_directory.",
+                parameter="persist_directory",
+            )
+        return store, store.manifest
+    if isinstance(vector_store, LocalVectorStore):
+        return vector_store, vector_store.manifest
+    if vector_store.embeddings is not None and vector_store.embeddings is not embeddings:
+        raise InvalidParameterError(
+            "vector_store embeds with other embeddings than the ones given to index_folder; create it "
+            "with the same embeddings object (e.g. Chroma(embedding_function=embeddings)).",
+            parameter="vector_store",
+        )
+    manifest = Manifest.open(persist_directory)
+    kind = type(vector_store).__name__
+    recorded = manifest.get_meta("vector_store")
+    if recorded is None:
+        manifest.set_meta("vector_store", kind)
+    elif recorded != kind:
+        raise InvalidParameterError(
+            f"{persist_directory} tracks an index kept in a {recorded}, not a {kind}; use another "
+            "persist_directory for this store.",
+            parameter="vector_store",
+        )
+    return vector_store, manifest
+
+
 def index_folder(
     path: str | Path,
     embeddings: Embeddings,
     persist_directory: str | Path | None = None,
     *,
+    vector_store: VectorStore | None = None,
     chunk_size: int = 256,
     chunk_overlap: int = 32,
+    batch_size: int = 64,
     search_type: Literal["similarity", "mmr"] = "similarity",
     k: int = 4,
     fetch_k: int = 20,
@@ -130,26 +321,34 @@ def index_folder(
 ) -> VectorStoreRetriever:
     """Index a file or a folder (txt, md, pdf, html) and return a retriever over it.
 
-    Files are loaded, split into chunks of at most ``chunk_size`` tokens of the
-    embedding model (``chunk_overlap`` shared between neighbours), embedded and kept in
-    a :class:`~langchain_localllm.rag.store.LocalVectorStore`. With ``persist_directory``
-    the index is saved there and reused: indexing the folder again re-embeds only files
-    whose content changed, drops files that are gone, and keeps the rest.
+    Files are loaded one at a time, split into chunks of at most ``chunk_size`` tokens
+    of the embedding model (``chunk_overlap`` shared between neighbours), embedded
+    ``batch_size`` chunks at a time and written to the vector store batch by batch:
+    memory is bounded by one file and one batch, not by the corpus. Indexing again
+    re-embeds only files whose content changed, drops files that are gone, and keeps
+    the rest. An interrupted run (an error, Ctrl-C, a killed process) resumes where it
+    stopped: chunks already in the store are not embedded again.
 
     Args:
         path: A file or a folder (searched recursively; hidden files are left out).
         embeddings: Any LangChain embeddings, e.g. ``LlamaCppEmbeddings``.
-        persist_directory: Folder for the index file; None keeps it in memory only.
+        persist_directory: Folder of the index (the embedded store, or only the
+            bookkeeping when ``vector_store`` is given); None keeps it in memory only.
+        vector_store: Any LangChain ``VectorStore`` to hold the chunks instead of the
+            embedded :class:`~langchain_localllm.rag.store.LocalVectorStore`, e.g.
+            ``Chroma(..., embedding_function=embeddings)`` talking to a server. It must
+            embed with ``embeddings``. Its chunks get stable ids, so re-runs update it.
         chunk_size: Most tokens per chunk.
         chunk_overlap: Tokens shared by neighbouring chunks.
+        batch_size: Chunks embedded and written per step.
         search_type: "similarity" (top ``k``) or "mmr" (maximal marginal relevance:
             ``k`` diverse results out of the ``fetch_k`` nearest).
         k: Chunks the retriever returns.
         fetch_k: Candidates MMR chooses from.
         lambda_mult: MMR's balance between relevance (1) and diversity (0).
-        on_error: "raise" (default): stop at the first bad file, keeping (and saving)
-            everything indexed so far; "skip": warn, leave the file out and go on.
-        show_progress: Show a progress bar on stderr.
+        on_error: "raise" (default): stop at the first bad file, keeping everything
+            indexed so far; "skip": warn, leave the file out and go on.
+        show_progress: Show a progress bar (chunks/s and ETA) on stderr.
 
     Returns:
         A ``VectorStoreRetriever``; ``retriever.vectorstore.last_index_stats`` is the
@@ -158,12 +357,17 @@ def index_folder(
     Raises:
         DocumentLoadError: ``path`` does not exist or holds no supported file, or a
             file is unreadable, binary, not UTF-8, a broken PDF or empty.
+        EmbeddingMismatchError: the index was built with another embedding model.
     """
     if chunk_size < 1 or not 0 <= chunk_overlap < chunk_size:
         raise InvalidParameterError(
             f"Need chunk_size >= 1 and 0 <= chunk_overlap < chunk_size, got {chunk_size} and "
             f"{chunk_overlap}.",
             parameter="chunk_size",
+        )
+    if batch_size < 1:
+        raise InvalidParameterError(
+            f"batch_size must be at least 1, got {batch_size}.", parameter="batch_size"
         )
     if on_error not in ("raise", "skip"):
         msg = f"on_error must be 'raise' or 'skip', got {on_error!r}."
@@ -176,58 +380,47 @@ def index_folder(
         raise DocumentLoadError(
             f"{root} holds no file to index (supported: {', '.join(SUPPORTED_SUFFIXES)}).", path=str(root)
         )
-
-    index_file = Path(persist_directory).expanduser() / INDEX_FILE_NAME if persist_directory else None
-    if index_file is not None and index_file.is_file():
-        store = LocalVectorStore.load_file(index_file, embeddings)
-    else:
-        store = LocalVectorStore(embeddings)
-    identity = _embedding_identity(embeddings)
-    if store.manifest.get("embedding") not in (None, identity):
-        # Vectors of another model are not comparable: start over.
-        store.store.clear()
-        store.manifest["files"] = {}
-    store.manifest["embedding"] = identity
-    manifest: dict[str, Any] = store.manifest["files"]
+    store, manifest = _target(embeddings, persist_directory, vector_store)
+    _check_embedding(manifest, embeddings, str(persist_directory or "memory"))
 
     splitter = _splitter(embeddings, chunk_size, chunk_overlap)
     stats = IndexStats()
     seen: set[str] = set()
-    progress = _progress(len(files), show_progress)
+    progress = _Progress(files, show_progress)
     try:
         for file in files:
             key = str(file.resolve())
             seen.add(key)
-            progress.set_postfix_str(file.name, refresh=False)
             try:
-                _index_file(file, key, store, manifest, splitter, embeddings, stats)
+                _index_file(file, key, store, manifest, splitter, batch_size, stats, progress)
             except DocumentLoadError as error:
                 if on_error == "raise":
                     raise
                 stats.skipped[key] = error.message
                 warnings.warn(f"Skipped: {error.message}", stacklevel=2)
-            progress.update(1)
         if root.is_dir():
             prefix = os.path.join(str(root.resolve()), "")  # "/docs/" must not match "/docs2/x"
-            for key in [k for k in manifest if k.startswith(prefix) and k not in seen]:
-                store.delete(manifest.pop(key)["ids"])
-                stats.removed.append(key)
+            for gone in [p for p in manifest.paths() if p.startswith(prefix) and p not in seen]:
+                entry = manifest.get(gone)
+                if entry is not None and entry.ids:
+                    store.delete(entry.ids)
+                manifest.remove(gone)
+                stats.removed.append(gone)
     finally:
         progress.close()
         store.last_index_stats = stats  # type: ignore[attr-defined]
-        if index_file is not None:
-            store.save(index_file)  # whatever was indexed before an error is kept
     return _retriever(store, search_type, k, fetch_k, lambda_mult)
 
 
 def _index_file(
     file: Path,
     key: str,
-    store: LocalVectorStore,
-    manifest: dict[str, Any],
+    store: VectorStore,
+    manifest: Manifest,
     splitter: Any,
-    embeddings: Embeddings,
+    batch_size: int,
     stats: IndexStats,
+    progress: _Progress,
 ) -> None:
     try:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -236,25 +429,34 @@ def _index_file(
             f"{file} could not be read ({error.strerror or error}). Check its permissions.", path=str(file)
         ) from error
     entry = manifest.get(key)
-    if entry is not None and entry["sha256"] == digest:
+    if entry is not None and entry.complete and entry.sha256 == digest:
         stats.unchanged.append(key)
+        progress.file_split(file, len(entry.ids))
+        progress.bar.update(len(entry.ids))
         return
     documents = load_file(file)
     chunks: list[Document] = [c for c in splitter.split_documents(documents) if c.page_content.strip()]
-    vectors = embeddings.embed_documents([c.page_content for c in chunks])
-    # Only now, with the new vectors in hand, replace the file's old chunks.
-    if entry is not None:
-        store.delete(entry["ids"])
+    progress.file_split(file, len(chunks))
     file_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     ids = [f"{file_id}-{digest[:12]}-{i}" for i in range(len(chunks))]
-    for chunk_id, chunk, vector in zip(ids, chunks, vectors, strict=True):
-        metadata = {**chunk.metadata, "chunk": int(chunk_id.rsplit("-", 1)[1])}
-        store.store[chunk_id] = {
-            "id": chunk_id,
-            "vector": [float(x) for x in vector],
-            "text": chunk.page_content,
-            "metadata": metadata,
-        }
-    manifest[key] = {"sha256": digest, "ids": ids}
+    # Mark the file as in progress, keeping the old chunks' ids so they are deleted
+    # once the new ones are all in, also by a run that resumes after a crash.
+    stale = [i for i in (entry.ids if entry else []) if i not in set(ids)]
+    manifest.put(key, FileEntry(digest, stale + ids, complete=False))
+    present = {
+        doc.id for start in range(0, len(ids), 500) for doc in store.get_by_ids(ids[start : start + 500])
+    }
+    todo = [(i, n, c) for n, (i, c) in enumerate(zip(ids, chunks, strict=True)) if i not in present]
+    progress.bar.update(len(chunks) - len(todo))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        store.add_documents(
+            [Document(page_content=c.page_content, metadata={**c.metadata, "chunk": n}) for _, n, c in batch],
+            ids=[i for i, _, _ in batch],
+        )
+        stats.chunks_embedded += len(batch)
+        progress.bar.update(len(batch))
+    if stale:
+        store.delete(stale)
+    manifest.put(key, FileEntry(digest, ids, complete=True))
     (stats.updated if entry is not None else stats.added).append(key)
-    stats.chunks_embedded += len(chunks)

@@ -90,8 +90,26 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 # --- run -------------------------------------------------------------------------------
 
 
-def test_run_without_a_model_streams_the_labelled_demo_model(home: Path) -> None:
-    result = localllm("run", PROMPT, "--max-tokens", "12", home=home)
+@pytest.mark.real_model
+def test_run_without_a_model_streams_the_embedded_gemma(home: Path) -> None:
+    """The [demo] extra is installed: the default is the real Gemma 3 270M, assembled into the
+    model cache on first use and announced with what it is and its license."""
+    result = localllm("run", "Paris is the capital of", "--max-tokens", "3", home=home)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0].strip(",.") == "France"
+    assert result.stdout.endswith("\n")
+    for fragment in ("Gemma 3 270M", "tiny real base model", "often wrong", "Gemma Terms of Use", "--model"):
+        assert fragment in result.stderr
+    assert (CACHE / "cli-demo" / "gemma-3-270m-q4_k_m.gguf").is_file()
+    listing = localllm("models", "--backend", "llamacpp", home=home)
+    assert "gemma-3-270m" in listing.stdout
+    assert "241.4 MB" in listing.stdout
+    assert "license: Gemma Terms of Use" in listing.stdout
+
+
+def test_gpt4all_without_a_model_streams_the_labelled_random_weight_model(home: Path) -> None:
+    # gpt4all 2.8 cannot run Gemma 3: its default stays the generated model, labelled as such.
+    result = localllm("run", PROMPT, "--backend", "gpt4all", "--max-tokens", "12", home=home)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert result.stdout.endswith("\n")

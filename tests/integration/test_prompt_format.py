@@ -14,6 +14,7 @@ from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.prompts import (
     ConditionalPromptSelector,
     format_prompt,
+    is_base_model,
     is_chatml_format,
     is_llama2_format,
     prompt_format,
@@ -49,13 +50,17 @@ def test_gpt4all_format_from_the_gguf_chat_template(neutral_models: dict[str | N
     assert prompt_format(llm) == fmt
 
 
-def test_model_without_template_falls_back_to_name_then_plain(
+def test_model_without_template_is_a_base_model_whatever_its_name(
     neutral_models: dict[str | None, Path], tmp_path: Path
 ) -> None:
     assert prompt_format(LlamaCpp(model_path=str(neutral_models[None]), verbose=False)) == "plain"
+    # Named like Mistral Instruct, but no chat template in the file: a base model, which does
+    # not know [INST] (the name used to decide: "mistral").
     named = write_tiny_model(tmp_path / "mistral-7b-instruct-v0.2.Q4_K_M.gguf", chat_format=None)
-    assert prompt_format(LlamaCpp(model_path=str(named), verbose=False)) == "mistral"
-    assert prompt_format(GPT4All(model=str(named))) == "mistral"
+    for llm in (LlamaCpp(model_path=str(named), verbose=False), GPT4All(model=str(named))):
+        assert prompt_format(llm) == "plain"
+        assert is_base_model(llm)
+    assert not is_base_model(LlamaCpp(model_path=str(neutral_models["mistral"]), verbose=False))
 
 
 def test_template_wins_over_a_misleading_file_name(tmp_path: Path) -> None:

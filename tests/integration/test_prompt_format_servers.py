@@ -58,6 +58,7 @@ OLLAMA_TEMPLATES = {
         "<start_of_turn>model\n{{ .Content }}{{ if not $last }}<end_of_turn>\n{{ end }}{{- end }}{{- end }}"
     ),
     "raw-base:latest": "{{ .Prompt }}",
+    "gemma3:270m": "{{ .Prompt }}",  # a base model named like a Gemma chat model
 }
 
 
@@ -112,6 +113,7 @@ def ollama_url() -> Iterator[str]:
         ("custom:7b", "chatml"),
         ("g3:1b", "gemma"),
         ("raw-base:latest", "plain"),
+        ("gemma3:270m", "plain"),
     ],
 )
 def test_ollama_format_from_api_show(ollama_url: str, model: str, expected: str) -> None:

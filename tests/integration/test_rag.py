@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +17,29 @@ from langchain_core.prompts import PromptTemplate
 
 from langchain_localllm.chains import rag_chain
 from langchain_localllm.chains.rag import format_documents, rag_prompt_selector
-from langchain_localllm.errors import DocumentLoadError, InvalidParameterError, LocalLLMError
+from langchain_localllm.errors import (
+    DocumentLoadError,
+    EmbeddingMismatchError,
+    InvalidParameterError,
+    LocalLLMError,
+)
 from langchain_localllm.rag import INDEX_FILE_NAME, LocalVectorStore, index_folder, load_file, open_index
 
 
 class CountingEmbeddings(Embeddings):
-    """Deterministic fake vectors; remembers every text it was asked to embed."""
+    """Deterministic fake vectors; remembers every text it was asked to embed.
 
-    def __init__(self) -> None:
+    With a ``budget``, dies (like a killed process) once more texts than that were asked for.
+    """
+
+    def __init__(self, budget: int | None = None) -> None:
         self.inner = DeterministicFakeEmbedding(size=16)
         self.seen: list[str] = []
+        self.budget = budget
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if self.budget is not None and len(self.seen) + len(texts) > self.budget:
+            raise KeyboardInterrupt
         self.seen.extend(texts)
         return self.inner.embed_documents(texts)
 
@@ -154,25 +168,31 @@ def test_chunks_respect_the_size_in_tokens(tmp_path: Path) -> None:
     assert all(max(1, len(t) // 4) <= 50 for t in emb.seen)  # the estimate used without a tokenizer
 
 
+def chunks_in(store: Any) -> dict[str, Document]:
+    return {doc.id: doc for doc in store.iter_documents()}
+
+
 def test_persistence_round_trip_without_pickle(corpus: Path, tmp_path: Path) -> None:
     store_dir = tmp_path / "index"
     emb = CountingEmbeddings()
     first = index_folder(corpus, emb, store_dir, show_progress=False)
-    index_file = store_dir / INDEX_FILE_NAME
-    payload = json.loads(index_file.read_text(encoding="utf-8"))  # plain JSON
-    assert payload["version"] == 1
-    assert len(payload["records"]) == 5
+    with sqlite3.connect(store_dir / INDEX_FILE_NAME) as db:  # plain SQLite rows, no pickle
+        rows = db.execute("SELECT id, text, metadata, vector FROM chunks").fetchall()
+    assert len(rows) == 5
+    assert all(json.loads(meta)["source"] and len(vector) == 16 * 4 for _, _, meta, vector in rows)
     reopened = open_index(store_dir, emb, k=2)
     question = "Dogs are loyal pets"
     assert [d.page_content for d in reopened.invoke(question)] == [
         d.page_content for d in first.invoke(question)
     ][:2]
-    store = LocalVectorStore.load_file(index_file, emb)
-    original = first.vectorstore.store  # type: ignore[attr-defined]
-    assert store.store.keys() == original.keys()
-    for key, record in store.store.items():
-        assert (record["text"], record["metadata"]) == (original[key]["text"], original[key]["metadata"])
-        assert record["vector"] == pytest.approx(original[key]["vector"], rel=1e-6)  # kept as float32
+    store = LocalVectorStore(emb, store_dir)
+    original = chunks_in(first.vectorstore)
+    assert chunks_in(store) == original
+    for doc_id in original:
+        [(_, score)] = store.similarity_search_with_score_by_vector(
+            emb.embed_query(original[doc_id].page_content), k=1
+        )
+        assert score == pytest.approx(1.0, abs=1e-5)  # vectors kept as float32
 
 
 def test_reindexing_embeds_only_changed_files_and_drops_deleted(corpus: Path, tmp_path: Path) -> None:
@@ -191,7 +211,7 @@ def test_reindexing_embeds_only_changed_files_and_drops_deleted(corpus: Path, tm
     assert [Path(p).name for p in stats.added] == ["cats.txt"]
     assert [Path(p).name for p in stats.removed] == ["dogs.md"]
     assert sorted(Path(p).name for p in stats.unchanged) == ["moon.pdf", "python.html"]
-    texts = {r["text"] for r in retriever.vectorstore.store.values()}  # type: ignore[attr-defined]
+    texts = {d.page_content for d in chunks_in(retriever.vectorstore).values()}
     assert "Paris is the capital of France." not in texts
     assert not any("Dogs" in t for t in texts)
     assert len(texts) == 5
@@ -201,7 +221,7 @@ def test_reindexing_embeds_only_changed_files_and_drops_deleted(corpus: Path, tm
     assert again.seen == []
 
 
-def test_another_embedding_model_reindexes_everything(corpus: Path, tmp_path: Path) -> None:
+def test_another_embedding_model_is_refused(corpus: Path, tmp_path: Path) -> None:
     store_dir = tmp_path / "index"
     index_folder(corpus, CountingEmbeddings(), store_dir, show_progress=False)
 
@@ -209,24 +229,27 @@ def test_another_embedding_model_reindexes_everything(corpus: Path, tmp_path: Pa
         pass
 
     other = OtherModel()
-    index_folder(corpus, other, store_dir, show_progress=False)
-    assert len(other.seen) == 5
+    with pytest.raises(EmbeddingMismatchError, match=r"built with .*CountingEmbeddings.*not .*OtherModel"):
+        index_folder(corpus, other, store_dir, show_progress=False)
+    with pytest.raises(EmbeddingMismatchError, match="new persist_directory"):
+        open_index(store_dir, other)
+    assert other.seen == []
+    assert len(LocalVectorStore(other, store_dir)) == 5  # nothing was dropped
 
 
 def test_bad_file_raises_but_keeps_everything_indexed(corpus: Path, tmp_path: Path) -> None:
     store_dir = tmp_path / "index"
     index_folder(corpus, CountingEmbeddings(), store_dir, show_progress=False)
-    before = json.loads((store_dir / INDEX_FILE_NAME).read_text(encoding="utf-8"))["records"]
+    before = chunks_in(LocalVectorStore(CountingEmbeddings(), store_dir))
 
     (corpus / "zz_binary.txt").write_bytes(b"\x00\x01\x02\x03")
     (corpus / "aa_new.txt").write_text("Brand new notes about gardening.", encoding="utf-8")
     with pytest.raises(DocumentLoadError, match="zz_binary.txt looks binary"):
         index_folder(corpus, CountingEmbeddings(), store_dir, show_progress=False)
 
-    after = json.loads((store_dir / INDEX_FILE_NAME).read_text(encoding="utf-8"))["records"]
-    kept = {r["id"] for r in before}
-    assert kept <= {r["id"] for r in after}  # nothing lost
-    assert any("gardening" in r["text"] for r in after)  # progress before the error was saved
+    after = chunks_in(LocalVectorStore(CountingEmbeddings(), store_dir))
+    assert before.keys() <= after.keys()  # nothing lost
+    assert any("gardening" in d.page_content for d in after.values())  # progress before the error was kept
 
     emb = CountingEmbeddings()
     (corpus / "zz_binary.txt").unlink()
@@ -380,4 +403,115 @@ def test_two_folders_share_one_index_without_dropping_each_other(tmp_path: Path)
     index_folder(second, CountingEmbeddings(), store_dir, show_progress=False)
     retriever = index_folder(first, CountingEmbeddings(), store_dir, show_progress=False)
     assert retriever.vectorstore.last_index_stats.removed == []  # type: ignore[attr-defined]
-    assert {r["text"] for r in retriever.vectorstore.store.values()} == {"alpha", "beta"}  # type: ignore[attr-defined]
+    assert {d.page_content for d in chunks_in(retriever.vectorstore).values()} == {"alpha", "beta"}
+
+
+# --- the embedding model's identity, resuming, progress ---------------------------------
+
+
+class FileModelEmbeddings(CountingEmbeddings):
+    """Fake embeddings that name a model file, as LlamaCppEmbeddings does."""
+
+    def __init__(self, model_path: Path) -> None:
+        super().__init__()
+        self.model_path = str(model_path)
+
+
+def test_the_model_is_recorded_by_content_not_by_file_name(corpus: Path, tmp_path: Path) -> None:
+    first, second, moved = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf", tmp_path / "c.gguf"
+    for path, content in ((first, b"weights one"), (second, b"weights two"), (moved, b"weights one")):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content)
+    store_dir = tmp_path / "index"
+    index_folder(corpus, FileModelEmbeddings(first), store_dir, show_progress=False)
+
+    # Another model under the same file name: refused, nothing embedded.
+    other = FileModelEmbeddings(second)
+    with pytest.raises(EmbeddingMismatchError, match=r"model.gguf, sha256:.*model.gguf, sha256:"):
+        index_folder(corpus, other, store_dir, show_progress=False)
+    assert other.seen == []
+    # The same model, moved and renamed: accepted, nothing re-embedded.
+    same = FileModelEmbeddings(moved)
+    index_folder(corpus, same, store_dir, show_progress=False)
+    assert same.seen == []
+    # The file rewritten in place with other weights: refused.
+    first.write_bytes(b"weights three")
+    with pytest.raises(EmbeddingMismatchError):
+        open_index(store_dir, FileModelEmbeddings(first))
+
+
+def test_an_interrupted_run_resumes_without_embedding_anything_twice(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(3):
+        (docs / f"f{n}.txt").write_text(" ".join(f"w{n}x{i}" for i in range(600)), encoding="utf-8")
+    store_dir = tmp_path / "index"
+    options: dict[str, Any] = {"chunk_size": 20, "chunk_overlap": 0, "batch_size": 5, "show_progress": False}
+    complete = CountingEmbeddings()
+    index_folder(docs, complete, **options)
+    total = len(complete.seen)
+
+    dying = CountingEmbeddings(budget=total // 2)  # stops in the middle of the second file
+    with pytest.raises(KeyboardInterrupt):
+        index_folder(docs, dying, store_dir, **options)
+    resumed = CountingEmbeddings()
+    retriever = index_folder(docs, resumed, store_dir, **options)
+    assert len(dying.seen) + len(resumed.seen) == total
+    assert set(dying.seen).isdisjoint(resumed.seen)
+    assert len(retriever.vectorstore) == total  # type: ignore[arg-type]
+
+
+def test_a_changed_file_whose_update_was_interrupted_leaves_no_stale_chunks(
+    corpus: Path, tmp_path: Path
+) -> None:
+    store_dir = tmp_path / "index"
+    index_folder(corpus, CountingEmbeddings(), store_dir, chunk_size=8, chunk_overlap=0, show_progress=False)
+    (corpus / "france.txt").write_text("Lyon is a city in France. " * 20, encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        index_folder(
+            corpus,
+            CountingEmbeddings(budget=2),
+            store_dir,
+            chunk_size=8,
+            chunk_overlap=0,
+            batch_size=2,
+            show_progress=False,
+        )
+    retriever = index_folder(corpus, CountingEmbeddings(), store_dir, chunk_size=8, chunk_overlap=0)
+    texts = [d.page_content for d in chunks_in(retriever.vectorstore).values()]
+    assert not any("Paris" in t for t in texts)
+    assert sum("Lyon" in t for t in texts) > 3
+    stats = retriever.vectorstore.last_index_stats  # type: ignore[attr-defined]
+    assert [Path(p).name for p in stats.updated] == ["france.txt"]
+
+
+def test_progress_shows_chunks_per_second_and_an_eta(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(4):
+        (tmp_path / f"f{n}.txt").write_text(" ".join(f"w{i}" for i in range(300)), encoding="utf-8")
+    index_folder(tmp_path, CountingEmbeddings(), chunk_size=16, chunk_overlap=0, batch_size=4)
+    err = capsys.readouterr().err
+    assert "chunk/s" in err
+    assert re.search(r"\d+/\d+ \[\d\d:\d\d<\d\d:\d\d", err)  # done/total [elapsed<remaining
+
+
+def test_cli_rag_stats_prints_chunks_files_size_and_model(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_localllm.cli.main import main
+
+    model = tmp_path / "minilm.gguf"
+    model.write_bytes(b"weights")
+    store_dir = tmp_path / "index"
+    index_folder(corpus, FileModelEmbeddings(model), store_dir, show_progress=False)
+    assert main(["rag", "stats", "--index", str(store_dir)]) == 0
+    lines = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["chunks"].strip() == "5"
+    assert lines["files"].strip() == "4"
+    assert float(lines["disk"].strip().removesuffix(" MB")) > 0
+    assert lines["embeddings"].strip() == "minilm.gguf (tests.integration.test_rag.FileModelEmbeddings)"
+    assert lines["model id"].strip() == "sha256:" + hashlib.sha256(b"weights").hexdigest()
+
+    assert main(["rag", "stats", "--index", str(tmp_path / "nowhere")]) == 1
+    assert "localllm rag index DIR" in capsys.readouterr().err

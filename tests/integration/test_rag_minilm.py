@@ -52,13 +52,17 @@ QUESTIONS = {
 }
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
+def write_corpus(folder: Path) -> Path:
+    """``CORPUS`` as files in ``folder``."""
     folder.mkdir()
     for name, text in CORPUS.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus")
 
 
 def test_top1_retrieval_with_real_minilm(corpus: Path, llamacpp_embeddings: LlamaCppEmbeddings) -> None:
@@ -77,7 +81,7 @@ def test_chunks_are_sized_in_the_models_tokens(
     retriever = index_folder(
         tmp_path, llamacpp_embeddings, chunk_size=64, chunk_overlap=8, show_progress=False
     )
-    chunks = [r["text"] for r in retriever.vectorstore.store.values()]  # type: ignore[attr-defined]
+    chunks = [d.page_content for d in retriever.vectorstore.iter_documents()]  # type: ignore[attr-defined]
     sizes = [llamacpp_embeddings.get_num_tokens(c) for c in chunks]
     assert len(chunks) > 5
     assert max(sizes) <= 64

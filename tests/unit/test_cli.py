@@ -95,9 +95,13 @@ def test_chat_prompt_uses_the_models_own_template_with_history() -> None:
     assert conversation.stop == []
 
 
-def test_chat_prompt_falls_back_to_the_format_of_the_model_name() -> None:
+def test_a_model_without_a_template_is_a_base_model_whatever_its_name() -> None:
+    # The file is named like a Llama-2 chat model but has no chat template: a base model,
+    # which does not know [INST]; the format comes from the name only when the template agrees.
     conversation = Conversation(TemplatedLLM(name="llama-2-7b-chat.Q4_K_M.gguf"))
-    assert conversation.prompt("Hello") == "[INST] Hello [/INST]"
+    assert conversation.prompt("Hello") == "User: Hello\nAssistant:"
+    confirmed = TemplatedLLM(name="llama-2-7b-chat.Q4_K_M.gguf", template=CHAT_TEMPLATES["llama2"])
+    assert Conversation(confirmed).prompt("Hello").startswith("[INST] Hello [/INST]")
 
 
 def test_chat_prompt_without_any_format_is_a_plain_transcript() -> None:

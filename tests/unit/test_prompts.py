@@ -23,6 +23,7 @@ from langchain_localllm.prompts import (
     format_prompt_selector,
     get_prompt_format,
     is_alpaca_format,
+    is_base_model,
     is_chatml_format,
     is_gemma_format,
     is_llama2_format,
@@ -77,6 +78,16 @@ class ModelLike:
     def chat_template(self) -> str | None:
         self.calls += 1
         return self.template
+
+
+class NameOnly:
+    """A third-party LLM that names its model but cannot report a chat template."""
+
+    def __init__(self, name: str | None = None, **attrs: Any) -> None:
+        if name is not None:
+            self.model_name = name
+        for key, value in attrs.items():
+            setattr(self, key, value)
 
 
 def test_all_built_in_formats_registered() -> None:
@@ -160,19 +171,29 @@ def test_format_from_model_name(name: str | None, expected: str | None) -> None:
     assert format_from_model_name(name) == expected
 
 
-def test_template_wins_over_name_then_name_then_plain() -> None:
+def test_template_decides_for_models_that_report_one_the_name_for_others() -> None:
     assert prompt_format(ModelLike(CHAT_TEMPLATES["chatml"], name="llama-2-7b-chat")) == "chatml"
-    assert prompt_format(ModelLike(None, name="llama-2-13b-chat")) == "llama2"
-    assert prompt_format(ModelLike(None, name="mystery")) == "plain"
-    assert prompt_format(ModelLike(None), default="chatml") == "chatml"
+    # No chat template: a base model, whatever its name says (it does not know [INST]).
+    base = ModelLike(None, name="llama-2-13b-chat")
+    assert prompt_format(base) == "plain"
+    assert is_base_model(base) is True
+    assert base.calls == 1  # one detection, cached for both questions
+    assert is_base_model(ModelLike(CHAT_TEMPLATES["chatml"], name="x")) is False
+    # Ollama's pass-through template for base models.
+    assert is_base_model(ModelLike("{{ .Prompt }}", name="gemma3:270m")) is True
+    # Only the name is known: it decides, and the model is not known to be a base model.
+    assert prompt_format(NameOnly("llama-2-13b-chat")) == "llama2"
+    assert is_base_model(NameOnly("llama-2-13b-chat")) is False
+    assert prompt_format(NameOnly("mystery")) == "plain"
+    assert prompt_format(NameOnly(), default="chatml") == "chatml"
 
 
 def test_any_langchain_llm_by_model_attributes() -> None:
     from langchain_ollama import OllamaLLM
 
     assert prompt_format(OllamaLLM(model="llama3:8b")) == "llama3"
-    assert prompt_format(ModelLike(model_path="/models/mistral-7b-instruct.Q4_0.gguf")) == "mistral"
-    assert prompt_format(ModelLike(model="gemma:7b")) == "gemma"
+    assert prompt_format(NameOnly(model_path="/models/mistral-7b-instruct.Q4_0.gguf")) == "mistral"
+    assert prompt_format(NameOnly(model="gemma:7b")) == "gemma"
     assert prompt_format(FakeListLLM(responses=["x"])) == "plain"
     # A bound model (llm.bind(stop=...)) is looked through.
     assert prompt_format(OllamaLLM(model="phi3:mini").bind(stop=["x"])) == "phi3"
@@ -284,7 +305,7 @@ def test_register_a_new_format_in_one_place() -> None:
         )
 
     try:
-        assert prompt_format(ModelLike(None, name="vicuna-13b-v1.5")) == "vicuna"
+        assert prompt_format(NameOnly("vicuna-13b-v1.5")) == "vicuna"
         assert format_predicate("vicuna")(ModelLike("{{ 'USER: x ASSISTANT:' }}", name="x")) is True
         assert format_prompt("vicuna", "{q}", system="S").format(q="hi") == "S\n\nUSER: hi\nASSISTANT:"
         assert get_prompt_format("vicuna").stop == ("USER:",)
@@ -296,8 +317,8 @@ def test_selector_is_classic_compatible() -> None:
     default = PromptTemplate.from_template("plain {question}")
     llama = format_prompt("llama2", "{question}")
     ours = ConditionalPromptSelector(default_prompt=default, conditionals=[(is_llama2_format, llama)])
-    assert ours.get_prompt(ModelLike(None, name="llama-2-7b-chat")) is llama
-    assert ours.get_prompt(ModelLike(None, name="qwen2")) is default
+    assert ours.get_prompt(NameOnly("llama-2-7b-chat")) is llama
+    assert ours.get_prompt(NameOnly("qwen2")) is default
     # langchain-classic's own selector with our predicates: tests/integration/test_prompt_format.py
 
 

@@ -1,0 +1,121 @@
+"""Schemas for structured output: Pydantic models, TypedDicts, functions or JSON schemas.
+
+:func:`output_schema` turns what the user passes into one :class:`OutputSchema`: the JSON
+schema sent to the model (or compiled to a grammar), the name and description a tool
+needs, and the validation that turns parsed JSON into the user's type.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.exceptions import OutputParserException
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, ValidationError
+
+from langchain_localllm.errors import InvalidParameterError
+
+__all__ = ["OutputSchema", "output_schema", "parse_json_text"]
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """A normalised structured-output schema."""
+
+    name: str
+    """A tool-safe name (the schema's title, the model's or function's name)."""
+    description: str
+    json_schema: dict[str, Any]
+    """The JSON schema of the output (for grammars, ``format``, ``json_schema``)."""
+    pydantic: type[Any] | None = None
+    """The Pydantic model (v2, or v1 from ``pydantic.v1``) the output is validated into."""
+
+    def tool(self) -> dict[str, Any]:
+        """The schema as an OpenAI-style tool definition."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.json_schema},
+        }
+
+    def validate(self, value: Any) -> Any:
+        """``value`` checked against the schema: a Pydantic instance or the JSON value.
+
+        Raises:
+            OutputParserException: the value does not match the schema (the message says where).
+        """
+        if self.pydantic is not None:
+            from pydantic.v1 import ValidationError as ValidationErrorV1
+
+            try:
+                if issubclass(self.pydantic, BaseModel):
+                    return self.pydantic.model_validate(value)
+                return self.pydantic.parse_obj(value)
+            except (ValidationError, ValidationErrorV1) as error:
+                raise OutputParserException(
+                    f"The output does not match {self.name}: {error}", llm_output=json.dumps(value)
+                ) from error
+        import jsonschema
+
+        errors = sorted(jsonschema.Draft202012Validator(self.json_schema).iter_errors(value), key=str)
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
+            raise OutputParserException(
+                f"The output does not match {self.name} at {where}: {errors[0].message}",
+                llm_output=json.dumps(value),
+            )
+        return value
+
+    def parse(self, text: str) -> Any:
+        """Parse and validate the model's text."""
+        return self.validate(parse_json_text(text))
+
+
+def output_schema(schema: Any) -> OutputSchema:
+    """Normalise a Pydantic model, TypedDict, function, OpenAI tool or JSON schema.
+
+    Raises:
+        InvalidParameterError: ``schema`` is none of those.
+    """
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        tool = convert_to_openai_tool(schema)["function"]
+        return OutputSchema(
+            tool["name"], tool.get("description", ""), schema.model_json_schema(), pydantic=schema
+        )
+    if isinstance(schema, dict) and "type" in schema and schema.get("type") != "function":
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title", "output")))[:64] or "output"
+        return OutputSchema(name, str(schema.get("description", "")), schema)
+    from pydantic.v1 import BaseModel as BaseModelV1
+
+    try:
+        tool = convert_to_openai_tool(schema)["function"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise InvalidParameterError(
+            f"Cannot use {schema!r} as an output schema: pass a Pydantic model, a TypedDict, a "
+            "function, an OpenAI tool dict or a JSON schema dict.",
+            schema=schema,
+        ) from error
+    params = tool.get("parameters") or {"type": "object", "properties": {}}
+    model = schema if isinstance(schema, type) and issubclass(schema, BaseModelV1) else None
+    return OutputSchema(tool["name"], tool.get("description", ""), params, pydantic=model)
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def parse_json_text(text: str) -> Any:
+    """The JSON value in ``text`` (fenced code blocks and surrounding blanks allowed).
+
+    Raises:
+        OutputParserException: the text is not one JSON value.
+    """
+    match = _FENCE.match(text)
+    body = match.group(1) if match else text.strip()
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        raise OutputParserException(
+            f"The output is not valid JSON ({error.msg} at character {error.pos}).", llm_output=text
+        ) from error

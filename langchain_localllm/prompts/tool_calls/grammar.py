@@ -1,0 +1,71 @@
+"""Grammars that force tool calls: one of the bound tools, arguments valid by its schema.
+
+The call is written in the model's own syntax (its registered :class:`CallLayout`), so a
+forced call reads like one the model would write unforced; models without a native syntax
+(or whose syntax has no layout) write Hermes-style ``<tool_call>{...}</tool_call>`` blocks.
+The same grammar constrains the rest of a call the model opened by itself: generation
+stops at the syntax's start marker, then continues under this grammar.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_localllm._core.json_grammar import GrammarBuilder, gbnf_literal
+from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm.prompts.tool_calls.registry import ToolCallSyntax, get_tool_call_syntax
+
+__all__ = ["forced_syntax", "tool_call_grammar"]
+
+
+def forced_syntax(syntax: ToolCallSyntax | None) -> ToolCallSyntax:
+    """The syntax forced calls are written and parsed in: the model's own, else Hermes."""
+    return syntax if syntax is not None and syntax.layout is not None else get_tool_call_syntax("hermes")
+
+
+def tool_call_grammar(
+    tools: Sequence[dict[str, Any]],
+    syntax: ToolCallSyntax | None = None,
+    *,
+    parallel: bool = False,
+    max_calls: int | None = None,
+) -> str:
+    """GBNF for one call (or, with ``parallel``, one or more) to one of ``tools``.
+
+    Args:
+        tools: OpenAI-style tool definitions (``{"type": "function", "function": {...}}``,
+            as ``langchain_core.utils.function_calling.convert_to_openai_tool`` makes them).
+        syntax: The model's tool-call syntax (see :func:`forced_syntax`).
+        parallel: Allow several calls in a row.
+        max_calls: With ``parallel``, at most this many calls (None: no limit).
+    """
+    if not tools:
+        raise InvalidParameterError("A forced tool call needs at least one tool.")
+    layout = forced_syntax(syntax).layout
+    assert layout is not None
+    builder = GrammarBuilder()
+    calls = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function", tool)
+        name = function["name"]
+        params = function.get("parameters") or {"type": "object", "properties": {}}
+        args = builder.schema_rule(params, f"tool{i}-args")
+        if args == "object":  # no parameters: always {}
+            args = builder.add(f"tool{i}-noargs", '"{" "}"')
+        before, after = layout.call.format(name=json.dumps(name)[1:-1], args="\x00").split("\x00")
+        calls.append(builder.add(f"tool{i}-call", _join(_lit(before), args, _lit(after))))
+    builder.rules["call"] = " | ".join(calls)
+    repeat = "*" if max_calls is None else f"{{0,{max(max_calls - 1, 0)}}}"
+    more = f"({_join(_lit(layout.separator), 'call')}){repeat}" if parallel else ""
+    builder.rules["root"] = _join(_lit(layout.open), "call", more, _lit(layout.close))
+    return builder.text()
+
+
+def _lit(text: str) -> str:
+    return gbnf_literal(text) if text else ""
+
+
+def _join(*items: str) -> str:
+    return " ".join(item for item in items if item)
