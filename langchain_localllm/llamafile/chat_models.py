@@ -88,9 +88,11 @@ class ChatLlamafile(ChatOpenAICompatible):
         await chat.ainvoke("Hello")
         ```
 
-    Tools and structured output use the server's ``--jinja`` tool-call parsing and its
-    JSON-schema grammars: ``chat.bind_tools([...], tool_choice="any")``,
-    ``chat.with_structured_output(Person)``.
+    Tools and structured output: ``tool_choice="auto"`` uses the server's ``--jinja`` tool-call
+    parsing; forced choices (``chat.bind_tools([...], tool_choice="any")``, a tool's name,
+    ``with_structured_output(..., method="function_calling")``) and structured output
+    (``chat.with_structured_output(Person)``) are decoded under a JSON-schema grammar, so the
+    call or the object is valid whatever the model.
     """
 
     _server_kind: ClassVar[ServerKind] = LLAMA_SERVER

@@ -5,8 +5,9 @@ shared by the sync and async paths (only the I/O differs). What ``ChatOpenAI`` d
 pointed at a local server is kept: reasoning (``reasoning_content`` or ``reasoning``,
 whichever the server sends), token usage of streamed answers (``stream_options``), timings.
 Tool calls and structured output use what the server supports: its own tool-call parsing
-(``tools``/``tool_choice``) and its own constrained decoding (vLLM ``structured_outputs``,
-llama-server ``json_schema``, else OpenAI ``response_format``).
+for ``tool_choice="auto"``, and its own constrained decoding (vLLM ``structured_outputs``,
+llama-server ``json_schema``, else OpenAI ``response_format``) for structured output and
+forced tool choices (:mod:`.forced_calls`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from langchain_localllm.errors import (
     MalformedResponseError,
     StreamInterruptedError,
 )
+from langchain_localllm.openai_compatible.forced_calls import ForcedCallReader, call_schema, forced_tools
 from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer, ServerInfo
@@ -189,43 +191,65 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
             if value is not None:
                 body[name] = value
         tools = chat_only.pop("tools", None)
-        if tools:
+        choice = chat_only.pop("tool_choice", None)
+        forced = forced_tools(tools, choice)
+        if forced is not None:
+            self._force_call(info, body, forced, chat_only)
             body["tools"] = tools
-            choice = chat_only.pop("tool_choice", None)
+            body["tool_choice"] = "none"  # the template still shows the tools; the schema decides
+        elif tools and choice != "none":
+            body["tools"] = tools
             if choice is not None:
                 body["tool_choice"] = choice
-        elif chat_only.get("tool_choice") not in (None, "none", "auto"):
-            choice = chat_only["tool_choice"]
+        elif not tools and choice not in (None, "none", "auto"):
             msg = f"{type(self).__name__}: tool_choice={choice!r} without tools; use bind_tools()."
             raise InvalidParameterError(msg, parameter="tool_choice")
-        chat_only.pop("tool_choice", None)
+        if not body.get("tools"):
+            chat_only.pop("parallel_tool_calls", None)
         body.update(chat_only)  # parallel_tool_calls, response_format
         body["stream"] = self.streaming
         if self.streaming:
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def _force_call(
+        self, info: ServerInfo, body: dict[str, Any], tools: list[dict[str, Any]], chat_only: dict[str, Any]
+    ) -> None:
+        """Constrain the answer to a call of one of ``tools`` (see :mod:`.forced_calls`)."""
+        fields = {*info.dialect.schema_fields({}), "json_schema", "grammar", "response_format"}
+        taken = sorted(name for name in fields if name in body or name in chat_only)
+        if taken:
+            msg = (
+                f"{type(self).__name__}: a forced tool_choice constrains the answer to a tool call; "
+                f"it cannot be combined with {taken[0]}."
+            )
+            raise InvalidParameterError(msg, parameter=taken[0])
+        parallel = chat_only.pop("parallel_tool_calls", None) is True
+        body.update(info.dialect.schema_fields(call_schema(tools, parallel=parallel)))
+
     # --- the exchange, sync and async --------------------------------------------------------
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
-        return self._chat_body(self.server_info(), messages, stop, kwargs)
+    ) -> tuple[dict[str, Any], DeltaReader]:
+        """The request body and the reader of its answer."""
+        body = self._chat_body(self.server_info(), messages, stop, kwargs)
+        reader: DeltaReader = ChatReader(self.client.url("/v1/chat/completions"))
+        if forced_tools(kwargs.get("tools"), kwargs.get("tool_choice")) is not None:
+            reader = ForcedCallReader(reader, parallel=kwargs.get("parallel_tool_calls") is True)
+        return body, reader
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> Iterator[ChatDelta]:
-        body = self._request(messages, stop, kwargs)
-        yield from self._exchange(
-            "/v1/chat/completions", body, ChatReader(self.client.url("/v1/chat/completions"))
-        )
+        body, reader = self._request(messages, stop, kwargs)
+        yield from self._exchange("/v1/chat/completions", body, reader)
 
     async def _aiter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> AsyncIterator[ChatDelta]:
         await self.aserver_info()
-        body = self._request(messages, stop, kwargs)
-        reader = ChatReader(self.client.url("/v1/chat/completions"))
+        body, reader = self._request(messages, stop, kwargs)
         async for delta in self._aexchange("/v1/chat/completions", body, reader):
             yield delta
 
@@ -277,9 +301,13 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer ``tools`` to the model; the server parses its tool calls.
 
-        ``tool_choice``: ``"auto"`` (default), ``"none"``, ``"any"``/``"required"``/``True``
-        (must call a tool) or a tool's name (must call that one) — the server enforces it
-        (llama-server with a grammar, vLLM with guided decoding).
+        ``tool_choice``: ``"auto"`` (default: the server's own tool-call parsing), ``"none"``
+        (no tools sent), ``"any"``/``"required"``/``True`` (must call a tool) or a tool's name
+        or OpenAI dict (must call that one). A forced choice is decoded under a JSON schema of
+        the call, with the server's own constrained decoding (llama-server ``json_schema``,
+        vLLM ``structured_outputs``, else ``response_format``), so every answer is a call of
+        an allowed tool with arguments that follow its schema, whatever the model; with
+        ``parallel_tool_calls=True`` one or more calls.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         names = [tool["function"]["name"] for tool in formatted]

@@ -99,7 +99,7 @@ def test_structured_output_parses_by_construction(gemma_server: LlamaServer) -> 
 
 def test_tool_calls_are_parsed_by_the_server(gemma_server: LlamaServer) -> None:
     chat = ChatLlamafile(base_url=gemma_server.base_url, max_tokens=60, temperature=0)
-    bound = chat.bind_tools([get_weather], tool_choice="get_weather")
+    bound = chat.bind_tools([get_weather], tool_choice="auto")
     history = weather_history(["Paris", "Rome", "Oslo"], "Berlin")
     message = bound.invoke(history)
     assert isinstance(message, AIMessage)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from langchain_localllm import ChatOpenAICompatible, OpenAICompatible
@@ -83,3 +85,23 @@ def test_tool_choice_forms_map_to_openai() -> None:
         assert bound.kwargs["tool_choice"] == sent  # type: ignore[attr-defined]
     named = chat.bind_tools([get_weather], tool_choice="get_weather")
     assert named.kwargs["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "field"),
+    [("vllm", "structured_outputs"), ("llama-server", "json_schema"), ("openai", "response_format")],
+)
+def test_a_forced_tool_choice_is_sent_as_the_calls_schema(dialect: str, field: str) -> None:
+    def get_weather(city: str) -> str:
+        """Weather in a city."""
+        return city
+
+    chat = ChatOpenAICompatible(model="m", dialect=dialect)
+    kwargs = chat.bind_tools([get_weather], tool_choice="any").kwargs  # type: ignore[attr-defined]
+    body = chat._chat_body(info(dialect), [], [], kwargs)
+    assert (body["tool_choice"], len(body["tools"])) == ("none", 1)  # shown to the model, not parsed
+    assert "get_weather" in str(body[field]) and '"city"' in json.dumps(body[field])
+    none = chat._chat_body(info(dialect), [], [], chat.bind_tools([get_weather], tool_choice="none").kwargs)  # type: ignore[attr-defined]
+    assert "tools" not in none and "tool_choice" not in none
+    with pytest.raises(InvalidParameterError, match="cannot be combined with"):
+        chat._chat_body(info(dialect), [], [], {**kwargs, "json_schema": SCHEMA})
