@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_localllm._core.json_grammar import _int_range, json_schema_to_gbnf
-from langchain_localllm.prompts.tool_calls import get_tool_call_syntax
-from langchain_localllm.prompts.tool_calls.grammar import tool_call_grammar
+from langchain_localllm._core.json_grammar import _int_range
 
 
 def _matches(rule: str, text: str) -> bool:
@@ -31,27 +29,3 @@ def test_integer_ranges_are_exact(low: int, high: int) -> None:
     accepted = {n for n in range(3000) if _matches(rule, str(n))}
     assert accepted == set(range(low, high + 1))
     assert not _matches(rule, "0" + str(low))  # no leading zeros
-
-
-def test_grammars_compile_in_llama_cpp() -> None:
-    from llama_cpp import LlamaGrammar
-
-    schema = {
-        "type": "object",
-        "properties": {
-            "n": {"type": "number", "minimum": -2.5, "maximum": 3},
-            "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "minItems": 2},
-            "next": {"$ref": "#"},
-        },
-    }
-    LlamaGrammar.from_string(json_schema_to_gbnf(schema), verbose=False)
-    tools = [
-        {"type": "function", "function": {"name": "get_time", "parameters": schema}},
-        {"type": "function", "function": {"name": "noargs", "parameters": {}}},
-    ]
-    from langchain_localllm.prompts.tool_calls import SYNTAXES
-
-    for syntax in SYNTAXES.values():
-        LlamaGrammar.from_string(tool_call_grammar(tools, syntax, parallel=True), verbose=False)
-    assert '"<tool_call>\\n{' in tool_call_grammar(tools, None)  # no native syntax: Hermes blocks
-    assert "[TOOL_CALLS]get_time[ARGS]" in tool_call_grammar(tools, get_tool_call_syntax("mistral"))
