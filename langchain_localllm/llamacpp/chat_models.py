@@ -158,8 +158,8 @@ def _token_text(model: Any, token: int) -> str:
 
 def _prompt_tokens(model: Any, text: str) -> list[int]:
     """The prompt's tokens: BOS added when the model wants one, unless the template wrote it."""
-    tokens = list(model.tokenize(text.encode("utf-8"), add_bos=True, special=True))
-    bos = model.token_bos()
-    if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
-        tokens = tokens[1:]
-    return tokens
+    tokens = list(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+    # [BOS] when the model adds one, [] when it does not (tokenizing with add_bos=True a text that
+    # already starts with BOS would make llama.cpp warn about a double BOS on stderr).
+    bos = list(model.tokenize(b"", add_bos=True, special=True))[:1]
+    return tokens if not bos or tokens[:1] == bos else bos + tokens
