@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 
 from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
 from langchain_localllm._core.http_chat import ServerChatModel
@@ -119,6 +119,8 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
     model: str
     """Name of the Ollama model (``name[:tag]``)."""
 
+    _ollama_llm: tuple[tuple[Any, ...], Ollama] | None = PrivateAttr(default=None)
+
     reasoning: bool | str | None = None
     """Sent as ``think``: True/False, or ``"low"``/``"medium"``/``"high"`` for models with
     levels. None sends nothing (the model's default). Thinking the server returns is always
@@ -172,33 +174,49 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "options": self._instance_options()}
 
+    @property
     def _ollama(self) -> Ollama:
-        """The same model as an ``Ollama`` LLM (model information, token counts)."""
-        return Ollama(
-            model=self.model,
-            base_url=self.base_url,
-            headers=self.headers,
-            timeout=self.timeout,
-            num_ctx=self.num_ctx,
-            options=self.options,
+        """The same model as an ``Ollama`` LLM (model information, token counts), kept while the
+        connection settings stay the same so that its ``/api/show`` answer and counts are reused
+        (a copy or an assignment that changes them gets a new one)."""
+        headers = self._request_headers()  # client_kwargs' headers included
+        settings = (
+            self.model,
+            self.base_url,
+            headers,
+            self.timeout,
+            self.num_ctx,
+            self.options,
         )
+        cached = self._ollama_llm
+        if cached is None or cached[0] != settings:
+            llm = Ollama(
+                model=self.model,
+                base_url=self.base_url,
+                headers=headers,
+                timeout=self.timeout,
+                num_ctx=self.num_ctx,
+                options=self.options,
+            )
+            cached = self._ollama_llm = (settings, llm)
+        return cached[1]
 
     def chat_template(self) -> str | None:
         """The model's template from ``/api/show`` (for prompt-format detection)."""
-        return self._ollama().chat_template()
+        return self._ollama.chat_template()
 
     def get_context_window(self) -> int | None:
         """``num_ctx`` if set, else the model's (from ``/api/show``)."""
-        return self._ollama().get_context_window()
+        return self._ollama.get_context_window()
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens in ``text``, counted by the server (see ``Ollama.get_num_tokens``)."""
-        return self._ollama().get_num_tokens(text)
+        return self._ollama.get_num_tokens(text)
 
     def get_token_ids(self, text: str) -> list[int]:
         """Ollama has no tokenize endpoint, so token ids cannot be had; counts can
         (``get_num_tokens``). Never falls back to downloading GPT-2's tokenizer."""
-        return self._ollama().get_token_ids(text)  # raises UnsupportedParameterError saying why
+        return self._ollama.get_token_ids(text)  # raises UnsupportedParameterError saying why
 
     # --- requests -------------------------------------------------------------------------
 

@@ -68,17 +68,19 @@ class TestChatLlamafileUnit(ChatModelUnitTests):
         return {"LLAMA_API_KEY": "secret"}, {}, {}
 
 
-@pytest.mark.llama_server
-class TestChatOpenAICompatibleIntegration(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[ChatOpenAICompatible]:
-        return ChatOpenAICompatible
-
+class _ForcedToolChoice:
     @property
     def tool_choice_value(self) -> str:
         """Forced choices are decoded under a schema of the call: Gemma 3 270M (a base model)
         then calls the tool every time, where left to "auto" it writes text."""
         return "any"
+
+
+@pytest.mark.llama_server
+class TestChatOpenAICompatibleIntegration(_ForcedToolChoice, ChatModelIntegrationTests):
+    @property
+    def chat_model_class(self) -> type[ChatOpenAICompatible]:
+        return ChatOpenAICompatible
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
@@ -86,16 +88,10 @@ class TestChatOpenAICompatibleIntegration(ChatModelIntegrationTests):
 
 
 @pytest.mark.llama_server
-class TestChatLlamafileIntegration(ChatModelIntegrationTests):
+class TestChatLlamafileIntegration(_ForcedToolChoice, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatLlamafile]:
         return ChatLlamafile
-
-    @property
-    def tool_choice_value(self) -> str:
-        """Forced choices are decoded under a schema of the call: Gemma 3 270M (a base model)
-        then calls the tool every time, where left to "auto" it writes text."""
-        return "any"
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
