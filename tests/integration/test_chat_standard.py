@@ -3,8 +3,14 @@
 ``ChatLlamaCpp`` and ``ChatGPT4All`` run generated tiny models in process (random
 weights: the text is gibberish, every mechanism is real); ``ChatOllama`` talks to the
 project's Ollama emulator serving real tokens from the same kind of model through
-``/api/chat``. Tool calling and structured output belong to the tools work and are
-switched off here.
+``/api/chat``. The unit suites run with tool calling and structured output on. The
+integration suites of ``ChatLlamaCpp`` and ``ChatOllama`` here leave them off: the tests
+compare argument values (``magic_function(3)``), which random weights cannot get right, so
+those classes run them on the real Gemma 3 270M (``test_chat_llamacpp_tools_standard.py``,
+``test_chat_ollama_tools_standard.py``); the validity of forced calls and schemas on random
+weights is ``test_structured_validity.py``. ``ChatGPT4All`` runs them here (gpt4all 2.8
+cannot load Gemma 3): every test that needs a forced call or a schema gets the typed
+``UnsupportedParameterError`` (gpt4all has no way to constrain decoding), checked below.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_localllm import ChatGPT4All, ChatLlamaCpp, ChatOllama
+from langchain_localllm.errors import UnsupportedParameterError
 from tests.fixtures.models import tiny_model
+from tests.fixtures.standard_suites import ToolCapabilities
 from tests.support.ollama_server import OllamaTestServer
 
 
-class _NoTools:
-    """Capabilities that arrive with tool calling / structured output (another issue)."""
+class _NoToolsOnRandomWeights(ToolCapabilities):
+    """Integration suites on random weights: the tool tests compare argument values (run on
+    the real model in the ``*_tools_standard`` files)."""
 
     @property
     def has_tool_calling(self) -> bool:
@@ -32,11 +41,11 @@ class _NoTools:
         return False
 
     @property
-    def returns_usage_metadata(self) -> bool:
-        return True
+    def supports_json_mode(self) -> bool:
+        return False
 
 
-class _InProcess(_NoTools):
+class _InProcess(ToolCapabilities):
     @property
     def supports_model_override(self) -> bool:
         return False  # the model is a loaded file, not a per-call name
@@ -71,7 +80,7 @@ class _GPT4All(_InProcess):
         return {"temp": 0, "max_tokens": 100, "stop": []}
 
 
-class _Ollama(_NoTools):
+class _Ollama(ToolCapabilities):
     base_url = "http://127.0.0.1:11434"
 
     @property
@@ -99,15 +108,51 @@ class TestChatOllamaUnit(_Ollama, ChatModelUnitTests):
     pass
 
 
-class TestChatLlamaCppIntegration(_LlamaCpp, ChatModelIntegrationTests):
+class TestChatLlamaCppIntegration(_NoToolsOnRandomWeights, _LlamaCpp, ChatModelIntegrationTests):
     pass
+
+
+#: The standard tests that force a tool call or ask for a schema: ChatGPT4All refuses each with
+#: UnsupportedParameterError (gpt4all exposes no grammar or logits), never an unchecked answer.
+NEEDS_CONSTRAINED_DECODING = {
+    "test_tool_calling",
+    "test_tool_calling_async",
+    "test_bind_runnables_as_tools",
+    "test_tool_choice",
+    "test_tool_calling_with_no_arguments",
+    "test_structured_few_shot_examples",
+    "test_structured_output",
+    "test_structured_output_async",
+    "test_structured_output_pydantic_2_v1",
+    "test_structured_output_optional_param",
+    "test_json_mode",
+    "test_unicode_tool_call_integration",
+}
 
 
 class TestChatGPT4AllIntegration(_GPT4All, ChatModelIntegrationTests):
-    pass
+    @pytest.fixture(autouse=True)
+    def _refusals(self, request: pytest.FixtureRequest) -> None:
+        name = request.node.originalname
+        if name in NEEDS_CONSTRAINED_DECODING:
+            request.node.add_marker(
+                pytest.mark.xfail(
+                    raises=UnsupportedParameterError,
+                    strict=True,
+                    reason="gpt4all cannot constrain decoding: a forced call or schema is refused",
+                )
+            )
+        elif name == "test_agent_loop":
+            request.node.add_marker(
+                pytest.mark.xfail(
+                    raises=AssertionError,
+                    strict=True,
+                    reason="random weights: left to tool_choice='auto' the model writes text, no call",
+                )
+            )
 
 
-class TestChatOllamaIntegration(_Ollama, ChatModelIntegrationTests):
+class TestChatOllamaIntegration(_NoToolsOnRandomWeights, _Ollama, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _emulator(self, ollama_server: OllamaTestServer) -> None:
         self.base_url = ollama_server.base_url

@@ -7,14 +7,17 @@ which the emulator turns into a llama.cpp grammar as Ollama does, on a random-we
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.tools import tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel
 
 from langchain_localllm import ChatOllama
+from tests.fixtures.models import tiny_model
 from tests.integration.test_chat_ollama_recordings import _serve_recording, recorded_lines
 from tests.integration.test_chat_tools_inprocess import ping, set_level
 from tests.support.ollama_server import OllamaTestServer
@@ -72,8 +75,6 @@ def test_recorded_tool_calls_become_tool_calls(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Any:
-    from tests.fixtures.models import tiny_model
-
     with OllamaTestServer({"tiny-chatml": tiny_model("chatml")}, n_ctx=512) as running:
         yield running
 
@@ -124,3 +125,25 @@ def test_auto_tool_choice_sends_the_tools(server: OllamaTestServer) -> None:
     chat = ChatOllama(model="tiny-chatml", base_url=server.base_url)
     with pytest.raises(InvalidParameterError, match="does not support tools"):
         chat.bind_tools([weather]).invoke("weather?")
+
+
+def test_auto_tool_choice_reaches_a_tool_capable_template(server: OllamaTestServer) -> None:
+    """A model served with a template that renders tools (Qwen 2.5's, as a Modelfile ``TEMPLATE``)
+    supports tools: ChatOllama sends them with tool_choice="auto", the template puts them in
+    the prompt (the prompt grows by their description), and what the model writes comes back."""
+    from pathlib import Path
+
+    import httpx
+
+    template = Path(__file__).parent.parent / "data" / "chat_templates" / "Qwen-Qwen2.5-7B-Instruct.jinja"
+    server.add_model("tiny-tools", tiny_model("chatml"), template=template.read_text(), stop=())
+    show = httpx.post(f"{server.base_url}/api/show", json={"model": "tiny-tools"}).json()
+    assert "tools" in show["capabilities"]
+    chat = ChatOllama(model="tiny-tools", base_url=server.base_url, num_predict=8, temperature=0)
+    plain = chat.invoke("Weather in Paris?")
+    with_tools = chat.bind_tools([weather]).invoke("Weather in Paris?")
+    sent = server.requests[-1][2]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["weather"] and "format" not in sent
+    assert plain.usage_metadata is not None and with_tools.usage_metadata is not None
+    grown = with_tools.usage_metadata["input_tokens"] - plain.usage_metadata["input_tokens"]
+    assert grown > len(json.dumps(convert_to_openai_tool(weather))) // 8  # the schema is in the prompt

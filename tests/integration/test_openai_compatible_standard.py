@@ -10,6 +10,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_localllm import ChatLlamafile, ChatOpenAICompatible
+from tests.fixtures.standard_suites import expect_model_failures
 from tests.support.llama_server import LlamaServer
 
 _SERVER: dict[str, str] = {}
@@ -34,9 +35,7 @@ def _server_url(request: pytest.FixtureRequest) -> None:
     if "Integration" in request.cls.__name__:
         server: LlamaServer = request.getfixturevalue("gemma_server")
         _SERVER["url"] = server.base_url
-        reason = WRONG_ARGUMENT_VALUES.get(request.node.originalname)
-        if reason is not None:
-            request.node.add_marker(pytest.mark.xfail(reason=f"model quality: {reason}", strict=True))
+        expect_model_failures(request, WRONG_ARGUMENT_VALUES)
 
 
 class TestChatOpenAICompatibleUnit(ChatModelUnitTests):
@@ -68,16 +67,8 @@ class TestChatLlamafileUnit(ChatModelUnitTests):
         return {"LLAMA_API_KEY": "secret"}, {}, {}
 
 
-class _ForcedToolChoice:
-    @property
-    def tool_choice_value(self) -> str:
-        """Forced choices are decoded under a schema of the call: Gemma 3 270M (a base model)
-        then calls the tool every time, where left to "auto" it writes text."""
-        return "any"
-
-
 @pytest.mark.llama_server
-class TestChatOpenAICompatibleIntegration(_ForcedToolChoice, ChatModelIntegrationTests):
+class TestChatOpenAICompatibleIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatOpenAICompatible]:
         return ChatOpenAICompatible
@@ -88,7 +79,7 @@ class TestChatOpenAICompatibleIntegration(_ForcedToolChoice, ChatModelIntegratio
 
 
 @pytest.mark.llama_server
-class TestChatLlamafileIntegration(_ForcedToolChoice, ChatModelIntegrationTests):
+class TestChatLlamafileIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatLlamafile]:
         return ChatLlamafile

@@ -6,10 +6,19 @@ wire format follows Ollama's API documentation: NDJSON streams
 nanosecond durations, 404 ``{"error": "model 'x' not found"}``, errors after the stream
 began as a last line ``{"error": ...}`` with status 200, ``/api/tags``, ``/api/show``
 (``template``: the model's chat template, ``parameters``, ``details.family``, ``model_info``),
-``/api/chat`` (``message.content`` deltas; with ``think``, ``<think>`` text in ``message.thinking``),
+``/api/chat`` (``message.content`` deltas; with ``think``, ``<think>`` text in ``message.thinking``;
+with ``tools``, calls in ``message.tool_calls``),
 ``/api/pull`` progress (``status``/``digest``/``total``/``completed``), ``/api/version``,
 ``/api/embed`` (list input, L2-normalised ``embeddings``) and the legacy
 ``/api/embeddings`` (``{"embedding": [...]}``).
+
+A model may be served with a real chat template (``template=``, as a Modelfile's ``TEMPLATE``
+does): prompts are then rendered by it, and when it renders tools the model "supports tools"
+(``capabilities`` lists ``tools``) -- the tools go into the prompt through the template and
+the model's output is parsed in the template's own tool-call syntax, as Ollama's parser does:
+text before a call streams as ``content``, each complete call comes as one chunk with
+``message.tool_calls``, and a call that does not parse stays text. Sending ``tools`` to a
+model whose template does not render them is Ollama's 400 "does not support tools".
 
 Generation runs the GGUF through llama-cpp-python (``create_completion``), so the tokens,
 counts and timings are real; ``format`` ("json" or a schema) becomes a llama.cpp grammar.
@@ -57,6 +66,8 @@ from typing import Any
 from langchain_localllm._core.chat_model import ReasoningSplitter
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm.prompts import FORMATS, ChatFormat, ChatTemplateError
+from langchain_localllm.prompts.chat_template import render_chat_template
+from langchain_localllm.prompts.tool_calls import ToolCallParser, ToolCallSyntax, detect_tool_call_syntax
 
 __all__ = ["OllamaTestServer", "main", "render_go_template"]
 
@@ -95,6 +106,10 @@ class _Model:
     embedding_source: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
     modified_at: str = field(default_factory=_now)
+    chat_template: str | None = None
+    """A real chat template the model is served with (a Modelfile's ``TEMPLATE``), or None."""
+    stop_parameters: tuple[str, ...] | None = None
+    """Stop strings it was added with (a Modelfile's ``PARAMETER stop``), or None."""
 
     @property
     def architecture(self) -> str:
@@ -111,9 +126,41 @@ class _Model:
 
     @property
     def template(self) -> str:
-        """The model's template as /api/show reports it: the registry's (Jinja) template of
-        its format, or Ollama's default ``{{ .Prompt }}`` for a model without one."""
+        """The model's template as /api/show reports it: the one it is served with, the
+        registry's (Jinja) template of its format, or Ollama's default ``{{ .Prompt }}``."""
+        if self.chat_template is not None:
+            return self.chat_template
         return self.format.template if self.format is not None else "{{ .Prompt }}"
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        """The model's ``stop`` parameters (a Modelfile's): the ones it was added with, else
+        its registry format's end-of-turn strings."""
+        if self.stop_parameters is not None:
+            return self.stop_parameters
+        return self.format.stop if self.format is not None else ()
+
+    @property
+    def tool_syntax(self) -> ToolCallSyntax | None:
+        """The syntax the model's calls are parsed in: its template's, when the template
+        renders tools (the model "supports tools"); None otherwise."""
+        if self.chat_template is None:
+            return None
+        probe = {"type": "function", "function": {"name": "probe_tool_4c1d", "parameters": {}}}
+        hello = [{"role": "user", "content": "hi"}]
+        try:
+            rendered = render_chat_template(self.chat_template, hello, tools=[probe])
+        except ChatTemplateError:
+            return None
+        return detect_tool_call_syntax(self.chat_template) if "probe_tool_4c1d" in rendered else None
+
+    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        """The prompt for ``messages`` (Ollama's chat: the template over the conversation)."""
+        if self.chat_template is not None:
+            return render_chat_template(self.chat_template, messages, tools=tools, bos_token="", eos_token="")
+        if self.format is None:
+            return "\n\n".join(str(m.get("content") or "") for m in messages)
+        return self.format.render_messages(messages, add_generation_prompt=True)
 
 
 def _chat_format_of(chat_template: str | None) -> str | None:
@@ -190,8 +237,17 @@ class OllamaTestServer:
         host = self._httpd.server_address[0]
         return f"http://{host if isinstance(host, str) else host.decode()}:{self.port}"
 
-    def add_model(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Make a GGUF file available under ``name``."""
+    def add_model(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        template: str | None = None,
+        stop: tuple[str, ...] | None = None,
+    ) -> None:
+        """Make a GGUF file available under ``name``, as a Modelfile would: ``template``, a
+        real chat template to serve it with instead of the file's own (``TEMPLATE``);
+        ``stop``, its stop strings (``PARAMETER stop``; default: its format's end of turn)."""
         info = read_gguf(path)
         model = _Model(
             name=normalise_name(name),
@@ -199,6 +255,8 @@ class OllamaTestServer:
             chat_format=_chat_format_of(info.chat_template),
             metadata=dict(info.metadata),
             digest=_file_digest(Path(path)),
+            chat_template=template,
+            stop_parameters=stop,
         )
         with self._guard:
             self.models[model.name] = model
@@ -446,8 +504,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(v, list | dict) and not k.startswith("tokenizer.chat_template")
         }
         parameters = f"num_ctx                        {self.owner.n_ctx}"
-        if model.format is not None and model.format.stop:
-            parameters += f'\nstop                           "{model.format.stop[0]}"'
+        for stop in model.stop:
+            parameters += f'\nstop                           "{stop}"'
         modelfile = (
             f'# Modelfile generated by "ollama show"\nFROM {model.path}\n'
             f'TEMPLATE """{model.template}"""\n'
@@ -461,7 +519,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "template": model.template,
                 "details": self._details(model),
                 "model_info": info,
-                "capabilities": ["completion", "embedding"],
+                "capabilities": ["completion", "embedding", *(["tools"] if model.tool_syntax else [])],
                 "modified_at": model.modified_at,
             },
         )
@@ -507,34 +565,38 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages")
         if not isinstance(messages, list):
             raise _HTTPError(400, "messages is required")
-        if body.get("tools"):
+        tools = body.get("tools") or None
+        syntax = model.tool_syntax
+        if tools and syntax is None:
             raise _HTTPError(400, f"registry.ollama.ai/library/{name} does not support tools")
         if any(m.get("images") for m in messages if isinstance(m, dict)):
             raise _HTTPError(500, f"{name} does not support images (it has no vision projector)")
-        if model.format is None:
-            prompt = "\n\n".join(str(m.get("content") or "") for m in messages)
-        else:
-            try:
-                prompt = model.format.render_messages(messages, add_generation_prompt=True)
-            except Exception as error:  # Ollama reports a template the messages break as a 500
-                cause = error.__cause__ if isinstance(error.__cause__, ChatTemplateError) else error
-                raise _HTTPError(500, f"template: {cause}") from error
+        try:
+            prompt = model.render(messages, tools)
+        except Exception as error:  # Ollama reports a template the messages break as a 500
+            cause = error.__cause__ if isinstance(error.__cause__, ChatTemplateError) else error
+            raise _HTTPError(500, f"template: {cause}") from error
         options = body.get("options") or {}
         lines = self._recorded(
             name, self._generate_lines(name, model, prompt, options, body.get("format"), True)
         )
         chat_lines = _chat_lines(lines, think=bool(body.get("think")))
+        if tools:
+            chat_lines = _tool_call_lines(chat_lines, ToolCallParser(syntax))
         if body.get("stream", True):
             self._stream(chat_lines)
             return
-        content, thinking, final = [], [], {}
+        content, thinking, calls, final = [], [], [], {}
         for line in chat_lines:
             content.append(line["message"]["content"])
             thinking.append(line["message"].get("thinking", ""))
+            calls.extend(line["message"].get("tool_calls", []))
             final = line
         final["message"]["content"] = "".join(content)
         if any(thinking):
             final["message"]["thinking"] = "".join(thinking)
+        if calls:
+            final["message"]["tool_calls"] = calls
         self._send_json(200, final)
 
     def _generate_lines(
@@ -560,7 +622,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "top_p": options.get("top_p", 0.9),
                 "min_p": options.get("min_p", 0.0),
                 "repeat_penalty": options.get("repeat_penalty", 1.1),
-                "stop": options.get("stop") or [],
+                "stop": options.get("stop") or list(model.stop),
                 "stream": True,
             }
             if options.get("seed") is not None:
@@ -707,6 +769,27 @@ def _chat_lines(lines: Iterator[dict[str, Any]], *, think: bool) -> Iterator[dic
             if thinking:
                 message["thinking"] = thinking
         yield {"model": line["model"], "created_at": line["created_at"], "message": message, **line}
+
+
+def _tool_call_lines(lines: Iterator[dict[str, Any]], parser: ToolCallParser) -> Iterator[dict[str, Any]]:
+    """Chat lines with the model's tool calls parsed out of ``content``: text streams on, each
+    complete call comes as one line with ``message.tool_calls`` (``index`` after the first, as
+    Ollama writes it), the text of a call that does not parse is given back as content."""
+    for line in lines:
+        message = line["message"]
+        parsed = parser.finish() if line["done"] else parser.feed(message["content"])
+        text, calls = parsed.content, []
+        for i, call in enumerate(parsed.calls, start=parsed.first_index):
+            if call.error is None and isinstance(call.args, dict) and call.name:
+                function = {"index": i} if i else {}
+                calls.append({"function": {**function, "name": call.name, "arguments": call.args}})
+            else:
+                text += call.args if isinstance(call.args, str) else json.dumps(call.args)
+        message["content"] = text
+        if calls:
+            message["tool_calls"] = calls
+        if text or calls or message.get("thinking") or line["done"]:
+            yield line
 
 
 def _normalised(vector: list[float]) -> list[float]:

@@ -298,9 +298,6 @@ def test_duplicate_registration_is_refused() -> None:
         get_tool_call_syntax("nope")
 
 
-TEMPLATES = "/tmp/sd/llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates"
-
-
 @pytest.mark.parametrize(
     ("template_text", "expected"),
     [
