@@ -5,8 +5,9 @@ and behind the real llama-server (ChatLlamafile). It does not reliably open a to
 itself (``tool_choice="auto"``: it often answers in text instead), so the agent's first model
 call is forced through a middleware, as an application that must act would do
 (``tool_choice="any"``: the model picks the tool; for the raising tool, its name, since over
-llama-server Gemma picks get_weather for the population question): the whole call is decoded under the schema of the bound tools (our grammar, Ollama's
-``format``, llama-server's ``json_schema``), the agent runs the tool and sends the result -- or
+llama-server Gemma picks get_weather for the population question): the whole call is
+decoded under the schema of the bound tools (our grammar, Ollama's ``format``,
+llama-server's ``json_schema``), the agent runs the tool and sends the result -- or
 the tool's error -- back as a tool message, and the next model call is unforced again. The
 model is too small to stop after the result (it may call the same tool again), so the run is
 capped at two model calls.
