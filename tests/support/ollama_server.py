@@ -64,10 +64,11 @@ from types import TracebackType
 from typing import Any
 
 from langchain_localllm._core.chat_model import ReasoningSplitter
+from langchain_localllm._core.constrained_chat import tool_plan
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm.prompts import FORMATS, ChatFormat, ChatTemplateError
 from langchain_localllm.prompts.chat_template import render_chat_template
-from langchain_localllm.prompts.tool_calls import ToolCallParser, ToolCallSyntax, detect_tool_call_syntax
+from langchain_localllm.prompts.tool_calls import ToolCallParser, ToolCallSyntax
 
 __all__ = ["OllamaTestServer", "main", "render_go_template"]
 
@@ -143,16 +144,12 @@ class _Model:
     @property
     def tool_syntax(self) -> ToolCallSyntax | None:
         """The syntax the model's calls are parsed in: its template's, when the template
-        renders tools (the model "supports tools"); None otherwise."""
+        renders tools (the model "supports tools"); None otherwise. The package's own probe
+        (``tool_plan``, cached per template) decides."""
         if self.chat_template is None:
             return None
-        probe = {"type": "function", "function": {"name": "probe_tool_4c1d", "parameters": {}}}
-        hello = [{"role": "user", "content": "hi"}]
-        try:
-            rendered = render_chat_template(self.chat_template, hello, tools=[probe])
-        except ChatTemplateError:
-            return None
-        return detect_tool_call_syntax(self.chat_template) if "probe_tool_4c1d" in rendered else None
+        plan = tool_plan(self.chat_template, render_chat_template)
+        return plan.syntax if plan.native else None
 
     def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         """The prompt for ``messages`` (Ollama's chat: the template over the conversation)."""
