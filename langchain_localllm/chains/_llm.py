@@ -9,9 +9,11 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable
 
-from langchain_localllm._core.tokens import approximate_tokens as approximate_tokens
-from langchain_localllm._core.tokens import token_counter as token_counter
-from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
+from langchain_localllm._core.tokens import (
+    approximate_tokens as approximate_tokens,
+    token_counter as token_counter,
+    unwrap_runnable as _unwrap,
+)
 from langchain_localllm.prompts import ConditionalPromptSelector, get_prompt_format, prompt_format
 from langchain_localllm.prompts.completion import completion_stop
 

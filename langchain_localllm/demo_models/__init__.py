@@ -10,16 +10,22 @@
 Nothing here downloads anything. Exports are lazy: numpy is imported only by the writers.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from langchain_localllm._core.lazy import lazy_exports
 
-_LAZY = {
-    "PRESETS": "langchain_localllm.demo_models.tiny",
-    "TinyModelSpec": "langchain_localllm.demo_models.tiny",
-    "write_tiny_model": "langchain_localllm.demo_models.tiny",
-    "gemma_available": "langchain_localllm.demo_models.gemma",
-    "gemma_gguf_path": "langchain_localllm.demo_models.gemma",
-}
+if TYPE_CHECKING:
+    # The public names, listed once: lazy_exports reads them (an `X as X` re-exports X).
+    from langchain_localllm.demo_models.gemma import (
+        gemma_available as gemma_available,
+        gemma_gguf_path as gemma_gguf_path,
+    )
+    from langchain_localllm.demo_models.tiny import (
+        PRESETS as PRESETS,
+        TinyModelSpec as TinyModelSpec,
+        write_tiny_model as write_tiny_model,
+    )
 
-__all__ = ["PRESETS", "TinyModelSpec", "gemma_available", "gemma_gguf_path", "write_tiny_model"]
-
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals())

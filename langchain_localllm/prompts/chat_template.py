@@ -32,8 +32,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateError as ChatTemplateError
-from jinja2 import nodes
+from jinja2 import TemplateError as ChatTemplateError, nodes
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 

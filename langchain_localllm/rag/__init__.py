@@ -15,56 +15,28 @@ from typing import TYPE_CHECKING
 from langchain_localllm._core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    # The public names, listed once: lazy_exports reads them (an `X as X` re-exports X).
     from langchain_localllm.rag.indexer import (
-        INDEX_FILE_NAME,
-        IndexStats,
-        IndexSummary,
-        embedding_identity,
-        index_folder,
-        open_index,
-        open_store,
-        summarize_index,
-        token_counter,
+        INDEX_FILE_NAME as INDEX_FILE_NAME,
+        IndexStats as IndexStats,
+        IndexSummary as IndexSummary,
+        embedding_identity as embedding_identity,
+        index_folder as index_folder,
+        open_index as open_index,
+        open_store as open_store,
+        summarize_index as summarize_index,
+        token_counter as token_counter,
     )
-    from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
-    from langchain_localllm.rag.manifest import FileEntry, Manifest
-    from langchain_localllm.rag.store import LocalVectorStore
+    from langchain_localllm.rag.loaders import (
+        SUPPORTED_SUFFIXES as SUPPORTED_SUFFIXES,
+        load_file as load_file,
+    )
+    from langchain_localllm.rag.manifest import (
+        FileEntry as FileEntry,
+        Manifest as Manifest,
+    )
+    from langchain_localllm.rag.store import (
+        LocalVectorStore as LocalVectorStore,
+    )
 
-#: Public name -> module that defines it, imported on first access.
-_LAZY = {
-    "INDEX_FILE_NAME": "langchain_localllm.rag.indexer",
-    "IndexStats": "langchain_localllm.rag.indexer",
-    "IndexSummary": "langchain_localllm.rag.indexer",
-    "summarize_index": "langchain_localllm.rag.indexer",
-    "embedding_identity": "langchain_localllm.rag.indexer",
-    "index_folder": "langchain_localllm.rag.indexer",
-    "open_index": "langchain_localllm.rag.indexer",
-    "open_store": "langchain_localllm.rag.indexer",
-    "FileEntry": "langchain_localllm.rag.manifest",
-    "Manifest": "langchain_localllm.rag.manifest",
-    "token_counter": "langchain_localllm.rag.indexer",
-    "SUPPORTED_SUFFIXES": "langchain_localllm.rag.loaders",
-    "load_file": "langchain_localllm.rag.loaders",
-    "LocalVectorStore": "langchain_localllm.rag.store",
-}
-
-
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
-
-
-__all__ = [
-    "INDEX_FILE_NAME",
-    "SUPPORTED_SUFFIXES",
-    "FileEntry",
-    "IndexStats",
-    "IndexSummary",
-    "LocalVectorStore",
-    "Manifest",
-    "embedding_identity",
-    "index_folder",
-    "load_file",
-    "open_index",
-    "open_store",
-    "summarize_index",
-    "token_counter",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals())
