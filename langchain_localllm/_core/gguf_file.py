@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "GGML_TYPES",
     "MAX_ARRAY_NESTING",
     "GGMLType",
+    "GGUFArray",
     "GGUFInfo",
     "GGUFVocabulary",
     "check_model_path",
@@ -132,6 +134,16 @@ _REMOVED_TYPES = {4: "Q4_2", 5: "Q4_3", 36: "IQ4_NL_4_4", 37: "IQ4_NL_4_8", 38: 
 
 class _SkippedArray(int):
     """The length of a long array that was not read (e.g. a vocabulary)."""
+
+
+class GGUFArray(list[Any]):
+    """An array value: a list of its items, with their GGUF value type."""
+
+    __slots__ = ("item_type",)
+
+    def __init__(self, item_type: int, items: Iterable[Any]) -> None:
+        super().__init__(items)
+        self.item_type = item_type
 
 
 def _describe(value: Any) -> str:
@@ -288,14 +300,40 @@ class _Reader:
             return self.string()
         item_type = self._array_header(depth)
         count = self.count(self.scalar(_U64, "an array length"), _MIN_SIZE[item_type], "an array")
-        if whole and item_type in _SCALARS:
-            fmt = _SCALARS[item_type]
-            data = self.read(fmt.size * count, "an array")
-            return list(struct.unpack(f"<{count}{fmt.format[1:]}", data))
         if count > _MAX_ARRAY_KEPT and not whole:
             self.skip_items(item_type, count, depth + 1)
             return _SkippedArray(count)
-        return [self.value(item_type, whole=whole, depth=depth + 1) for _ in range(count)]
+        if item_type in _SCALARS:
+            fmt = _SCALARS[item_type]
+            data = self.read(fmt.size * count, "an array")
+            return GGUFArray(item_type, struct.unpack(f"<{count}{fmt.format[1:]}", data))
+        if item_type == _STRING:
+            return GGUFArray(item_type, self.strings(count))
+        return GGUFArray(
+            item_type, [self.value(item_type, whole=whole, depth=depth + 1) for _ in range(count)]
+        )
+
+    def strings(self, count: int, *, keep: bool = True) -> list[str]:
+        """``count`` strings in a row (a vocabulary: the loop that must be fast), or skip them."""
+        fh, unpack, size, pos = self.fh, _U64.unpack, self.size, self.pos
+        out: list[str] = []
+        for _ in range(count):
+            head = fh.read(8)
+            n = unpack(head)[0] if len(head) == 8 else size
+            if n > size - pos - 8:  # raise the error this string deserves, where it is
+                fh.seek(-len(head), os.SEEK_CUR)
+                self.pos = pos
+                self.string("a string")
+            pos += 8 + n
+            if not keep:
+                fh.seek(n, os.SEEK_CUR)
+                continue
+            data = fh.read(n)
+            if len(data) != n:  # the file shrank while being read
+                raise _truncated(self.path, f"it ends at byte {pos - n + len(data)}")
+            out.append(data.decode("utf-8", errors="replace"))
+        self.pos = pos
+        return out
 
     def _array_header(self, depth: int) -> int:
         if depth >= MAX_ARRAY_NESTING:
@@ -311,8 +349,7 @@ class _Reader:
         if item_type in _SCALARS:
             self.skip(_SCALARS[item_type].size * count, "an array")
         elif item_type == _STRING:
-            for _ in range(count):
-                self.skip(self.scalar(_U64, "a string length"), "a string")
+            self.strings(count, keep=False)
         else:
             for _ in range(count):
                 self.value(item_type, depth=depth)
@@ -454,6 +491,9 @@ def _read_gguf_cached(path: Path, size: int, _mtime_ns: int) -> GGUFInfo:
     return GGUFInfo(path=path, version=version, metadata=metadata, tensor_count=tensor_count)
 
 
+_STRINGS, _FLOATS = frozenset({_STRING}), frozenset({6, 12})
+_INTEGERS = frozenset(_SCALARS) - _FLOATS - {7}  # not floats, not bool
+_NUMBERS = _INTEGERS | _FLOATS
 _VOCABULARY_ARRAYS = frozenset(
     {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"}
 )
@@ -477,19 +517,17 @@ def _read_vocabulary_cached(path: Path, size: int, _mtime_ns: int) -> GGUFVocabu
 def _vocabulary(path: Path, metadata: dict[str, Any]) -> GGUFVocabulary:
     info = GGUFInfo(path=path, version=0, metadata=metadata)
 
-    def array(key: str, item: type | tuple[type, ...], expected: str) -> list[Any] | None:
+    def array(key: str, item_types: frozenset[int], expected: str) -> GGUFArray | None:
         value = metadata.get(f"tokenizer.ggml.{key}")
         if value is None:
             return None
-        if not isinstance(value, list) or not all(
-            isinstance(v, item) and not isinstance(v, bool) for v in value
-        ):
+        if not isinstance(value, GGUFArray) or (value and value.item_type not in item_types):
             raise _wrong_type(path, f"tokenizer.ggml.{key}", value, expected)
         return value
 
-    tokens = array("tokens", str, "an array of strings") or []
-    scores = array("scores", (float, int), "an array of numbers")
-    types = array("token_type", int, "an array of integers")
+    tokens: list[str] = array("tokens", _STRINGS, "an array of strings") or []
+    scores = array("scores", _NUMBERS, "an array of numbers")
+    types = array("token_type", _INTEGERS, "an array of integers")
     for key, values in (("scores", scores), ("token_type", types)):
         if values is not None and len(values) != len(tokens):
             raise _malformed(path, f"it has {len(tokens)} tokens but {len(values)} tokenizer.ggml.{key}")
@@ -505,9 +543,9 @@ def _vocabulary(path: Path, metadata: dict[str, Any]) -> GGUFVocabulary:
     return GGUFVocabulary(
         model=info.string("tokenizer.ggml.model") or "",
         tokens=tokens,
-        scores=[float(s) for s in scores] if scores is not None else None,
+        scores=scores if scores is None or scores.item_type in _FLOATS else [float(s) for s in scores],
         types=types,
-        merges=array("merges", str, "an array of strings") or [],
+        merges=array("merges", _STRINGS, "an array of strings") or [],
         special_ids=special_ids,
         add_space_prefix=add_space_prefix,
         pre=info.string("tokenizer.ggml.pre"),

@@ -227,12 +227,24 @@ class GGUFTokenizer:
         if kind in (_UNKNOWN, _CONTROL, _USER_DEFINED):
             return text.encode("utf-8")
         if kind == _NORMAL and self.kind == "gpt2":
-            return bytes(_CHAR_BYTES.get(c, 0x3F) for c in text)  # '?' for a char outside the map
+            return _byte_level_bytes(text)
         if kind == _NORMAL:
             return text.replace(_SPACE, " ").encode("utf-8")
         if kind == _BYTE and self.kind != "gpt2" and _BYTE_TOKEN.fullmatch(text):
             return bytes([int(text[3:5], 16)])
         return b""  # unused tokens, as llama.cpp
+
+
+def _byte_level_bytes(text: str) -> bytes:
+    """The bytes a byte-level BPE token stands for (llama.cpp's ``llama_decode_text``)."""
+    out = bytearray()
+    for char in text:
+        byte = _CHAR_BYTES.get(char)
+        if byte is not None:
+            out.append(byte)
+        else:  # not in GPT-2's byte alphabet: llama.cpp's marker, as llama.cpp writes it
+            out += b"[UNK_BYTE_0x" + char.encode("utf-8").hex().encode() + text.encode("utf-8") + b"]"
+    return bytes(out)
 
 
 def _bpe_word(word: str, merges: Mapping[tuple[str, str], int], ids: dict[str, int]) -> list[int]:

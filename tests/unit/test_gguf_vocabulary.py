@@ -91,5 +91,8 @@ def test_token_texts_as_llama_cpp_gives_them() -> None:
     assert bpe.decode([0, 2, 3, 1]) == " helloé<|eot|>"
     assert bpe.special_text("eos") == "<|eot|>"
     assert bpe.special_text("bos") == ""
+    # A character outside the byte alphabet (command-r's vocabulary has 1,403 such tokens):
+    # llama.cpp writes a marker with the character's UTF-8 bytes and the token's text.
+    assert GGUFTokenizer("gpt2", ["\u2122"], [0.0], [1]).decode([0]) == "[UNK_BYTE_0xe284a2\u2122]"
     spm = GGUFTokenizer("llama", ["\u2581hi", "<0x41>", "</s>", "<tool>"], [0.0] * 4, [1, 6, 3, 4])
     assert spm.decode([0, 1, 2, 3]) == " hiA</s><tool>"
