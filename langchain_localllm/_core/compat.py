@@ -1,10 +1,16 @@
 """Constructor arguments of the classes ours replace, accepted so that old code runs unchanged.
 
 Each class lists the peer arguments it has no field for: ``_peer_renamed`` (the same
-setting under our name, e.g. ``request_timeout`` -> ``timeout``) and ``_peer_ignored``
-(settings with no effect here, each with the reason). An ignored argument given with a
-value other than the peer's default warns :class:`~langchain_localllm.errors.UnsupportedParameterWarning`
+setting under our name, e.g. ``request_timeout`` -> ``timeout``), ``_peer_ignored``
+(settings with no effect here, each with the reason) and ``_peer_kwargs`` (a peer's dict
+of arguments for its runtime, e.g. ``gpt4all_kwargs``, whose entries set our fields of the
+same name or have no effect). An ignored argument given with a value other than the peer's
+default (or None) warns :class:`~langchain_localllm.errors.UnsupportedParameterWarning`
 saying it has no effect; given with the default, it changes nothing and is dropped silently.
+A renamed argument sets our field unless that is given too.
+
+This is the one place peer arguments are handled: a class lists its peers' arguments in
+these tables, it does not write a validator of its own for them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pydantic import BaseModel, model_validator
 
 from langchain_localllm.errors import UnsupportedParameterWarning
 
-__all__ = ["Ignored", "PeerArguments", "warn_no_effect"]
+__all__ = ["Ignored", "PeerArguments", "PeerKwargs", "warn_no_effect"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,16 @@ class Ignored:
     """The peer's default (passing it changes nothing, so it does not warn)."""
     reason: str
     """Why it has no effect (ends the warning)."""
+
+
+@dataclass(frozen=True)
+class PeerKwargs:
+    """A peer's dict argument of keyword arguments for its runtime (kept as our field too)."""
+
+    used: tuple[str, ...]
+    """Keys that set our field of the same name (unless that field is given itself)."""
+    reason: str
+    """Why the other keys have no effect (ends their warning)."""
 
 
 def warn_no_effect(owner: str, name: str, value: Any, reason: str, stacklevel: int = 2) -> None:
@@ -48,11 +64,13 @@ class PeerArguments(BaseModel):
     """Peer argument -> our field for the same setting."""
     _peer_ignored: ClassVar[Mapping[str, Ignored]] = {}
     """Peer arguments without effect here."""
+    _peer_kwargs: ClassVar[Mapping[str, PeerKwargs]] = {}
+    """Our fields that hold a peer's dict of runtime arguments -> what its keys do here."""
 
     @model_validator(mode="before")
     @classmethod
     def _take_peer_arguments(cls, values: Any) -> Any:
-        if not isinstance(values, dict) or not (cls._peer_renamed or cls._peer_ignored):
+        if not isinstance(values, dict) or not (cls._peer_renamed or cls._peer_ignored or cls._peer_kwargs):
             return values
         values = dict(values)
         for old, new in cls._peer_renamed.items():
@@ -63,8 +81,15 @@ class PeerArguments(BaseModel):
         for name, ignored in cls._peer_ignored.items():
             if name in values:
                 value = values.pop(name)
-                if not _same(value, ignored.default):
+                if value is not None and not _same(value, ignored.default):
                     warn_no_effect(cls.__name__, name, value, ignored.reason, stacklevel=6)
+        for name, kwargs in cls._peer_kwargs.items():
+            given = values.get(name)
+            for key, value in given.items() if isinstance(given, Mapping) else ():
+                if key in kwargs.used:
+                    values.setdefault(key, value)
+                else:
+                    warn_no_effect(cls.__name__, f"{name}[{key!r}]", value, kwargs.reason, stacklevel=6)
         return values
 
 

@@ -12,26 +12,35 @@ weights and without llama-cpp-python. Two vocabulary kinds:
   own regular expression (GPT-2's or Llama 3's), so counts may differ from llama.cpp's
   by a token here and there on text with unusual punctuation, digits or scripts.
 
-Other kinds raise ``UnsupportedParameterError``.
+Other kinds raise ``UnsupportedParameterError`` when asked to encode; any kind decodes
+token ids as llama.cpp's ``detokenize(..., special=True)`` does (gpt4all's chat reads
+the EOS text that way).
+
+Only ``ChatGPT4All``/``GPT4All``/``GPT4AllEmbeddings`` use this module (llama.cpp has its
+own tokenizer): a candidate to live under ``gpt4all/``.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
-from langchain_localllm._core.gguf_file import read_gguf_vocabulary
-from langchain_localllm.errors import UnsupportedParameterError
+from langchain_localllm._core.gguf_file import check_model_path, read_gguf_vocabulary
+from langchain_localllm.errors import InvalidModelFileError, UnsupportedParameterError
 
 __all__ = ["GGUFTokenizer", "gguf_tokenizer"]
 
-_UNKNOWN, _CONTROL, _USER_DEFINED, _BYTE = 2, 3, 4, 6
+_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _BYTE = 1, 2, 3, 4, 6
 _SPACE = "\u2581"  # SentencePiece's visible space
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+#: The tokenizer kinds :meth:`GGUFTokenizer.encode` implements.
+ENCODED_KINDS = ("llama", "gpt2")
+# llama.cpp's special token ids when the file names none.
+_DEFAULT_SPECIAL_IDS = {"llama": {"unknown": 0, "bos": 1, "eos": 2}, "gpt2": {"bos": 11, "eos": 11}}
 
 # GPT-2's pre-tokenizer, with \p{L} / \p{N} written for Python's re.
 _LETTERS, _NUMBERS = r"[^\W\d_]", r"\d"
@@ -58,6 +67,7 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 
 _BYTE_CHARS = _bytes_to_unicode()
+_CHAR_BYTES = {char: byte for byte, char in _BYTE_CHARS.items()}
 
 
 @dataclass
@@ -65,19 +75,32 @@ class GGUFTokenizer:
     """Tokenizes text like the model whose GGUF vocabulary it was built from."""
 
     kind: str
+    """``tokenizer.ggml.model``: "llama" (SentencePiece), "gpt2" (byte-level BPE), ..."""
     tokens: list[str]
+    """Token texts by id."""
     scores: list[float]
+    """SentencePiece scores by id."""
     types: list[int]
-    merges: dict[tuple[str, str], int] = field(default_factory=dict)
+    """llama.cpp token types by id (1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte)."""
+    merges: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """Byte-level BPE: rank of each mergeable pair."""
     add_space_prefix: bool = True
+    """SentencePiece: a space starts the text (and each piece after a special token)."""
     pre: str = "default"
+    """The pre-tokenizer's name (``tokenizer.ggml.pre``)."""
+    special_ids: dict[str, int] = field(default_factory=dict)
+    """Special token ids by name ("bos", "eos"...)."""
+    source: str = ""
+    """Where the vocabulary comes from (a file's path), for messages."""
     _ids: dict[str, int] = field(init=False, repr=False)
     _special: re.Pattern[str] | None = field(init=False, repr=False)
+    _unknown_id: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._ids = {}
         for index, token in enumerate(self.tokens):
             self._ids.setdefault(token, index)
+        self._unknown_id = next((i for i, kind in enumerate(self.types) if kind == _UNKNOWN), 0)
         special = [
             token
             for token, kind in zip(self.tokens, self.types, strict=False)
@@ -90,6 +113,14 @@ class GGUFTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (special tokens written in it count as one; no BOS)."""
+        if self.kind not in ENCODED_KINDS:
+            raise UnsupportedParameterError(
+                f"{self.source or 'This vocabulary'}: cannot count tokens without a runtime for "
+                f"tokenizer model {self.kind!r} (known here: 'llama' SentencePiece and 'gpt2' "
+                "byte-level BPE). Count with "
+                "LlamaCpp(model_path=...).get_num_tokens instead.",
+                parameter="tokenizer",
+            )
         ids: list[int] = []
         prev_special = True
         for piece, token in self._split_special(text):
@@ -166,10 +197,7 @@ class GGUFTokenizer:
             return
         for byte in text.encode("utf-8"):
             byte_token = self._ids.get(f"<0x{byte:02X}>")
-            out.append(byte_token if byte_token is not None else self._unknown())
-
-    def _unknown(self) -> int:
-        return next((i for i, kind in enumerate(self.types) if kind == _UNKNOWN), 0)
+            out.append(byte_token if byte_token is not None else self._unknown_id)
 
     # --- byte-level BPE -----------------------------------------------------------------
 
@@ -180,46 +208,117 @@ class GGUFTokenizer:
             out += _bpe_word("".join(_BYTE_CHARS[b] for b in word.encode("utf-8")), self.merges, self._ids)
         return out
 
+    # --- decoding --------------------------------------------------------------------------
 
-def _bpe_word(word: str, merges: dict[tuple[str, str], int], ids: dict[str, int]) -> list[int]:
+    def decode(self, ids: list[int]) -> str:
+        """The text of ``ids`` as llama.cpp's ``detokenize(..., special=True)`` gives it."""
+        return b"".join(self._piece(token) for token in ids).decode("utf-8", errors="replace")
+
+    def special_text(self, name: str) -> str:
+        """The text of the special token ``name`` ("bos", "eos"...), "" if the model has none."""
+        token = self.special_ids.get(name)
+        return "" if token is None else self.decode([token])
+
+    def _piece(self, token: int) -> bytes:
+        if not 0 <= token < len(self.tokens):
+            return b""
+        text = self.tokens[token]
+        kind = self.types[token] if token < len(self.types) else _NORMAL
+        if kind in (_UNKNOWN, _CONTROL, _USER_DEFINED):
+            return text.encode("utf-8")
+        if kind == _NORMAL and self.kind == "gpt2":
+            return _byte_level_bytes(text)
+        if kind == _NORMAL:
+            return text.replace(_SPACE, " ").encode("utf-8")
+        if kind == _BYTE and self.kind != "gpt2" and _BYTE_TOKEN.fullmatch(text):
+            return bytes([int(text[3:5], 16)])
+        return b""  # unused tokens, as llama.cpp
+
+
+def _byte_level_bytes(text: str) -> bytes:
+    """The bytes a byte-level BPE token stands for (llama.cpp's ``llama_decode_text``)."""
+    out = bytearray()
+    for char in text:
+        byte = _CHAR_BYTES.get(char)
+        if byte is not None:
+            out.append(byte)
+        else:  # not in GPT-2's byte alphabet: llama.cpp's marker, as llama.cpp writes it
+            out += b"[UNK_BYTE_0x" + char.encode("utf-8").hex().encode() + text.encode("utf-8") + b"]"
+    return bytes(out)
+
+
+def _bpe_word(word: str, merges: Mapping[tuple[str, str], int], ids: dict[str, int]) -> list[int]:
+    """Merge ``word``'s characters by rank, lowest first (the leftmost of equal pairs first).
+
+    As llama.cpp and tiktoken do it: the symbols form a linked list, candidate pairs wait in
+    a heap by (rank, position) and go stale when a neighbour merges, so a word of n
+    characters costs O(n log n), not O(n^2).
+    """
     parts = list(word)
-    while len(parts) > 1:
-        ranked = [(merges.get((a, b)), i) for i, (a, b) in enumerate(itertools.pairwise(parts))]
-        candidates = [(rank, i) for rank, i in ranked if rank is not None]
-        if not candidates:
-            break
-        _, i = min(candidates)
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
-    return [ids.get(part, 0) for part in parts]
+    nxt = [*range(1, len(parts)), -1]
+    prv = list(range(-1, len(parts) - 1))
+    queue: list[tuple[int, int, str, str]] = []
+
+    def add_pair(left: int) -> None:
+        right = nxt[left]
+        if right != -1:
+            rank = merges.get((parts[left], parts[right]))
+            if rank is not None:
+                heapq.heappush(queue, (rank, left, parts[left], parts[right]))
+
+    for index in range(len(parts) - 1):
+        add_pair(index)
+    while queue:
+        _, left, first, second = heapq.heappop(queue)
+        right = nxt[left]
+        if right == -1 or parts[left] != first or parts[right] != second:
+            continue  # stale: one side merged since
+        parts[left], parts[right] = first + second, ""
+        nxt[left] = nxt[right]
+        if nxt[right] != -1:
+            prv[nxt[right]] = left
+        if prv[left] != -1:
+            add_pair(prv[left])
+        add_pair(left)
+    return [ids.get(part, 0) for part in parts if part]
 
 
 def gguf_tokenizer(path: str | os.PathLike[str]) -> GGUFTokenizer:
-    """The tokenizer of the GGUF model at ``path`` (built once per file)."""
-    return _tokenizer_for(os.path.abspath(os.fspath(path)))
+    """The tokenizer of the GGUF model at ``path`` (built once per file version)."""
+    resolved = check_model_path(path)
+    stat = resolved.stat()
+    return _tokenizer_for(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 @lru_cache(maxsize=4)
-def _tokenizer_for(path: str) -> GGUFTokenizer:
-    meta: dict[str, Any] = read_gguf_vocabulary(path)
-    kind = str(meta.get("tokenizer.ggml.model", ""))
-    tokens = list(meta.get("tokenizer.ggml.tokens") or [])
-    if kind not in ("llama", "gpt2") or not tokens:
-        raise UnsupportedParameterError(
-            f"{path}: cannot count tokens without a runtime for tokenizer model {kind!r} "
-            "(known here: 'llama' SentencePiece and 'gpt2' byte-level BPE). Count with "
-            "LlamaCpp(model_path=...).get_num_tokens instead.",
-            parameter="tokenizer",
+def _tokenizer_for(path: str, _size: int, _mtime_ns: int) -> GGUFTokenizer:
+    vocab = read_gguf_vocabulary(path)
+    tokens = vocab.tokens
+    if vocab.model in ENCODED_KINDS and not tokens:
+        raise InvalidModelFileError(
+            f"{path} is a malformed GGUF file: its tokenizer is {vocab.model!r} but it has no "
+            "tokenizer.ggml.tokens. Re-download or re-convert it.",
+            path=path,
         )
     merges: dict[tuple[str, str], int] = {}
-    for rank, merge in enumerate(meta.get("tokenizer.ggml.merges") or []):
-        left, _, right = str(merge).partition(" ")
+    for rank, merge in enumerate(vocab.merges):
+        left, _, right = merge.partition(" ")
         merges.setdefault((left, right), rank)
+    defaults = {
+        name: token
+        for name, token in _DEFAULT_SPECIAL_IDS.get(vocab.model, {}).items()
+        if token < len(tokens)
+    }
     return GGUFTokenizer(
-        kind=kind,
+        kind=vocab.model,
         tokens=tokens,
-        scores=list(meta.get("tokenizer.ggml.scores") or [0.0] * len(tokens)),
-        types=list(meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)),
+        scores=vocab.scores if vocab.scores is not None else [0.0] * len(tokens),
+        types=vocab.types if vocab.types is not None else [_NORMAL] * len(tokens),
         merges=merges,
-        add_space_prefix=bool(meta.get("tokenizer.ggml.add_space_prefix", kind == "llama")),
-        pre=str(meta.get("tokenizer.ggml.pre", "default")),
+        add_space_prefix=vocab.add_space_prefix
+        if vocab.add_space_prefix is not None
+        else vocab.model == "llama",
+        pre=vocab.pre or "default",
+        special_ids={**defaults, **vocab.special_ids},
+        source=path,
     )

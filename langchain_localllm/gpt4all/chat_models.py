@@ -17,10 +17,9 @@ from langchain_localllm._core.constrained_chat import (
 )
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._core.tool_calling import ToolCallingMixin, tool_request
-from langchain_localllm.errors import MissingDependencyError, UnsupportedParameterError
-from langchain_localllm.gpt4all.llms import _generate_locked
+from langchain_localllm.errors import UnsupportedParameterError
 from langchain_localllm.gpt4all.params import GPT4AllParams
-from langchain_localllm.llamacpp.runtime import load_llama
+from langchain_localllm.gpt4all.runtime import eos_text, generate_locked
 from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatGPT4All"]
@@ -86,13 +85,7 @@ class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
     def _special_token_texts(self) -> tuple[str, str]:
         # gpt4all adds BOS itself when it tokenizes the prompt: templates get none. The EOS
         # text (templates close past assistant turns with it) comes from the vocabulary.
-        try:
-            vocab = load_llama(self.model_file, vocab_only=True, verbose=self.verbose)
-        except MissingDependencyError:  # a gpt4all-only install: no way to read the vocabulary
-            return "", ""
-        with vocab.lock:
-            eos = vocab.model.token_eos()
-            return "", vocab.model.detokenize([eos], special=True).decode("utf-8", errors="replace")
+        return "", eos_text(self.model_file)
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
@@ -119,12 +112,12 @@ class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
         loaded = self.load()
         with loaded.lock:
             if plan is None:
-                chunks = _generate_locked(loaded.model, prompt.text, args, stops, self.model_name)
+                chunks = generate_locked(loaded.model, prompt.text, args, stops, self.model_name)
                 yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
                 return
 
             def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
-                pieces = _generate_locked(loaded.model, text, args, [*stops, *extra_stop], self.model_name)
+                pieces = generate_locked(loaded.model, text, args, [*stops, *extra_stop], self.model_name)
                 for chunk in pieces:
                     yield chunk.text, chunk.generation_info
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from langchain_localllm._core.compat import Ignored, warn_no_effect
+from langchain_localllm._core.compat import Ignored, PeerKwargs
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.embeddings_base import LocalEmbeddings
 from langchain_localllm._core.model_cache import LoadedModel
@@ -106,15 +106,14 @@ class GPT4AllEmbeddings(LocalEmbeddings):
     _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
         "client": Ignored(None, "the model is loaded from model and shared through the model cache"),
     }
+    _peer_kwargs: ClassVar[Mapping[str, PeerKwargs]] = {
+        "gpt4all_kwargs": PeerKwargs(
+            ("n_threads", "device", "n_ctx"),
+            "only n_threads, device and n_ctx are used; models are never downloaded",
+        ),
+    }
 
     def model_post_init(self, context: Any, /) -> None:
-        for key, value in (self.gpt4all_kwargs or {}).items():
-            if key in ("n_threads", "device", "n_ctx"):
-                if key not in self.model_fields_set:
-                    setattr(self, key, value)
-            else:
-                reason = "only n_threads, device and n_ctx are used; models are never downloaded"
-                warn_no_effect(type(self).__name__, f"gpt4all_kwargs[{key!r}]", value, reason, stacklevel=4)
         if self.long_text_mode not in ("mean", "truncate"):
             raise InvalidParameterError(
                 f"long_text_mode must be 'mean' or 'truncate', got {self.long_text_mode!r}.",

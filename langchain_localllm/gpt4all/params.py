@@ -3,32 +3,26 @@ loading and sampling fields, named as gpt4all names them, and the loaded model."
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import model_validator
-
+from langchain_localllm._core.compat import Ignored, PeerArguments
 from langchain_localllm._core.derived import DerivedState, derived
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.model_cache import LoadedModel
-from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterWarning
-from langchain_localllm.gpt4all.runtime import (
-    DEFAULT_MODEL_DIR,
-    import_gpt4all,
-    load_gpt4all,
-    resolve_model_file,
-    token_ids,
-)
+from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm.gpt4all.runtime import load_gpt4all, resolve_model_file, token_ids
 
-__all__ = ["DEFAULT_MODEL_DIR", "GPT4AllParams", "import_gpt4all"]
+__all__ = ["GPT4AllParams"]
 
 # Sampling arguments forwarded to ``gpt4all.GPT4All.generate`` (field name = argument name).
 _SAMPLING = ("max_tokens", "temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "n_batch")
 
 
-class GPT4AllParams(DerivedState):
-    """Model-file, loading and sampling fields of the GPT4All classes."""
+class GPT4AllParams(PeerArguments, DerivedState):
+    """Model-file, loading and sampling fields of the GPT4All classes, and the peer arguments
+    they share (langchain-community's ``GPT4All``'s ``seed`` and ``n_predict``)."""
 
     if TYPE_CHECKING:
         verbose: bool  # LangChain's field on the model classes
@@ -78,27 +72,18 @@ class GPT4AllParams(DerivedState):
     n_batch: int = 128
     """Prompt tokens processed per step (gpt4all's own default of 8 is slow)."""
 
-    seed: int | None = None
-    """Not supported by gpt4all: setting it warns. Use temp=0 for reproducible output."""
-
-    n_predict: int | None = None
-    """Old name of ``max_tokens``; when given it is used as ``max_tokens``."""
-
     streaming: bool = True
     """Kept for compatibility: this class always streams internally."""
 
-    @model_validator(mode="after")
-    def _compat(self) -> GPT4AllParams:
-        if self.seed not in (None, 0):  # 0: langchain-community's default, which did nothing either
-            warnings.warn(
-                f"{type(self).__name__}: gpt4all has no seed parameter, so seed is ignored and "
-                "sampling is not reproducible. Use temp=0 for deterministic output, or LlamaCpp(seed=...).",
-                UnsupportedParameterWarning,
-                stacklevel=2,
-            )
-        if self.n_predict is not None:
-            self.max_tokens = self.n_predict
-        return self
+    _peer_renamed: ClassVar[Mapping[str, str]] = {"n_predict": "max_tokens"}
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        # 0: langchain-community's default, which did nothing either.
+        "seed": Ignored(
+            0,
+            "gpt4all has no seed parameter, so sampling is not reproducible; use temp=0 for "
+            "deterministic output, or LlamaCpp(seed=...)",
+        ),
+    }
 
     # --- model ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from langchain_localllm import (
+    ChatGPT4All,
     GPT4All,
     GPT4AllEmbeddings,
     LlamaCpp,
@@ -87,6 +88,17 @@ def test_renamed_peer_arguments_set_our_field() -> None:
     assert Llamafile(request_timeout=7).timeout == 7
     assert LlamafileEmbeddings(request_timeout=7).timeout == 7
     assert GPT4AllEmbeddings(model_name="/m.gguf").model == "/m.gguf"
+
+
+def test_gpt4all_peer_arguments_reach_the_chat_model_too() -> None:
+    assert ChatGPT4All(model="/m.gguf", n_predict=7).max_tokens == 7
+    assert GPT4All(model="/m.gguf", n_predict=7, max_tokens=9).max_tokens == 9  # ours wins
+    with pytest.warns(UnsupportedParameterWarning, match=r"ChatGPT4All: seed=42 has no effect here: gpt4all"):
+        ChatGPT4All(model="/m.gguf", seed=42)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupportedParameterWarning)
+        ChatGPT4All(model="/m.gguf", seed=0)
+        GPT4All(model="/m.gguf", seed=None)
 
 
 def test_gpt4all_kwargs_are_used_or_warned_about() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import re
 import struct
 from pathlib import Path
 
+import gguf
+import numpy as np
 import pytest
+from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.gguf_file import GGML_TYPES, read_gguf
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.errors import InvalidModelFileError, LocalLLMError, ModelFileNotFoundError
 from tests.fixtures.chat_templates import CHAT_TEMPLATES
@@ -66,3 +71,82 @@ def test_empty_file_is_truncated(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(InvalidModelFileError, match="truncated"):
         read_gguf(path)
+
+
+# --- tensor sizes: the ggml type table --------------------------------------------------------
+
+
+def runtime_ggml() -> dict[str, tuple[Path, Path]]:
+    """The ggml library each runtime links, with the ggml.h it was built from."""
+    import gpt4all
+    import llama_cpp
+
+    llama = Path(llama_cpp.__file__).parent
+    site = llama.parent
+    bundled = Path(gpt4all.__file__).parent / "llmodel_DO_NOT_MODIFY"
+    return {
+        "llama.cpp": (llama / "lib" / "libggml-base.so", site / "include" / "ggml.h"),
+        "gpt4all": (next((bundled / "build").glob("libllamamodel-mainline-*.so")), bundled / "ggml.h"),
+    }
+
+
+def ggml_type_sizes(library: Path, header: Path) -> dict[int, tuple[int, int]]:
+    """``(ggml_blck_size, ggml_type_size)`` of every type the header declares, asked of the library."""
+    lib = ctypes.CDLL(str(library))
+    lib.ggml_blck_size.restype = ctypes.c_int64
+    lib.ggml_type_size.restype = ctypes.c_size_t
+    declared = re.findall(r"^\s*GGML_TYPE_(\w+)\s*=\s*(\d+)", header.read_text(), re.MULTILINE)
+    types = [int(number) for name, number in declared if name != "COUNT"]
+    assert len(types) > 25
+    return {t: (lib.ggml_blck_size(t), lib.ggml_type_size(t)) for t in types}
+
+
+@pytest.mark.parametrize("runtime", ["llama.cpp", "gpt4all"])
+def test_ggml_type_sizes_are_the_runtimes_own(runtime: str) -> None:
+    theirs = ggml_type_sizes(*runtime_ggml()[runtime])
+    ours = {t: (GGML_TYPES[t].block_size, GGML_TYPES[t].type_size) for t in theirs if t in GGML_TYPES}
+    assert ours == theirs  # every type the runtime declares, with its sizes
+
+
+def test_every_ggml_type_here_is_a_runtimes() -> None:
+    known = {t for library, header in runtime_ggml().values() for t in ggml_type_sizes(library, header)}
+    assert set(GGML_TYPES) == known
+
+
+def test_ggml_type_sizes_match_the_gguf_package() -> None:
+    # gguf-py still sizes Q8_1 with two float32 scales (40 bytes a block); ggml's block_q8_1
+    # has two float16 (36 bytes, static_assert in ggml-common.h), and the runtimes read files.
+    assert set(GGML_QUANT_SIZES) <= set(GGML_TYPES)
+    differ = {
+        GGMLQuantizationType(t).name
+        for t, sizes in GGML_QUANT_SIZES.items()
+        if (GGML_TYPES[t].block_size, GGML_TYPES[t].type_size) != sizes
+    }
+    assert differ <= {"Q8_1"}
+    assert {GGML_TYPES[t].name for t in GGML_QUANT_SIZES} == {
+        GGMLQuantizationType(t).name for t in GGML_QUANT_SIZES
+    }
+
+
+@pytest.mark.parametrize(
+    "qtype",
+    [t for t in GGML_QUANT_SIZES if t != GGMLQuantizationType.Q8_1],
+    ids=lambda t: GGMLQuantizationType(t).name,
+)
+def test_tensors_of_each_type_are_sized_exactly(tmp_path: Path, qtype: GGMLQuantizationType) -> None:
+    # Written by the gguf package, which sizes the data itself: the file reads whole, and one
+    # byte less is truncated (so neither too many nor too few bytes are expected).
+    path = tmp_path / "m.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="llama")
+    for name in ("a", "b"):
+        shape = gguf.quant_shape_to_byte_shape((2, 4096), qtype)
+        writer.add_tensor(name, np.zeros(shape, dtype=np.uint8), raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert read_gguf(path).tensor_count == 2
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(InvalidModelFileError, match="truncated"):
+        read_gguf(cut)

@@ -76,7 +76,7 @@ def test_options_map_to_each_backends_field_names() -> None:
 
     args = argparse.Namespace(max_tokens=7, temperature=0.1, seed=4)
     assert _sampling_kwargs(LlamaCpp, args) == {"max_tokens": 7, "temperature": 0.1, "seed": 4}
-    assert _sampling_kwargs(GPT4All, args) == {"max_tokens": 7, "temp": 0.1, "seed": 4}
+    assert _sampling_kwargs(GPT4All, args) == {"max_tokens": 7, "temp": 0.1}  # no seed in gpt4all
     assert _sampling_kwargs(Llamafile, args) == {"n_predict": 7, "temperature": 0.1, "seed": 4}
 
 
