@@ -6,8 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from langchain_localllm._core.gguf_tokenizer import GGUFTokenizer
 
