@@ -8,7 +8,7 @@ silent) and :class:`Repeat` (send the same piece forever: an endless line, an en
 keep-alive pings). :func:`refused_url` gives a URL where nothing listens.
 
 >>> with FaultServer(respond(500, b'{"error": "boom"}')) as server:  # doctest: +SKIP
-...     requests.get(server.base_url + "/health").status_code
+...     httpx.get(server.base_url + "/health").status_code
 500
 """
 
