@@ -16,22 +16,31 @@
    over interleaved rounds). ``ChatOpenAICompatible`` against langchain-openai's
    ``ChatOpenAI``; then both against the live server too.
 
+With ``--baseline-tree PATH`` both measurements (the fleet's dispatch wall time and
+``ChatOpenAICompatible``'s time per replayed token) also run with the package imported from
+``PATH`` (e.g. the base commit's tree), side by side in interleaved rounds with the ratio
+current / baseline (``benchmarks/_trees.py``); round-robin and ``ChatOpenAI`` are measured in
+both as controls (their ratio shows the noise).
+
     python benchmarks/fleet_dispatch.py [--requests 420] [--latency 0.02] [--rounds 7] [--live-rounds 3]
+        [--baseline-tree PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
+import httpx
 
 from langchain_localllm import ChatOpenAICompatible
 from langchain_localllm._core.fleet import FleetClient
@@ -40,6 +49,7 @@ from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.openai_compatible.server import OPENAI_COMPATIBLE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support
+from benchmarks import _trees
 from tests.support.fault_server import FaultServer, respond, serial, stream
 from tests.support.llama_server import CACHE_DIR, LlamaServer
 
@@ -95,9 +105,9 @@ def record_answer(base_url: str, tokens: int) -> bytes:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    with requests.post(base_url + "/v1/chat/completions", json=body, stream=True, timeout=120) as answer:
+    with httpx.stream("POST", base_url + "/v1/chat/completions", json=body, timeout=120) as answer:
         answer.raise_for_status()
-        return b"".join(answer.iter_content(chunk_size=None))
+        return b"".join(answer.iter_bytes())
 
 
 def per_token(client: object, tokens: int) -> float:
@@ -109,7 +119,8 @@ def per_token(client: object, tokens: int) -> float:
     return elapsed / count
 
 
-def compare_clients(base_url: str, tokens: int, rounds: int) -> dict[str, float]:
+def chat_clients(base_url: str, tokens: int) -> dict[str, object]:
+    """``ChatOpenAICompatible`` and langchain-openai's ``ChatOpenAI``, with the same settings."""
     from langchain_openai import ChatOpenAI
 
     settings = {"max_tokens": tokens, "temperature": 0}
@@ -124,7 +135,11 @@ def compare_clients(base_url: str, tokens: int, rounds: int) -> dict[str, float]
         extra_body={"ignore_eos": True},
         **settings,  # type: ignore[arg-type]
     )
-    clients = {"ChatOpenAICompatible": ours, "ChatOpenAI": theirs}
+    return {"ChatOpenAICompatible": ours, "ChatOpenAI": theirs}
+
+
+def compare_clients(base_url: str, tokens: int, rounds: int) -> dict[str, float]:
+    clients = chat_clients(base_url, tokens)
     for client in clients.values():  # warm up: imports, pools
         per_token(client, tokens)
     times: dict[str, list[float]] = {name: [] for name in clients}
@@ -133,6 +148,54 @@ def compare_clients(base_url: str, tokens: int, rounds: int) -> dict[str, float]
         for name, client in order if round_ % 2 == 0 else reversed(order):
             times[name].append(per_token(client, tokens))
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+# --- measurements run in both trees by --baseline-tree (benchmarks/_trees.py) -------------
+
+
+def measure_dispatch(count: int, latency: float, concurrency: int) -> dict[str, float]:
+    """One dispatch batch: wall seconds of the fleet and of round-robin (the control)."""
+    results = dispatch(count, latency, concurrency)
+    return {
+        "least-in-flight wall s": results["least-in-flight"],
+        "round-robin wall s": results["round-robin"],
+    }
+
+
+@functools.cache
+def _replay(answer_path: str) -> FaultServer:
+    return FaultServer(stream([Path(answer_path).read_bytes()], "text/event-stream")).start()
+
+
+@functools.cache
+def _chat_clients(base_url: str, tokens: int) -> dict[str, object]:
+    return chat_clients(base_url, tokens)
+
+
+def measure_chat_cost(answer_path: str, tokens: int) -> dict[str, float]:
+    """One round of client time per replayed token (µs), ``ChatOpenAI`` as the control."""
+    clients = _chat_clients(_replay(answer_path).base_url, tokens)
+    return {f"{name} us/token": per_token(client, tokens) * 1e6 for name, client in clients.items()}
+
+
+def compare_trees(args: argparse.Namespace) -> None:
+    """The dispatch batch and the replayed chat stream with this repository's package and the baseline's."""
+    script = Path(__file__).resolve()
+    call = {"count": args.requests, "latency": args.latency, "concurrency": args.concurrency}
+    print(f"1. Dispatch: {args.requests} requests, {args.concurrency} at once, {args.rounds} rounds per tree")
+    dispatched = _trees.side_by_side(script, "measure_dispatch", [call], args.baseline_tree, args.rounds)
+    _trees.print_table("dispatch wall time", dispatched, lower_is_better={"wall"})
+    model = write_tiny_model(
+        CACHE_DIR / "bench-models" / "bench-chatml.gguf", size="bench", chat_format="chatml"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        answer = Path(folder) / "answer.sse"
+        with LlamaServer(model, n_ctx=1024, threads=2) as server:
+            answer.write_bytes(record_answer(server.base_url, args.tokens))
+        print(f"\n2. Client cost per replayed token ({args.tokens} tokens), {args.rounds} rounds per tree")
+        call = {"answer_path": str(answer), "tokens": args.tokens}
+        costs = _trees.side_by_side(script, "measure_chat_cost", [call], args.baseline_tree, args.rounds)
+    _trees.print_table("client cost per token", costs, lower_is_better={"us/token"})
 
 
 def main() -> None:
@@ -145,7 +208,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200, help="tokens per streamed answer")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds on the replayed answer")
     parser.add_argument("--live-rounds", type=int, default=3, help="interleaved rounds on the live server")
+    _trees.add_argument(parser)
     args = parser.parse_args()
+    if args.baseline_tree is not None:
+        compare_trees(args)
+        return
 
     def ms(factor: int) -> str:
         return f"{factor * args.latency * 1000:.0f}"

@@ -1,11 +1,14 @@
 """Several servers behind one client: least-in-flight dispatch, failover before the answer, backoff.
 
-A :class:`FleetClient` has the interface of :class:`~langchain_localllm._core.http.HttpClient`
-and holds one ``HttpClient`` per endpoint. Each request goes to the usable endpoint with the
-fewest requests in flight relative to its weight (ties between busy endpoints: the faster one;
-between idle ones: the one sent fewest so far, so sequential requests rotate). An endpoint is
-skipped while it is at its ``max_concurrency``; when every endpoint is, the request waits for a
-free slot.
+:class:`~langchain_localllm._core.http.HttpClient` serves one endpoint or a fleet of them
+through a :class:`Fleet` (one server is a fleet of one). This module holds the dispatch
+decisions and no I/O: the client's sync and async loops ask :meth:`Fleet.acquire` /
+:meth:`Fleet.aacquire` for an endpoint and tell a :class:`Walk` what happened.
+
+Each request goes to the usable endpoint with the fewest requests in flight relative to its
+weight (ties between busy endpoints: the faster one; between idle ones: the one sent fewest
+so far, so sequential requests rotate). An endpoint is skipped while it is at its
+``max_concurrency``; when every endpoint is, the request waits for a free slot.
 
 Failover follows one rule: a request moves to another endpoint only when no byte of its
 answer was received — the connection was refused or dropped before the answer began, or the
@@ -14,11 +17,15 @@ server answered 5xx (503: still loading its model). Such an endpoint is marked `
 (one request at a time) and success brings it back ``up``. A stream cut after its answer
 began raises as with one server (with the partial text): it is never silently generated
 again elsewhere. When every endpoint failed for a request, one
-:class:`~langchain_localllm.errors.FleetUnavailableError` names each of them and why.
+:class:`~langchain_localllm.errors.FleetUnavailableError` names each of them and why. With
+a single endpoint there is nowhere else to go: it takes every request, whatever its state,
+and its own error is raised.
 
 The dispatch state is shared by the sync and the async path (a lock; waiting uses a
-condition for threads and futures for event loops); the sync and async wrappers only differ
-in their I/O.
+condition for threads and futures for event loops).
+
+``FleetClient`` is another name of ``HttpClient``, kept for the modules that import it from
+here (resolved on first use: this module imports nothing of the client).
 """
 
 from __future__ import annotations
@@ -27,15 +34,17 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_localllm._core.http import HttpClient, JsonShortcuts
 from langchain_localllm._core.http_errors import ServerKind
 from langchain_localllm.errors import FleetUnavailableError, InvalidParameterError, ServerError
 
-__all__ = ["Endpoint", "EndpointStatus", "Fleet", "FleetClient", "is_unanswered"]
+if TYPE_CHECKING:
+    from langchain_localllm._core.http import HttpClient as FleetClient
+
+__all__ = ["Endpoint", "EndpointStatus", "Fleet", "FleetClient", "Walk", "is_unanswered", "last_url"]
 
 State = Literal["up", "down", "loading"]
 
@@ -49,10 +58,24 @@ LATENCY_SMOOTHING = 0.2
 _last_url: contextvars.ContextVar[str | None] = contextvars.ContextVar("fleet_last_url", default=None)
 
 
+def last_url() -> str | None:
+    """The base URL of the endpoint that this context's last request went to."""
+    return _last_url.get()
+
+
+def __getattr__(name: str) -> Any:
+    # ``FleetClient`` is the name older code imports the one client under (see the module doc).
+    if name == "FleetClient":
+        from langchain_localllm._core.http import HttpClient
+
+        return HttpClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def is_unanswered(error: BaseException) -> bool:
     """Whether ``error`` means the server produced no byte of an answer (so it may go elsewhere).
 
-    True for a refused or dropped connection before the answer (``HttpClient`` tags those
+    True for a refused or dropped connection before the answer (the client tags those
     ``unanswered``) and for a 5xx status; False for everything else, in particular for a stream
     interrupted after it began and for 4xx answers (the same request fails everywhere).
     """
@@ -88,7 +111,8 @@ class EndpointStatus:
 class Endpoint:
     """One server of a fleet and its dispatch state (guarded by the fleet's lock)."""
 
-    client: HttpClient
+    url: str
+    """The endpoint's base URL."""
     weight: float = 1.0
     max_concurrency: int | None = None
     state: State = "up"
@@ -101,11 +125,6 @@ class Endpoint:
     probing: bool = False
     latency: float | None = None
     last_error: str | None = None
-
-    @property
-    def url(self) -> str:
-        """The endpoint's base URL."""
-        return self.client.base_url
 
     def usable(self, now: float) -> bool:
         """Up with a free slot, or out of backoff and not already being probed."""
@@ -128,12 +147,14 @@ class Fleet:
 
     def __init__(
         self,
-        clients: Sequence[HttpClient],
+        urls: Sequence[str],
+        server: ServerKind,
         *,
         weights: Sequence[float] | None = None,
         max_concurrency: Sequence[int | None] | None = None,
     ) -> None:
-        count = len(clients)
+        self.server = server
+        count = len(urls)
         weights = list(weights) if weights is not None else [1.0] * count
         limits = list(max_concurrency) if max_concurrency is not None else [None] * count
         if len(weights) != count or len(limits) != count:
@@ -143,8 +164,8 @@ class Fleet:
             )
             raise InvalidParameterError(msg, parameter="endpoint_weights")
         self.endpoints = [
-            Endpoint(client, weight=float(w), max_concurrency=m)
-            for client, w, m in zip(clients, weights, limits, strict=True)
+            Endpoint(url, weight=float(w), max_concurrency=m)
+            for url, w, m in zip(urls, weights, limits, strict=True)
         ]
         self._lock = threading.Condition()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -155,8 +176,13 @@ class Fleet:
         """(endpoint to use now, whether an untried endpoint is only busy). Call under the lock."""
         now = time.monotonic()
         fresh = [e for e in self.endpoints if e not in tried]
-        usable = [e for e in fresh if e.usable(now)]
-        if usable:
+        if len(self.endpoints) == 1:  # nowhere else to go: the one server takes every request
+            if not fresh:
+                return None, False
+            chosen = fresh[0]
+            if chosen.max_concurrency is not None and chosen.in_flight >= chosen.max_concurrency:
+                return None, True
+        elif usable := [e for e in fresh if e.usable(now)]:
             chosen = min(usable, key=Endpoint.load)
         else:
             # Every untried endpoint is busy or in backoff. Busy ones free up: wait for them.
@@ -239,7 +265,7 @@ class Fleet:
     def unavailable(self, tried: Sequence[Endpoint]) -> FleetUnavailableError:
         """The error for a request that no endpoint could take."""
         lines = [f"{e.url} ({e.state}: {e.last_error or 'no answer'})" for e in self.endpoints]
-        server = self.endpoints[0].client.server
+        server = self.server
         msg = (
             f"No {server.name} endpoint of the fleet could take the request; tried {len(tried)} of "
             f"{len(self.endpoints)}: " + "; ".join(lines) + f". If they are stopped, {server.start_hint}."
@@ -276,140 +302,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class FleetClient(JsonShortcuts):
-    """The :class:`HttpClient` interface over a :class:`Fleet` (one ``HttpClient`` per URL)."""
-
-    def __init__(
-        self,
-        base_urls: Sequence[str],
-        server: ServerKind,
-        *,
-        weights: Sequence[float] | None = None,
-        max_concurrency: Sequence[int | None] | None = None,
-        **client_options: Any,
-    ) -> None:
-        clients = [HttpClient(url, server, **client_options) for url in base_urls]
-        self.fleet = Fleet(clients, weights=weights, max_concurrency=max_concurrency)
-        self.server = server
-        self.base_url = clients[0].base_url
-
-    def url(self, path: str) -> str:
-        """``path`` on the endpoint this context used last (for messages)."""
-        return (_last_url.get() or self.base_url) + path
-
-    def close(self) -> None:
-        """Close every endpoint's sync connections."""
-        for endpoint in self.fleet.endpoints:
-            endpoint.client.close()
-
-    async def aclose(self) -> None:
-        """Close every endpoint's async client of the running loop."""
-        for endpoint in self.fleet.endpoints:
-            await endpoint.client.aclose()
-
-    def probe(self, path: str) -> list[EndpointStatus]:
-        """``GET path`` on every endpoint once (not only the least loaded), then :meth:`Fleet.status`."""
-        for endpoint in self.fleet.endpoints:
-            started = time.monotonic()
-            try:
-                endpoint.client.get_json(path)
-            except Exception as error:
-                if is_unanswered(error):
-                    self.fleet.failed(endpoint, error)
-                    continue
-            self.fleet.answered(endpoint, time.monotonic() - started)
-        return self.fleet.status()
-
-    # --- one answer ---------------------------------------------------------------------
-
-    def _run(self, call: Callable[[HttpClient], Any]) -> Any:
-        walk = _Walk(self.fleet)
-        while True:
-            walk.start(self.fleet.acquire(walk.tried))
-            try:
-                result = call(walk.client)
-            except Exception as error:
-                if walk.moves_on(error):
-                    continue
-                raise
-            finally:
-                walk.release()
-            walk.began()
-            return result
-
-    async def _arun(self, call: Callable[[HttpClient], Any]) -> Any:
-        walk = _Walk(self.fleet)
-        while True:
-            walk.start(await self.fleet.aacquire(walk.tried))
-            try:
-                result = await call(walk.client)
-            except Exception as error:
-                if walk.moves_on(error):
-                    continue
-                raise
-            finally:
-                walk.release()
-            walk.began()
-            return result
-
-    def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
-        """:meth:`HttpClient.request_json` on the least-loaded endpoint."""
-        return self._run(lambda client: client.request_json(method, path, payload, model=model))
-
-    async def arequest_json(
-        self, method: str, path: str, payload: Any = None, *, model: str | None = None
-    ) -> Any:
-        """Async :meth:`request_json`."""
-        return await self._arun(lambda client: client.arequest_json(method, path, payload, model=model))
-
-    # --- streams: moved only before their first event ---------------------------------------
-
-    def stream_events(
-        self, path: str, payload: Any, fmt: str, *, model: str | None = None, method: str = "POST"
-    ) -> Generator[Any, None, None]:
-        """:meth:`HttpClient.stream_events` on the least-loaded endpoint."""
-        walk = _Walk(self.fleet)
-        while True:
-            walk.start(self.fleet.acquire(walk.tried))
-            events = walk.client.stream_events(path, payload, fmt, model=model, method=method)
-            try:
-                for event in events:
-                    walk.began()
-                    yield event
-            except Exception as error:
-                if walk.moves_on(error):
-                    continue
-                raise
-            finally:
-                events.close()
-                walk.release()
-            walk.began()
-            return
-
-    async def astream_events(
-        self, path: str, payload: Any, fmt: str, *, model: str | None = None, method: str = "POST"
-    ) -> AsyncGenerator[Any, None]:
-        """Async :meth:`stream_events`."""
-        walk = _Walk(self.fleet)
-        while True:
-            walk.start(await self.fleet.aacquire(walk.tried))
-            events = walk.client.astream_events(path, payload, fmt, model=model, method=method)
-            try:
-                async for event in events:
-                    walk.began()
-                    yield event
-            except Exception as error:
-                if walk.moves_on(error):
-                    continue
-                raise
-            finally:
-                await events.aclose()
-                walk.release()
-            walk.began()
-            return
-
-
-class _Walk:
+class Walk:
     """One request's way through the fleet: the endpoint tried now, those tried before, and
     what an outcome means (shared by the sync and async paths, which only do the I/O)."""
 
@@ -424,9 +317,10 @@ class _Walk:
         self.endpoint, self.started, self.answering = endpoint, time.monotonic(), False
 
     @property
-    def client(self) -> HttpClient:
+    def url(self) -> str:
+        """The base URL of the endpoint tried now."""
         assert self.endpoint is not None
-        return self.endpoint.client
+        return self.endpoint.url
 
     def began(self) -> None:
         """The answer began (first event, whole answer, or an answered error)."""
@@ -443,8 +337,9 @@ class _Walk:
             return False
         self.fleet.failed(self.endpoint, error)
         self.tried.append(self.endpoint)
-        return True
+        return len(self.fleet.endpoints) > 1  # one server's own error is the one to raise
 
     def release(self) -> None:
+        """The attempt is over: free the endpoint's slot."""
         if self.endpoint is not None:
             self.fleet.release(self.endpoint)

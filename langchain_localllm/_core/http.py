@@ -1,13 +1,16 @@
-"""The HTTP layer shared by the server backends (``Ollama``, ``Llamafile`` and their embeddings).
+"""The HTTP client of every server class (``Ollama``, ``Llamafile``, OpenAI-compatible servers,
+their embeddings), on ``httpx``: one endpoint or a fleet of them.
 
-:class:`HttpClient` owns a pooled ``requests`` session for the sync path and one pooled
-``httpx.AsyncClient`` per event loop for the async path (no thread fallback). Only the I/O
-differs between the two: request building, status and error interpretation
-(:mod:`~langchain_localllm._core.http_errors`) and stream decoding
-(:mod:`~langchain_localllm._core.stream_decoders`) are shared functions.
+:class:`HttpClient` owns one pooled ``httpx.Client`` for the sync path and one pooled
+``httpx.AsyncClient`` per event loop for the async path (no thread fallback). Each call is
+an :class:`~langchain_localllm._core.http_exchange.Exchange` (request building, the resend
+rule, status and error interpretation, bounded stream decoding: no I/O) driven by a thin
+sync loop or a thin async loop here, and dispatched over the endpoints by a
+:class:`~langchain_localllm._core.fleet.Fleet` (one server is a fleet of one).
 
-Privacy: the client talks to ``base_url`` and nothing else. It ignores proxy
-environment variables and ``.netrc`` (``trust_env=False``) and never follows redirects.
+Privacy: the client talks to its ``base_url`` (or the URLs of its fleet) and nothing else.
+It ignores proxy environment variables and ``.netrc`` (``trust_env=False``) and never
+follows redirects.
 
 >>> client = HttpClient("http://127.0.0.1:8080", LLAMA_SERVER)  # doctest: +SKIP
 >>> client.get_json("/health")  # doctest: +SKIP
@@ -19,49 +22,39 @@ environment variables and ``.netrc`` (``trust_env=False``) and never follows red
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import http.client
-import json
+import dataclasses
+import functools
+import ssl
 import threading
+import time
 import weakref
-from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import requests
-import requests.adapters
-import urllib3.exceptions
 
-from langchain_localllm._core.http_errors import (
-    LLAMA_SERVER,
-    OLLAMA,
-    ServerKind,
-    error_from_response,
-    error_from_stream_payload,
-    parse_error_payload,
+from langchain_localllm._core.fleet import EndpointStatus, Fleet, Walk, is_unanswered, last_url
+from langchain_localllm._core.http_errors import LLAMA_SERVER, OLLAMA, ServerKind
+from langchain_localllm._core.http_exchange import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    CallSettings,
+    Exchange,
 )
-from langchain_localllm._core.stream_decoders import make_decoder
-from langchain_localllm.errors import (
-    InvalidParameterError,
-    MalformedResponseError,
-    ServerTimeoutError,
-    ServerUnreachableError,
-    StreamInterruptedError,
-)
+from langchain_localllm._core.stream_decoders import DEFAULT_MAX_EVENT_BYTES
+from langchain_localllm.errors import InvalidParameterError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "LLAMA_SERVER",
     "OLLAMA",
     "HttpClient",
-    "JsonShortcuts",
     "ServerKind",
     "check_base_url",
 ]
-
-DEFAULT_CONNECT_TIMEOUT = 5.0
-"""Seconds to wait for the TCP connection; a local server accepts at once or not at all."""
 
 
 def check_base_url(base_url: str, owner: str) -> str:
@@ -76,16 +69,154 @@ def check_base_url(base_url: str, owner: str) -> str:
     return base_url.rstrip("/")
 
 
-class JsonShortcuts:
-    """``get_json``/``post_json`` and async twins, on top of ``request_json``/``arequest_json``."""
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per process (building one loads the CA bundle: tens of milliseconds).
+    Plain ``http://`` endpoints get one that loads nothing: it is never used."""
+    if verify:
+        return httpx.create_ssl_context(trust_env=False)
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+class HttpClient:
+    """Pooled sync and async HTTP to one local server or a fleet of them, with typed errors.
+
+    Args:
+        base_url: The server's root URL, e.g. ``http://localhost:11434``, or a list of root
+            URLs: a fleet serving the same model (see :mod:`~langchain_localllm._core.fleet`).
+        server: What kind of server it is (names and hints used in error messages).
+        weights: With several URLs: each endpoint's relative speed.
+        max_concurrency: With several URLs: each endpoint's most requests in flight (None: no limit).
+        headers: Extra headers sent with every request (e.g. ``Authorization``).
+        connect_timeout: Seconds to wait for a connection.
+        read_timeout: Seconds to wait for each read (the first byte of an answer, then
+            each streamed chunk); None waits forever.
+        pool_size: Idle connections kept open per endpoint.
+        max_event_bytes: Largest line or event of a streamed answer.
+        max_response_bytes: Largest non-streamed answer.
+        stream_deadline: Seconds a whole call may take (None: no limit beside the read timeout).
+    """
+
+    def __init__(
+        self,
+        base_url: str | Sequence[str],
+        server: ServerKind,
+        *,
+        weights: Sequence[float] | None = None,
+        max_concurrency: Sequence[int | None] | None = None,
+        headers: Mapping[str, str] | None = None,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float | None = None,
+        pool_size: int = 10,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        stream_deadline: float | None = None,
+    ) -> None:
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            msg = f"{server.name}: base_url is an empty list; give at least one server URL."
+            raise InvalidParameterError(msg, parameter="base_url", value=base_url)
+        self.base_urls = [check_base_url(url, server.name) for url in urls]
+        self.base_url = self.base_urls[0]
+        self.server = server
+        self.headers = dict(headers or {})
+        self.pool_size = pool_size
+        self.settings = CallSettings(
+            server,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_event_bytes=max_event_bytes,
+            max_response_bytes=max_response_bytes,
+            stream_deadline=stream_deadline,
+        )
+        self.fleet = Fleet(self.base_urls, server, weights=weights, max_concurrency=max_concurrency)
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """Seconds to wait for a connection."""
+        return self.settings.connect_timeout
+
+    @property
+    def read_timeout(self) -> float | None:
+        """Seconds to wait for each read."""
+        return self.settings.read_timeout
+
+    def url(self, path: str) -> str:
+        """The absolute URL of ``path`` on the endpoint this context used last (for messages)."""
+        last = last_url()
+        return (last if last is not None and last in self.base_urls else self.base_url) + path
+
+    # --- clients ---------------------------------------------------------------------
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "headers": self.headers,
+            "timeout": self.settings.timeout(),
+            "limits": httpx.Limits(
+                max_connections=None, max_keepalive_connections=self.pool_size * len(self.base_urls)
+            ),
+            "verify": _tls_context(any(url.startswith("https:") for url in self.base_urls)),
+            "trust_env": False,  # no proxies, no .netrc: talk to base_url only
+            "follow_redirects": False,
+        }
+
+    @property
+    def sync_client(self) -> httpx.Client:
+        """The pooled ``httpx.Client`` (created on first use, shared by threads)."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(**self._client_options())
+                client = self._client
+        return client
+
+    def aclient(self) -> httpx.AsyncClient:
+        """The pooled ``httpx.AsyncClient`` of the running event loop."""
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(**self._client_options())
+            self._aclients[loop] = client
+        return client
+
+    def close(self) -> None:
+        """Close the sync connections (a later call opens new ones)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client."""
+        client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # --- calls -----------------------------------------------------------------------------
 
     def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
-        raise NotImplementedError
+        """Send one request and return the decoded JSON answer (typed error on failure)."""
+        answers = self._answers(Exchange(self.settings, method, path, payload, model=model))
+        try:
+            return next(answers)
+        finally:
+            answers.close()
 
     async def arequest_json(
         self, method: str, path: str, payload: Any = None, *, model: str | None = None
     ) -> Any:
-        raise NotImplementedError
+        """Async :meth:`request_json`."""
+        answers = self._aanswers(Exchange(self.settings, method, path, payload, model=model))
+        try:
+            return await anext(answers)
+        finally:
+            await answers.aclose()
 
     def get_json(self, path: str) -> Any:
         """``GET path`` -> decoded JSON."""
@@ -103,352 +234,153 @@ class JsonShortcuts:
         """Async :meth:`post_json`."""
         return await self.arequest_json("POST", path, payload, model=model)
 
-
-class HttpClient(JsonShortcuts):
-    """Pooled sync and async HTTP to one local server, with typed errors.
-
-    Args:
-        base_url: The server's root URL, e.g. ``http://localhost:11434``.
-        server: What kind of server it is (names and hints used in error messages).
-        headers: Extra headers sent with every request (e.g. ``Authorization``).
-        connect_timeout: Seconds to wait for a connection.
-        read_timeout: Seconds to wait for each read (the first byte of an answer, then
-            each streamed chunk); None waits forever.
-        pool_size: Connections kept open per client.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        server: ServerKind,
-        *,
-        headers: Mapping[str, str] | None = None,
-        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float | None = None,
-        pool_size: int = 10,
-    ) -> None:
-        self.base_url = check_base_url(base_url, server.name)
-        self.server = server
-        self.headers = dict(headers or {})
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.pool_size = pool_size
-        self._session: requests.Session | None = None
-        self._lock = threading.Lock()
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def url(self, path: str) -> str:
-        """The absolute URL of ``path`` on this server."""
-        return self.base_url + path
-
-    # --- clients -------------------------------------------------------------------
-
-    @property
-    def session(self) -> requests.Session:
-        """The pooled ``requests`` session (created on first use, shared by threads)."""
-        session = self._session
-        if session is None:
-            with self._lock:
-                if self._session is None:
-                    new = requests.Session()
-                    new.trust_env = False  # no proxies, no .netrc: talk to base_url only
-                    adapter = requests.adapters.HTTPAdapter(
-                        pool_connections=1, pool_maxsize=self.pool_size, max_retries=0
-                    )
-                    new.mount("http://", adapter)
-                    new.mount("https://", adapter)
-                    new.headers.update(self.headers)
-                    self._session = new
-                session = self._session
-        return session
-
-    def aclient(self) -> httpx.AsyncClient:
-        """The pooled ``httpx.AsyncClient`` of the running event loop."""
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                headers=self.headers,
-                timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
-                limits=httpx.Limits(max_connections=self.pool_size, max_keepalive_connections=self.pool_size),
-                trust_env=False,
-                follow_redirects=False,
-            )
-            self._aclients[loop] = client
-        return client
-
-    def close(self) -> None:
-        """Close the sync session's connections (a later call opens new ones)."""
-        with self._lock:
-            session, self._session = self._session, None
-        if session is not None:
-            session.close()
-
-    async def aclose(self) -> None:
-        """Close the running loop's async client."""
-        client = self._aclients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-
-    @property
-    def _timeout(self) -> tuple[float | None, float | None]:
-        return (self.connect_timeout, self.read_timeout)
-
-    # --- plain JSON requests ---------------------------------------------------------
-
-    def request_json(self, method: str, path: str, payload: Any = None, *, model: str | None = None) -> Any:
-        """Send one request and return the decoded JSON answer (typed error on failure)."""
-        url = self.url(path)
-        with self._sending(url):
-            response = self._send(method, url, payload, stream=False)
-            body = response.content
-        return self._decode_json(response.status_code, body, url, model)
-
-    async def arequest_json(
-        self, method: str, path: str, payload: Any = None, *, model: str | None = None
-    ) -> Any:
-        """Async :meth:`request_json`."""
-        url = self.url(path)
-        client = self.aclient()
-        with self._sending(url):
-            response = await self._asend(client, method, url, payload, stream=False)
-            body = response.content
-        return self._decode_json(response.status_code, body, url, model)
-
-    # --- sending, with one resend on a stale pooled connection -----------------------------
-    #
-    # llama-server closes a kept-alive connection after a streamed answer; the next request
-    # on that pooled connection then fails before any byte of answer ("Remote end closed
-    # connection without response"). Such a request was not processed, so it is sent once
-    # more (the failed connection has left the pool). The rule, the same sync and async:
-    # resend only when the request went out on a *reused* connection and the server closed
-    # it before any byte of answer; at most once per request. A fresh connection closed
-    # unanswered, a malformed answer or anything else is reported, never resent.
-
-    def _send(self, method: str, url: str, payload: Any, *, stream: bool) -> requests.Response:
-        reused = _has_idle_connection(self.session, url)
-        try:
-            return self.session.request(
-                method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.exceptions.ConnectionError as error:
-            if not (reused and _closed_without_response(error)):
-                raise
-        _close_idle_connections(self.session, url)  # likely as stale: the resend takes a fresh one
-        return self.session.request(
-            method, url, json=payload, stream=stream, timeout=self._timeout, allow_redirects=False
-        )
-
-    async def _asend(
-        self, client: httpx.AsyncClient, method: str, url: str, payload: Any, *, stream: bool
-    ) -> httpx.Response:
-        reused = _has_idle_aconnection(client)
-        try:
-            return await client.send(client.build_request(method, url, json=payload), stream=stream)
-        except (httpx.RemoteProtocolError, httpx.WriteError) as error:
-            if not (reused and _aclosed_without_response(error)):
-                raise
-        await _aclose_idle_connections(client)
-        return await client.send(client.build_request(method, url, json=payload), stream=stream)
-
-    def _decode_json(self, status_code: int, body: bytes, url: str, model: str | None) -> Any:
-        if status_code >= 400:
-            raise error_from_response(status_code, body, url, self.server, model=model)
-        try:
-            payload = json.loads(body)
-        except ValueError as error:
-            shown = body[:200].decode("utf-8", errors="replace")
-            msg = (
-                f"{self.server.name} at {url} answered {status_code} with a body that is not JSON: "
-                f"{shown!r}. Is base_url the address of a {self.server.name} server?"
-            )
-            raise MalformedResponseError(msg, url=url, body=shown) from error
-        info = parse_error_payload(payload)
-        if info is not None:  # an error reported with status 200
-            raise error_from_stream_payload(info, url, self.server)
-        return payload
-
-    # --- streams ---------------------------------------------------------------------
-
     def stream_events(
         self, path: str, payload: Any, fmt: str, *, model: str | None = None, method: str = "POST"
     ) -> Generator[Any, None, None]:
         """POST ``payload`` and yield each decoded stream event (``fmt``: ``ndjson``/``sse``).
 
-        Raises the typed error for an error status, an error event, a malformed
-        event, a dropped connection or a read timeout. Closing the iterator early
-        closes the response (the server stops generating).
+        Raises the typed error for an error status, an error event, a malformed or
+        oversized event, a dropped connection, a read timeout or the stream deadline.
+        Closing the iterator early closes the response (the server stops generating).
         """
-        url = self.url(path)
-        decoder = make_decoder(fmt, url)
-        with self._sending(url):
-            response = self._send(method, url, payload, stream=True)
-        try:
-            if response.status_code >= 400:
-                with self._translate(url, streaming=False):
-                    body = response.content
-                raise error_from_response(response.status_code, body, url, self.server, model=model)
-            with self._translate(url, streaming=True):
-                for data in response.iter_content(chunk_size=None):
-                    yield from self._checked(decoder.feed(data), url)
-            yield from self._checked(decoder.close(), url)
-        finally:
-            response.close()
+        return self._answers(Exchange(self.settings, method, path, payload, model=model, fmt=fmt))
 
-    async def astream_events(
+    def astream_events(
         self, path: str, payload: Any, fmt: str, *, model: str | None = None, method: str = "POST"
     ) -> AsyncGenerator[Any, None]:
-        """Async :meth:`stream_events` (real async I/O with ``httpx``)."""
-        url = self.url(path)
-        decoder = make_decoder(fmt, url)
+        """Async :meth:`stream_events`."""
+        return self._aanswers(Exchange(self.settings, method, path, payload, model=model, fmt=fmt))
+
+    # --- the two loops: dispatch, send, read; every decision is the Exchange's or the Walk's ---
+
+    def _answers(self, call: Exchange) -> Generator[Any, None, None]:
+        """What ``call`` answers (stream events, or the one JSON answer), from the endpoint the
+        fleet picks; moved to another endpoint only before any of it was yielded."""
+        walk = Walk(self.fleet)
+        while True:
+            walk.start(self.fleet.acquire(walk.tried))
+            call.attempt(walk.url)
+            try:
+                response = self._open(call)
+                try:
+                    chunks = response.iter_raw() if call.raw(response.headers) else response.iter_bytes()
+                    for chunk in chunks:
+                        events = call.feed(chunk)
+                        if events:
+                            if not walk.answering:
+                                walk.began()
+                            yield from events
+                    events = call.close()
+                except httpx.HTTPError as error:
+                    raise call.failure(error) from error
+                finally:
+                    response.close()
+                walk.began()
+                yield from events
+            except Exception as error:
+                if walk.moves_on(error):
+                    continue
+                raise
+            finally:
+                walk.release()
+            return
+
+    async def _aanswers(self, call: Exchange) -> AsyncGenerator[Any, None]:
+        """Async :meth:`_answers`."""
+        walk = Walk(self.fleet)
+        while True:
+            walk.start(await self.fleet.aacquire(walk.tried))
+            call.attempt(walk.url)
+            try:
+                response = await self._aopen(call)
+                try:
+                    raw = call.raw(response.headers)
+                    async for chunk in response.aiter_raw() if raw else response.aiter_bytes():
+                        events = call.feed(chunk)
+                        if events:
+                            if not walk.answering:
+                                walk.began()
+                            for event in events:
+                                yield event
+                    events = call.close()
+                except httpx.HTTPError as error:
+                    raise call.failure(error) from error
+                finally:
+                    await response.aclose()
+                walk.began()
+                for event in events:
+                    yield event
+            except Exception as error:
+                if walk.moves_on(error):
+                    continue
+                raise
+            finally:
+                walk.release()
+            return
+
+    def _open(self, call: Exchange) -> httpx.Response:
+        """Send ``call`` (again once if the resend rule says so) -> the answer, past its head."""
+        client = self.sync_client
+        while True:
+            try:
+                response = client.send(call.request(client, asynchronous=False), stream=True)
+                break
+            except httpx.HTTPError as error:
+                if not call.resend_after(error):
+                    raise call.failure(error) from error
+        if call.head(response.status_code):
+            try:
+                for chunk in response.iter_bytes():
+                    if not call.error_body(chunk):
+                        break
+            except httpx.HTTPError as error:
+                raise call.failure(error) from error
+            finally:
+                response.close()
+            raise call.status_error()
+        return response
+
+    async def _aopen(self, call: Exchange) -> httpx.Response:
+        """Async :meth:`_open`."""
         client = self.aclient()
-        with self._sending(url):
-            response = await self._asend(client, method, url, payload, stream=True)
-        try:
-            if response.status_code >= 400:
-                with self._translate(url, streaming=False):
-                    body = await response.aread()
-                raise error_from_response(response.status_code, body, url, self.server, model=model)
-            with self._translate(url, streaming=True):
-                async for data in response.aiter_bytes():
-                    for event in self._checked(decoder.feed(data), url):
-                        yield event
-            for event in self._checked(decoder.close(), url):
-                yield event
-        finally:
-            await response.aclose()
+        while True:
+            try:
+                response = await client.send(call.request(client, asynchronous=True), stream=True)
+                break
+            except httpx.HTTPError as error:
+                if not call.resend_after(error):
+                    raise call.failure(error) from error
+        if call.head(response.status_code):
+            try:
+                async for chunk in response.aiter_bytes():
+                    if not call.error_body(chunk):
+                        break
+            except httpx.HTTPError as error:
+                raise call.failure(error) from error
+            finally:
+                await response.aclose()
+            raise call.status_error()
+        return response
 
-    def _checked(self, events: Iterable[Any], url: str) -> Iterator[Any]:
-        for event in events:
-            info = parse_error_payload(event)
-            if info is not None:
-                raise error_from_stream_payload(info, url, self.server)
-            yield event
+    # --- fleet reports ---------------------------------------------------------------------
 
-    # --- transport errors --------------------------------------------------------------
+    def probe(self, path: str) -> list[EndpointStatus]:
+        """``GET path`` on every endpoint once (not only the least loaded), then the fleet's status."""
+        for endpoint in self.fleet.endpoints:
+            alone = HttpClient(endpoint.url, self.server, headers=self.headers, **self._settings_options())
+            started = time.monotonic()
+            try:
+                alone.get_json(path)
+            except Exception as error:
+                if is_unanswered(error):
+                    self.fleet.failed(endpoint, error)
+                    continue
+            finally:
+                alone.close()
+            self.fleet.answered(endpoint, time.monotonic() - started)
+        return self.fleet.status()
 
-    @contextlib.contextmanager
-    def _sending(self, url: str) -> Iterator[None]:
-        """Like :meth:`_translate`, and the error is tagged ``unanswered``: no byte of an answer
-        came, so a fleet (:mod:`~langchain_localllm._core.fleet`) may send the request elsewhere."""
-        try:
-            with self._translate(url, streaming=False):
-                yield
-        except (ServerUnreachableError, StreamInterruptedError) as error:  # a read timeout: still busy
-            error.unanswered = True
-            raise
-
-    @contextlib.contextmanager
-    def _translate(self, url: str, *, streaming: bool) -> Iterator[None]:
-        """Map ``requests``/``httpx`` transport errors to typed errors naming ``url``."""
-        try:
-            yield
-        except (requests.exceptions.ConnectTimeout, httpx.ConnectTimeout) as error:
-            raise self._unreachable(url, f"no connection within {self.connect_timeout} s") from error
-        except (requests.exceptions.ReadTimeout, httpx.ReadTimeout, httpx.WriteTimeout) as error:
-            raise self._timed_out(url, streaming) from error
-        except httpx.PoolTimeout as error:
-            msg = f"All {self.pool_size} connections to {url} stayed busy; raise the pool size or retry."
-            raise ServerTimeoutError(msg, url=url) from error
-        except httpx.ConnectError as error:
-            raise self._unreachable(url, str(error) or type(error).__name__) from error
-        except requests.exceptions.ChunkedEncodingError as error:
-            raise self._interrupted(url, error) from error
-        except requests.exceptions.ConnectionError as error:
-            reason = error.args[0] if error.args else None
-            reason = getattr(reason, "reason", reason)
-            if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
-                raise self._timed_out(url, streaming) from error
-            if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError) or (
-                not streaming and "Connection refused" in str(error)
-            ):
-                raise self._unreachable(url, _short_reason(reason)) from error
-            raise self._interrupted(url, error) from error
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
-            raise self._interrupted(url, error) from error
-
-    def _unreachable(self, url: str, reason: str) -> ServerUnreachableError:
-        msg = (
-            f"Could not connect to {self.server.name} at {url} ({reason}). "
-            f"Is the server running? If not, {self.server.start_hint}."
-        )
-        return ServerUnreachableError(msg, url=url)
-
-    def _timed_out(self, url: str, streaming: bool) -> ServerTimeoutError:
-        when = "between two streamed chunks" if streaming else "before answering"
-        msg = (
-            f"{self.server.name} at {url} sent nothing for {self.read_timeout} s {when} (read timeout). "
-            "The model may still be loading or the prompt be long: pass a larger timeout=..., "
-            "or check that the server is not stuck."
-        )
-        return ServerTimeoutError(msg, url=url, timeout=self.read_timeout)
-
-    def _interrupted(self, url: str, error: BaseException) -> StreamInterruptedError:
-        msg = (
-            f"The connection to {self.server.name} at {url} closed before the answer was complete "
-            f"({_short_reason(error)}). The server may have crashed or been stopped; check its log."
-        )
-        return StreamInterruptedError(msg, url=url)
-
-
-def _closed_without_response(error: requests.exceptions.ConnectionError) -> bool:
-    """Whether the server closed the (reused) connection before answering at all."""
-    reason = error.args[0] if error.args else None
-    if not isinstance(reason, urllib3.exceptions.ProtocolError):
-        return False
-    cause = reason.args[1] if len(reason.args) > 1 else None
-    return isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
-
-
-def _aclosed_without_response(error: httpx.HTTPError) -> bool:
-    """Whether the server closed the connection before answering at all (httpx's wording)."""
-    return isinstance(error, httpx.WriteError) or "without sending a response" in str(error)
-
-
-def _idle_connections(session: requests.Session, url: str) -> list[Any]:
-    """The open connections waiting in the sync pool (the session talks to one server)."""
-    adapter = session.get_adapter(url)
-    if not isinstance(adapter, requests.adapters.HTTPAdapter):
-        return []
-    pools = adapter.poolmanager.pools
-    idle: list[Any] = []
-    for key in pools.keys():  # noqa: SIM118 (urllib3's container refuses iteration)
-        pool = pools.get(key)
-        queue = getattr(getattr(pool, "pool", None), "queue", ())
-        idle += [conn for conn in list(queue) if conn is not None and getattr(conn, "sock", None) is not None]
-    return idle
-
-
-def _has_idle_connection(session: requests.Session, url: str) -> bool:
-    """Whether the next request to ``url`` goes out on a reused connection."""
-    return bool(_idle_connections(session, url))
-
-
-def _close_idle_connections(session: requests.Session, url: str) -> None:
-    for conn in _idle_connections(session, url):
-        conn.close()  # urllib3 reconnects a closed pooled connection when it is next taken
-
-
-def _aidle_connections(client: httpx.AsyncClient) -> list[Any]:
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    return [connection for connection in list(getattr(pool, "connections", ())) if connection.is_idle()]
-
-
-def _has_idle_aconnection(client: httpx.AsyncClient) -> bool:
-    """Whether the next async request goes out on a reused connection."""
-    return bool(_aidle_connections(client))
-
-
-async def _aclose_idle_connections(client: httpx.AsyncClient) -> None:
-    for connection in _aidle_connections(client):
-        await connection.aclose()  # httpcore drops closed connections from its pool
-
-
-def _short_reason(error: object) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "Name or service not known", "Remote end closed", "IncompleteRead"):
-        if marker in text:
-            return marker
-    return text if len(text) <= 160 else text[:160] + "..."
+    def _settings_options(self) -> dict[str, Any]:
+        """The constructor's arguments that :attr:`settings` holds (all but ``server``)."""
+        fields = dataclasses.fields(self.settings)
+        return {field.name: getattr(self.settings, field.name) for field in fields if field.name != "server"}

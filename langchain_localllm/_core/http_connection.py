@@ -4,6 +4,11 @@
 (:mod:`~langchain_localllm._core.fleet`), where each request goes to the healthy server with
 the fewest requests in flight and moves to another one if the first refuses it before
 answering.
+
+A server's answer is bounded: each read waits at most ``timeout``, a whole call at most
+``stream_deadline`` (when set), a streamed line or event is at most ``max_event_bytes`` and a
+non-streamed answer at most ``max_response_bytes``; past a bound the call ends with a typed
+error naming the setting to change.
 """
 
 from __future__ import annotations
@@ -12,8 +17,14 @@ from typing import Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
-from langchain_localllm._core.fleet import EndpointStatus, FleetClient
-from langchain_localllm._core.http import DEFAULT_CONNECT_TIMEOUT, HttpClient, check_base_url
+from langchain_localllm._core.fleet import EndpointStatus
+from langchain_localllm._core.http import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpClient,
+    check_base_url,
+)
 from langchain_localllm._core.http_errors import ServerKind
 from langchain_localllm.errors import InvalidParameterError
 
@@ -49,7 +60,22 @@ class ServerConnection(BaseModel):
     connect_timeout: float | None = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
     """Seconds to wait for the connection to the server."""
 
-    _client: HttpClient | FleetClient | None = PrivateAttr(default=None)
+    stream_deadline: float | None = Field(default=None, gt=0)
+    """Seconds one call may take in all, from sending the request to the end of the answer
+    (streamed or not), beside the per-read ``timeout``: a server that keeps sending keep-alive
+    pings or trickles its answer cannot keep a call going longer (``ServerTimeoutError``).
+    Checked as each chunk arrives; a silent server is stopped by the read timeout, which is
+    never longer than what is left of the deadline. None: no overall limit."""
+
+    max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, gt=0)
+    """Largest line or event of a streamed answer, in bytes (default 16 MiB); a larger one
+    ends the call with ``MalformedResponseError`` before it is held whole in memory."""
+
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
+    """Largest non-streamed answer, in bytes (default 256 MiB); a larger one ends the call with
+    ``MalformedResponseError``."""
+
+    _client: HttpClient | None = PrivateAttr(default=None)
     _client_config: tuple[Any, ...] = PrivateAttr(default=())
 
     @field_validator("base_url")
@@ -74,51 +100,40 @@ class ServerConnection(BaseModel):
             "headers": self._request_headers(),
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.timeout,
+            "stream_deadline": self.stream_deadline,
+            "max_event_bytes": self.max_event_bytes,
+            "max_response_bytes": self.max_response_bytes,
         }
 
     @property
-    def client(self) -> HttpClient | FleetClient:
+    def client(self) -> HttpClient:
         """The pooled HTTP client of this instance (rebuilt if a copy changed its settings)."""
         urls = self.base_url
         limits = self.endpoint_max_concurrency
+        options = self._client_options()
         config = (
             urls if isinstance(urls, str) else tuple(urls),
             tuple(self.endpoint_weights or ()),
             tuple(limits) if isinstance(limits, list) else limits,
-            self.timeout,
-            self.connect_timeout,
-            tuple(sorted(self._request_headers().items())),
+            *(tuple(sorted(v.items())) if name == "headers" else v for name, v in options.items()),
         )
         if self._client is None or self._client_config != config:
             self._client_config = config
-            options = self._client_options()
-            if isinstance(urls, str):
-                self._client = HttpClient(urls, self._server_kind, **options)
-            else:
+            if not isinstance(urls, str):
                 per_url = limits if isinstance(limits, list) else [limits] * len(urls)
-                self._client = FleetClient(
-                    urls,
-                    self._server_kind,
-                    weights=self.endpoint_weights,
-                    max_concurrency=per_url,
-                    **options,
-                )
+                options.update(weights=self.endpoint_weights, max_concurrency=per_url)
+            self._client = HttpClient(urls, self._server_kind, **options)
         return self._client
 
     def fleet_status(self, *, probe: bool = False) -> list[EndpointStatus]:
         """Each server's state (``up``/``down``/``loading``/``probing``), requests in flight,
         requests answered, errors and latency (time to the first byte), one entry per URL of
-        ``base_url``, as seen by this instance's requests so far. ``probe=True`` first sends
-        every server a health check."""
+        ``base_url`` (one entry for one server), as seen by this instance's requests so far.
+        ``probe=True`` first sends every server a health check."""
         client = self.client
-        if isinstance(client, HttpClient):  # one server: a fleet of one, for the report
-            client = FleetClient([client.base_url], self._server_kind, **self._client_options())
         return client.probe(self._health_path) if probe else client.fleet.status()
 
     def fleet_capacity(self, per_server: int) -> int:
         """How many requests to run at once: ``per_server`` for one server, and for a fleet the
         sum over its servers of their ``endpoint_max_concurrency`` (else ``per_server``)."""
-        client = self.client
-        if isinstance(client, FleetClient):
-            return client.fleet.capacity(per_server)
-        return per_server
+        return self.client.fleet.capacity(per_server)

@@ -63,7 +63,7 @@ class Llamafile(LlamaServerConnection, ServerLLM):
         # or: llama-server -m model.gguf --port 8080
         ```
 
-        Nothing else is needed: the client uses ``requests`` and ``httpx``.
+        Nothing else is needed: the client uses ``httpx``.
 
     Key init args — generation params:
         n_predict: int

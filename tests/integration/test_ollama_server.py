@@ -8,8 +8,8 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
-import requests
 
 from langchain_localllm import Ollama
 from langchain_localllm.errors import GenerationError, ModelNotFoundError
@@ -175,14 +175,14 @@ def test_pull_unknown_model(ollama_server: OllamaTestServer) -> None:
 
 def test_embed_endpoints_for_the_embeddings_engineer(ollama_server: OllamaTestServer) -> None:
     url = ollama_server.base_url
-    answer = requests.post(url + "/api/embed", json={"model": "tiny", "input": ["a", "b"]}, timeout=60).json()
+    answer = httpx.post(url + "/api/embed", json={"model": "tiny", "input": ["a", "b"]}, timeout=60).json()
     assert len(answer["embeddings"]) == 2
     norm = sum(x * x for x in answer["embeddings"][0]) ** 0.5
     assert norm == pytest.approx(1.0, abs=1e-5)
     assert answer["embeddings"][0] != answer["embeddings"][1]
-    legacy = requests.post(url + "/api/embeddings", json={"model": "tiny", "prompt": "a"}, timeout=60).json()
+    legacy = httpx.post(url + "/api/embeddings", json={"model": "tiny", "prompt": "a"}, timeout=60).json()
     assert len(legacy["embedding"]) == len(answer["embeddings"][0])
-    again = requests.post(url + "/api/embed", json={"model": "tiny", "input": "a"}, timeout=60).json()
+    again = httpx.post(url + "/api/embed", json={"model": "tiny", "input": "a"}, timeout=60).json()
     assert again["embeddings"][0] == pytest.approx(answer["embeddings"][0])
 
 

@@ -3,11 +3,12 @@
 Each :class:`FaultServer` answers every request with one *behaviour*: a function that
 gets the connection and the raw request and writes whatever bytes it likes. Ready-made
 behaviours: :func:`respond` (any status and body), :func:`stream` (a chunked body that
-may end abruptly), :func:`hang` (never answer) and :func:`stall` (start a stream, then go
-silent). :func:`refused_url` gives a URL where nothing listens.
+may end abruptly), :func:`hang` (never answer), :func:`stall` (start a stream, then go
+silent) and :class:`Repeat` (send the same piece forever: an endless line, an endless event,
+keep-alive pings). :func:`refused_url` gives a URL where nothing listens.
 
 >>> with FaultServer(respond(500, b'{"error": "boom"}')) as server:  # doctest: +SKIP
-...     requests.get(server.base_url + "/health").status_code
+...     httpx.get(server.base_url + "/health").status_code
 500
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "Behaviour",
     "FaultServer",
     "KeepAliveThenClose",
+    "Repeat",
     "close_first",
     "hang",
     "raw",
@@ -190,6 +192,32 @@ def stall(pieces: Sequence[bytes], content_type: str = "application/x-ndjson") -
         released.wait()
 
     return behave
+
+
+class Repeat:
+    """Start a chunked answer, then send ``piece`` again and again, ``every`` seconds apart
+    (0: as fast as the client reads), until the client goes away or the server stops: a line
+    that never ends, an event that never ends, or a server trickling keep-alive pings.
+
+    ``sent`` counts the bytes of ``piece`` sent, ``pieces`` how many were sent.
+    """
+
+    def __init__(self, piece: bytes, content_type: str = "application/x-ndjson", every: float = 0.0) -> None:
+        self.piece = piece
+        self.content_type = content_type
+        self.every = every
+        self.sent = 0
+        self.pieces = 0
+
+    def __call__(self, conn: socket.socket, request: bytes, released: threading.Event) -> None:
+        conn.sendall(_head(200, self.content_type, "Transfer-Encoding: chunked\r\n"))
+        chunk = _chunk(self.piece)
+        while not released.is_set():
+            conn.sendall(chunk)  # OSError once the client has closed: the server thread ends
+            self.sent += len(self.piece)
+            self.pieces += 1
+            if self.every:
+                released.wait(self.every)
 
 
 def _read_request(conn: socket.socket) -> bytes:

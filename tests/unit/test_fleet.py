@@ -209,3 +209,43 @@ def test_a_stalled_stream_does_not_count_as_unanswered() -> None:
             list(client.stream_events("/completion", {"stream": True}, "sse"))
         assert len(group[1].requests) == 0
         group[0].released.set()
+
+
+def test_probe_sends_every_endpoint_one_health_check() -> None:
+    for group in servers(OK, LOADING):
+        llm = Llamafile(base_url=[refused_url(), *(s.base_url for s in group)])
+        assert [(e.state, e.errors) for e in llm.fleet_status(probe=True)] == [
+            ("down", 1),
+            ("up", 0),
+            ("loading", 1),
+        ]
+        assert [len(s.requests) for s in group] == [1, 1]
+        assert all(s.requests[0].startswith(b"GET /health ") for s in group)
+
+
+def test_one_server_is_a_fleet_of_one_that_raises_its_own_error() -> None:
+    # One client type serves one endpoint or many: with one there is nowhere to move, so its
+    # own error is raised (not FleetUnavailableError) and a backoff never holds a call back.
+    url = refused_url()
+    llm = Llamafile(base_url=url, streaming=False)
+    for _ in range(2):
+        with pytest.raises(ServerUnreachableError) as info:
+            llm.invoke("x")
+        assert not isinstance(info.value, FleetUnavailableError)
+        assert info.value.unanswered
+    (status,) = llm.fleet_status()
+    assert (status.url, status.state, status.errors) == (url, "down", 2)
+    for group in servers(respond(200, b'{"content": "Hi", "stop": true, "stop_type": "eos"}')):
+        alone = Llamafile(base_url=group[0].base_url, streaming=False)
+        assert [alone.invoke("x") for _ in range(3)] == ["Hi"] * 3
+        assert [(e.state, e.requests) for e in alone.fleet_status()] == [("up", 3)]
+
+
+def test_a_stream_cut_after_its_status_line_is_not_sent_again() -> None:
+    # The server answered (headers, then nothing): it may have started generating.
+    for group in servers(stream([], "text/event-stream", complete=False), OK):
+        client = FleetClient([s.base_url for s in group], LLAMA_SERVER)
+        with pytest.raises(StreamInterruptedError) as info:
+            list(client.stream_events("/completion", {"stream": True}, "sse"))
+        assert not info.value.unanswered
+        assert len(group[1].requests) == 0

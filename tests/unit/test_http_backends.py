@@ -216,9 +216,9 @@ def test_the_pooled_session_is_reused_across_calls() -> None:
     with FaultServer(respond(200, OLLAMA_ANSWER)) as server:
         llm = Ollama(model="m", base_url=server.base_url, streaming=False)
         llm.invoke("a")
-        session = llm.client.session
+        session = llm.client.sync_client
         llm.invoke("b")
-        assert llm.client.session is session
+        assert llm.client.sync_client is session
     assert len(server.requests) == 2
 
 

@@ -10,6 +10,7 @@ from langchain_localllm.errors import (
     MalformedResponseError,
     ModelNotFoundError,
     ServerError,
+    ServerTimeoutError,
     ServerUnreachableError,
     StreamInterruptedError,
 )
@@ -17,6 +18,7 @@ from tests.support.fault_server import (
     FaultServer,
     KeepAliveThenClose,
     close_first,
+    hang,
     refused_url,
     respond,
     stream,
@@ -136,3 +138,28 @@ async def test_a_malformed_answer_on_a_reused_connection_is_never_resent(mode: s
             await _close(client, mode)
     assert len(server.requests) == 1  # no second connection: nothing was resent
     assert (behaviour.answered, behaviour.dropped) == (1, 1)
+
+
+# --- the overall deadline -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_silent_server_is_stopped_by_the_deadline_not_the_longer_read_timeout(mode: str) -> None:
+    # Each read waits no longer than what is left of stream_deadline (here 0.3 s of 30 s).
+    with FaultServer(hang()) as server:
+        client = HttpClient(server.base_url, LLAMA_SERVER, read_timeout=30, stream_deadline=0.3)
+        with pytest.raises(ServerTimeoutError, match=r"stream_deadline=0\.3") as info:
+            await _get(client, mode)
+        server.released.set()
+    assert info.value.deadline == 0.3
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_an_answer_too_large_names_the_setting_that_raises_the_limit() -> None:
+    body = b'{"embedding": [' + b"0.5, " * 1000 + b"0.5]}"
+    with FaultServer(respond(200, body)) as server:
+        small = HttpClient(server.base_url, LLAMA_SERVER, max_response_bytes=1000)
+        with pytest.raises(MalformedResponseError, match="max_response_bytes=") as info:
+            small.get_json("/embedding")
+        assert info.value.limit == 1000
+        assert len(HttpClient(server.base_url, LLAMA_SERVER).get_json("/embedding")["embedding"]) == 1001
