@@ -24,7 +24,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta, LocalChatModel
-from langchain_localllm._core.server_exchange import AnswerReader, ServerModel, ServerRequest
+from langchain_localllm._core.server_exchange import AnswerReader, ReadThrough, ServerModel, ServerRequest
 from langchain_localllm._core.tool_calling import ToolRequest, new_call_id, tool_request
 from langchain_localllm.errors import MalformedResponseError
 
@@ -83,7 +83,7 @@ def server_call_chunk(name: Any, arguments: Any, call_id: Any, index: Any, url: 
     if isinstance(arguments, dict | list):
         arguments = json.dumps(arguments, ensure_ascii=False)
     wrong = [
-        field
+        f"{field} is {type(value).__name__}"
         for field, value, kinds in (
             ("name", name, (str, type(None))),
             ("arguments", arguments, (str, type(None))),
@@ -93,17 +93,22 @@ def server_call_chunk(name: Any, arguments: Any, call_id: Any, index: Any, url: 
         if not isinstance(value, kinds) or isinstance(value, bool)
     ]
     if wrong:
-        shown = repr({"name": name, "arguments": arguments, "id": call_id, "index": index})[:200]
-        msg = f"{url} sent a tool call whose {', '.join(wrong)} cannot be read: {shown}"
+        msg = (
+            f"{url} sent a tool call that cannot be read ({', '.join(wrong)}; expected a text name, "
+            "id and arguments, and an integer index)."
+        )
         raise MalformedResponseError(msg, url=url)
     return {"type": "tool_call_chunk", "name": name, "args": arguments, "id": call_id, "index": index}
 
 
 _NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_HEAD_LIMIT = 4096
+"""Most characters before a forced call's ``"arguments":`` that are searched while streaming
+(a call starts with its name; an answer that does not is read whole when it ends)."""
 _ARGUMENTS = re.compile(r'"arguments"\s*:\s*')
 
 
-class ForcedCallReader(AnswerReader[ChatDelta]):
+class ForcedCallReader(ReadThrough[ChatDelta, ChatDelta]):
     """Reads an answer constrained to ``forced_call_schema`` as tool-call chunks.
 
     Wraps the server's own reader: reasoning and the last delta (usage, timings) pass through;
@@ -115,29 +120,21 @@ class ForcedCallReader(AnswerReader[ChatDelta]):
     """
 
     def __init__(self, inner: AnswerReader[ChatDelta], *, parallel: bool = False) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.parallel = parallel
-        self.text = ""
-        self.args_at: int | None = None  # where the streamed call's arguments begin in text
-        self.scanned = 0  # chars of the arguments scanned (and sent)
+        self.parts: list[str] = []  # the answer's text, joined once at the end
+        self.head = ""  # the text before the streamed call's arguments, while they are looked for
+        self.streaming = not parallel  # False once the call is known to come whole (or never)
+        self.args_found = False
         self.depth = 0
         self.in_string = self.escaped = self.args_done = False
 
-    def feed(self, event: Any) -> ChatDelta | None:
-        return self._relay(self.inner.feed(event))
-
-    def close(self) -> ChatDelta | None:
-        return self._relay(self.inner.close())
-
-    def _relay(self, delta: ChatDelta | None) -> ChatDelta | None:
-        self.done = self.inner.done
-        if delta is None:
-            return None
-        self.text += delta.text
+    def convert(self, delta: ChatDelta) -> ChatDelta | None:
+        self.parts.append(delta.text)
+        chunks = self._streamed(delta.text) if self.streaming else []
         delta.text = ""
-        chunks = [] if self.parallel else self._streamed()
         if delta.is_last:
-            if self.args_at is None:
+            if not self.args_found:
                 chunks = self._chunks()
             if delta.finish_reason == "stop":
                 delta.finish_reason = "tool_calls"
@@ -145,29 +142,28 @@ class ForcedCallReader(AnswerReader[ChatDelta]):
             delta.extra = {**delta.extra, "tool_call_chunks": chunks}
         return delta if delta.is_last or delta.reasoning or chunks else None
 
-    def _streamed(self) -> list[dict[str, Any]]:
-        """The chunks of one call that the text received so far adds."""
+    def _streamed(self, piece: str) -> list[dict[str, Any]]:
+        """The chunks of one call that ``piece`` (the next text of the answer) adds."""
         name = None
-        if self.args_at is None:
-            found = _NAME.search(self.text)
-            arguments = _ARGUMENTS.search(self.text)
+        if not self.args_found:
+            self.head += piece
+            found = _NAME.search(self.head)
+            arguments = _ARGUMENTS.search(self.head)
             if found is None or arguments is None:
+                self.streaming = len(self.head) <= _HEAD_LIMIT  # else: read whole at the end
                 return []
-            self.args_at = arguments.end()
+            self.args_found = True
             name = json.loads(f'"{found.group(1)}"')
-        start = self.args_at + self.scanned
-        end = start
-        while end < len(self.text) and not self.args_done:
-            self._scan(self.text[end])
+            piece, self.head = self.head[arguments.end() :], ""
+        end = 0
+        while end < len(piece) and not self.args_done:
+            self._scan(piece[end])
             end += 1
-        self.scanned += end - start
         if name is not None:  # the call's first chunk: its name, id and the arguments so far
-            return [_chunk(name, self.text[start:end])]
-        if end == start:
+            return [_chunk(name, piece[:end])]
+        if end == 0:
             return []
-        return [
-            {"type": "tool_call_chunk", "name": None, "args": self.text[start:end], "id": None, "index": 0}
-        ]
+        return [{"type": "tool_call_chunk", "name": None, "args": piece[:end], "id": None, "index": 0}]
 
     def _scan(self, char: str) -> None:
         if self.in_string:
@@ -187,13 +183,14 @@ class ForcedCallReader(AnswerReader[ChatDelta]):
 
     def _chunks(self) -> list[dict[str, Any]]:
         """The chunks of the whole answer (parallel calls, or a call that never reached its arguments)."""
+        text = "".join(self.parts)
         try:
-            parsed = json.loads(self.text)
+            parsed = json.loads(text)
         except (ValueError, RecursionError):
             parsed = None
         calls = parsed if isinstance(parsed, list) else [parsed]
         if not calls or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
-            return [_cut_call(self.text)]
+            return [_cut_call(text)]
         return [
             _chunk(call["name"], json.dumps(call.get("arguments", {}), ensure_ascii=False), index)
             for index, call in enumerate(calls)

@@ -42,6 +42,7 @@ from langchain_localllm.errors import (
 
 __all__ = [
     "AnswerReader",
+    "ReadThrough",
     "ServerModel",
     "ServerRequest",
     "aexchange",
@@ -50,6 +51,7 @@ __all__ = [
     "text_field",
 ]
 
+S = TypeVar("S")
 T = TypeVar("T")
 
 
@@ -86,6 +88,27 @@ class AnswerReader(Generic[T]):
         return None
 
 
+class ReadThrough(AnswerReader[T], Generic[S, T]):
+    """A reader over another one: each item the inner reader makes, converted by :meth:`convert`."""
+
+    def __init__(self, inner: AnswerReader[S]) -> None:
+        self.inner = inner
+
+    def feed(self, event: Any) -> T | None:
+        return self._through(self.inner.feed(event))
+
+    def close(self) -> T | None:
+        return self._through(self.inner.close())
+
+    def convert(self, item: S) -> T | None:
+        """What to emit for one item of the inner reader (None: nothing yet)."""
+        raise NotImplementedError
+
+    def _through(self, item: S | None) -> T | None:
+        self.done = self.inner.done
+        return None if item is None else self.convert(item)
+
+
 def text_field(value: Any, url: str, name: str) -> str:
     """A text field of an answer: a string, or "" when absent or null.
 
@@ -105,21 +128,24 @@ def exchange(
 ) -> Iterator[T]:
     """Send ``request`` and yield what ``reader`` makes of each event of the answer."""
     url = client.url(request.path)
-    if request.stream_format is None:
-        item = _read(reader, client.post_json(request.path, request.payload, model=model), url)
-        if item is not None:
-            yield item
-    else:
-        events: Generator[Any, None, None] = client.stream_events(
-            request.path, request.payload, request.stream_format, model=model
-        )
-        try:
-            for event in events:
-                item = _read(reader, event, url)
-                if item is not None:
-                    yield item
-        finally:
-            events.close()  # stopping early closes the response: the server stops generating
+    try:
+        if request.stream_format is None:
+            item = _read(reader, client.post_json(request.path, request.payload, model=model), url)
+            if item is not None:
+                yield item
+        else:
+            events: Generator[Any, None, None] = client.stream_events(
+                request.path, request.payload, request.stream_format, model=model
+            )
+            try:
+                for event in events:
+                    item = _read(reader, event, url)
+                    if item is not None:
+                        yield item
+            finally:
+                events.close()  # stopping early closes the response: the server stops generating
+    except RecursionError as error:  # json.loads of an answer nested deeper than the stack
+        raise _too_deep(url) from error
     tail = reader.close()
     if tail is not None:
         yield tail
@@ -131,22 +157,25 @@ async def aexchange(
 ) -> AsyncIterator[T]:
     """Async twin of :func:`exchange` (the same request and reader; only the I/O differs)."""
     url = client.url(request.path)
-    if request.stream_format is None:
-        answer = await client.apost_json(request.path, request.payload, model=model)
-        item = _read(reader, answer, url)
-        if item is not None:
-            yield item
-    else:
-        events: AsyncGenerator[Any, None] = client.astream_events(
-            request.path, request.payload, request.stream_format, model=model
-        )
-        try:
-            async for event in events:
-                item = _read(reader, event, url)
-                if item is not None:
-                    yield item
-        finally:
-            await events.aclose()
+    try:
+        if request.stream_format is None:
+            answer = await client.apost_json(request.path, request.payload, model=model)
+            item = _read(reader, answer, url)
+            if item is not None:
+                yield item
+        else:
+            events: AsyncGenerator[Any, None] = client.astream_events(
+                request.path, request.payload, request.stream_format, model=model
+            )
+            try:
+                async for event in events:
+                    item = _read(reader, event, url)
+                    if item is not None:
+                        yield item
+            finally:
+                await events.aclose()
+    except RecursionError as error:
+        raise _too_deep(url) from error
     tail = reader.close()
     if tail is not None:
         yield tail
@@ -166,6 +195,14 @@ def _read(reader: AnswerReader[T], event: Any, url: str) -> T | None:
             f"{str(error)[:200]}): {_shown(event)}. Is base_url the address of the right kind of server?"
         )
         raise MalformedResponseError(msg, url=url) from error
+
+
+def _too_deep(url: str) -> MalformedResponseError:
+    msg = (
+        f"The server at {url} sent JSON nested deeper than this client reads (Python's recursion "
+        "limit); no model answer is like that. Is base_url the address of the right kind of server?"
+    )
+    return MalformedResponseError(msg, url=url)
 
 
 def _check_complete(reader: AnswerReader[Any], client: HttpClient | FleetClient, url: str) -> None:
@@ -226,17 +263,17 @@ class ServerModel(ServerConnection):
         try:
             yield from exchange(self.client, request, reader, self._model_for_errors)
         except LocalLLMError as error:
-            translated = self._translated_error(error)
-            if translated is error:
-                raise
-            raise translated from error
+            raise self._raised(error)  # noqa: B904 - the cause is set when the error is translated
 
     async def _aexchange(self, request: ServerRequest, reader: AnswerReader[T]) -> AsyncIterator[T]:
         try:
             async for item in aexchange(self.client, request, reader, self._model_for_errors):
                 yield item
         except LocalLLMError as error:
-            translated = self._translated_error(error)
-            if translated is error:
-                raise
-            raise translated from error
+            raise self._raised(error)  # noqa: B904
+
+    def _raised(self, error: LocalLLMError) -> LocalLLMError:
+        translated = self._translated_error(error)
+        if translated is not error:
+            translated.__cause__ = error
+        return translated

@@ -13,7 +13,7 @@ from pydantic import Field, PrivateAttr
 from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
 from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest
+from langchain_localllm._core.server_exchange import ReadThrough, ServerRequest
 from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
 from langchain_localllm.errors import (
     LocalLLMError,
@@ -231,22 +231,13 @@ class ChatLlamafile(ChatOpenAICompatible):
             yield delta
 
 
-class _CompletionDeltas(AnswerReader[ChatDelta]):
+class _CompletionDeltas(ReadThrough[GenerationChunk, ChatDelta]):
     """The native ``/completion`` answer as chat deltas: ``Llamafile``'s reader, its chunks converted."""
 
     def __init__(self, url: str) -> None:
-        self.inner = CompletionReader(url)
+        super().__init__(CompletionReader(url))
 
-    def feed(self, event: Any) -> ChatDelta | None:
-        return self._delta(self.inner.feed(event))
-
-    def close(self) -> ChatDelta | None:
-        return self._delta(self.inner.close())
-
-    def _delta(self, chunk: GenerationChunk | None) -> ChatDelta | None:
-        self.done = self.inner.done
-        if chunk is None:
-            return None
+    def convert(self, chunk: GenerationChunk) -> ChatDelta | None:
         info = chunk.generation_info
         if not info:
             return ChatDelta(text=chunk.text)
