@@ -17,20 +17,16 @@ turns the request into one :class:`Constraint` (the JSON schema the answer must 
 for a forced call :func:`forced_call_schema`), and the runtime carries it out with its
 :class:`ConstrainedDecoding` strategy -- the only part that differs:
 
-=====================  ==================================================================
-runtime                strategy
-=====================  ==================================================================
-``ChatLlamaCpp``       a GBNF grammar in process (``_core.constrained_chat.GrammarDecoding``)
-``ChatOllama``         Ollama's ``format`` (``ollama.tools.OLLAMA_FORMAT``)
-``ChatOpenAICompatible``, ``ChatLlamafile``
-                       the server dialect's schema field (``openai_compatible.dialects.Dialect``)
-``ChatGPT4All``        a typed refusal (:class:`NoConstrainedDecoding`)
-=====================  ==================================================================
+- ``ChatLlamaCpp``: a GBNF grammar in process (``_core.constrained_chat.GrammarDecoding``);
+- ``ChatOllama``: Ollama's ``format`` (``ollama.tools.OLLAMA_FORMAT``);
+- ``ChatOpenAICompatible``, ``ChatLlamafile``: the server dialect's schema field
+  (``openai_compatible.dialects.Dialect.fields``);
+- ``ChatGPT4All``: a typed refusal (:class:`NoConstrainedDecoding`).
 
 Over HTTP, the constrained answer comes back as JSON and one reader turns a forced call's
-JSON into the tool call (``_core.http_chat.ForcedCallReader``); a structured answer cut off
-by the token budget is a :class:`~langchain_localllm.errors.TruncatedOutputError`, never a
-partial value (``_core.structured.parse_answer``).
+JSON into the tool call (``_core.http_chat.ForcedCallReader``). On every runtime, a structured
+answer cut off by the token budget is a :class:`~langchain_localllm.errors.TruncatedOutputError`,
+never a partial value (the readers ``with_structured_output`` ends with, ``_core.structured``).
 
 Tool-call arguments are bounded: a call whose arguments exceed
 :data:`MAX_TOOL_CALL_ARGUMENTS` characters is a
@@ -264,7 +260,9 @@ def answer_constraint(request: ToolRequest, max_tokens: int | None) -> Constrain
 
     A forced tool choice wins over a response format. This is the one place where the answer's
     schema is decided for every runtime: a budget-aware tightening of the schema (given
-    ``max_tokens``) belongs here.
+    ``max_tokens``) belongs here. Servers decode ``schema`` as it is returned (Ollama's
+    ``format``, the dialect's field); in process, a structured answer's grammar is built from
+    ``schema`` and a forced call's from the parameters of ``forced_tools``, in the model's syntax.
     """
     forced = request.forced_tools
     if forced:
