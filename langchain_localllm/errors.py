@@ -41,6 +41,7 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnreachableError",
     "StreamInterruptedError",
+    "TruncatedOutputError",
     "UnsupportedArchitectureError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
@@ -95,6 +96,15 @@ class InvalidMessagesError(LocalLLMError, _lc.ModelInvalidRequestError, ValueErr
 
 class UnsupportedParameterWarning(UserWarning):
     """A parameter kept for compatibility has no effect with this runtime."""
+
+
+class TruncatedOutputError(LocalLLMError, _lc.OutputParserException):
+    """A structured answer (``with_structured_output``) was cut off by the token budget
+    (finish reason ``"length"``) before it was complete: it is never parsed into a value.
+
+    ``llm_output`` holds the raw text received; with ``include_raw=True`` this error is the
+    ``parsing_error`` next to the raw message. Raise ``max_tokens`` (``num_predict``).
+    """
 
 
 class DocumentLoadError(LocalLLMError, ValueError):

@@ -15,7 +15,10 @@ message equals the sum of the streamed chunks. Shared behaviour:
   ``model_provider``, ``finish_reason``, ``timings``, ...);
 - stop sequences of the instance and of the call are merged (never a ``ValueError``);
 - a typed error raised mid-stream carries the answer already streamed in ``partial_text``;
-- an empty message list is refused with a typed error before the runtime is touched.
+- an empty message list is refused with a typed error before the runtime is touched;
+- ``bind_tools`` and ``with_structured_output`` are the same on every runtime
+  (:mod:`~langchain_localllm._core.tool_calling`), and a tool call's arguments are bounded
+  (``MAX_TOOL_CALL_ARGUMENTS``): more is a ``MalformedResponseError``.
 
 :func:`messages_to_dicts` converts LangChain messages to OpenAI-style dicts (role,
 content, ``tool_calls``, ``tool_call_id``, images as content parts) — the one
@@ -43,7 +46,8 @@ from pydantic import ConfigDict, ValidationError
 
 from langchain_localllm._core.params import check_params, raise_from_validation_error
 from langchain_localllm._core.threads import aiter_in_thread
-from langchain_localllm.errors import InvalidMessagesError, LocalLLMError
+from langchain_localllm._core.tool_calling import MAX_TOOL_CALL_ARGUMENTS, ToolCalling
+from langchain_localllm.errors import InvalidMessagesError, LocalLLMError, MalformedResponseError
 
 __all__ = [
     "ChatDelta",
@@ -84,7 +88,7 @@ class ChatDelta:
         return self.finish_reason is not None
 
 
-class LocalChatModel(BaseChatModel):
+class LocalChatModel(ToolCalling, BaseChatModel):
     """Shared behaviour of the chat models of every runtime."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
@@ -153,6 +157,16 @@ class LocalChatModel(BaseChatModel):
             )
         return self._stop_sequences(stop)
 
+    def _checked_chunk(self, delta: ChatDelta, calls: _ToolCallSizes) -> ChatGenerationChunk:
+        """The chunk of ``delta``, once its tool calls are known to be within bounds."""
+        if delta.extra:
+            calls.add(delta.extra.get("tool_call_chunks"), self.model_name)
+        try:
+            return self._chunk(delta)
+        except RecursionError:  # LangChain parsing tool-call arguments nested beyond Python's stack
+            msg = f"{self.model_name}: a tool call's arguments are nested too deeply to be read."
+            raise MalformedResponseError(msg) from None
+
     def _chunk(self, delta: ChatDelta) -> ChatGenerationChunk:
         message = AIMessageChunk(content=delta.text, id=delta.message_id, **delta.extra)
         if delta.reasoning:
@@ -195,9 +209,10 @@ class LocalChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         stops = self._prepare(messages, stop, kwargs)
         delivered: list[str] = []
+        calls = _ToolCallSizes()
         with _keeping_partial_text(delivered):
             for delta in self._iter_deltas(messages, stops, **kwargs):
-                chunk = self._chunk(delta)
+                chunk = self._checked_chunk(delta, calls)
                 delivered.append(delta.text)
                 if run_manager is not None and (delta.text or delta.reasoning or delta.extra):
                     run_manager.on_llm_new_token(delta.text, chunk=chunk)
@@ -212,11 +227,12 @@ class LocalChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         stops = self._prepare(messages, stop, kwargs)
         delivered: list[str] = []
+        calls = _ToolCallSizes()
         deltas = self._aiter_deltas(messages, stops, **kwargs)
         with _keeping_partial_text(delivered):
             async with _closing(deltas):
                 async for delta in deltas:
-                    chunk = self._chunk(delta)
+                    chunk = self._checked_chunk(delta, calls)
                     delivered.append(delta.text)
                     if run_manager is not None and (delta.text or delta.reasoning or delta.extra):
                         await run_manager.on_llm_new_token(delta.text, chunk=chunk)
@@ -239,6 +255,28 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return _joined([chunk async for chunk in self._astream(messages, stop, run_manager, **kwargs)])
+
+
+class _ToolCallSizes:
+    """The size of each streamed tool call's arguments so far, bounded by ``MAX_TOOL_CALL_ARGUMENTS``."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[Any, int] = {}
+
+    def add(self, chunks: Any, model: str) -> None:
+        for chunk in chunks or ():
+            args = chunk.get("args") if isinstance(chunk, dict) else None
+            if not isinstance(args, str):
+                continue
+            index = chunk.get("index")
+            size = self.sizes[index] = self.sizes.get(index, 0) + len(args)
+            if size > MAX_TOOL_CALL_ARGUMENTS:
+                msg = (
+                    f"The answer of {model} holds a tool call (index {index!r}) whose arguments exceed "
+                    f"{MAX_TOOL_CALL_ARGUMENTS} characters; it is refused rather than parsed "
+                    "(MAX_TOOL_CALL_ARGUMENTS in langchain_localllm._core.tool_calling)."
+                )
+                raise MalformedResponseError(msg, limit=MAX_TOOL_CALL_ARGUMENTS)
 
 
 @contextmanager

@@ -1,7 +1,9 @@
 """Tool calls and structured answers for runtimes that decode under our grammar (in process).
 
 :func:`constrained_deltas` drives one chat turn given a ``generate(prompt, grammar,
-extra_stop)`` function of the runtime:
+extra_stop)`` function of the runtime. A constrained answer (the tool layer's
+:class:`~langchain_localllm._core.tool_calling.Constraint`) is carried out in process by
+:class:`GrammarDecoding`, the in-process strategy of the tool layer:
 
 - a forced tool choice: the answer is generated under a grammar allowing only calls to
   the forced tools, in the model's own syntax, with arguments valid by their schemas;
@@ -34,7 +36,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_localllm._core.chat_model import ChatDelta
 from langchain_localllm._core.inprocess_chat import ChatPrompt
 from langchain_localllm._core.json_grammar import json_schema_to_gbnf
-from langchain_localllm._core.tool_calling import ToolRequest
+from langchain_localllm._core.tool_calling import Constraint, ToolRequest
 from langchain_localllm.prompts.tool_calls import (
     ParsedOutput,
     ToolCallParser,
@@ -46,6 +48,7 @@ from langchain_localllm.prompts.tool_calls.grammar import forced_syntax, tool_ca
 
 __all__ = [
     "Generate",
+    "GrammarDecoding",
     "ToolPlan",
     "constrained_deltas",
     "prepare_tool_messages",
@@ -149,6 +152,20 @@ def prepare_tool_messages(
     return out, None
 
 
+@dataclass(frozen=True)
+class GrammarDecoding:
+    """In process: a constraint compiled to a GBNF grammar that the sampler enforces token by token."""
+
+    syntax: ToolCallSyntax | None
+    """The model's tool-call syntax: a forced call is written in it."""
+
+    def fields(self, constraint: Constraint) -> dict[str, Any]:
+        if constraint.forced_tools:
+            forced = list(constraint.forced_tools)
+            return {"grammar": tool_call_grammar(forced, self.syntax, parallel=constraint.parallel)}
+        return {"grammar": json_schema_to_gbnf(constraint.schema)}
+
+
 def uses_tools(messages: Sequence[BaseMessage]) -> bool:
     """Whether the conversation already holds tool calls or tool results."""
     return any(isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls) for m in messages)
@@ -159,20 +176,19 @@ def constrained_deltas(
     prompt: ChatPrompt,
     request: ToolRequest,
     plan: ToolPlan | None,
+    constraint: Constraint | None,
     *,
     constrain: bool = True,
 ) -> Iterator[ChatDelta]:
-    """One chat turn under ``request`` (see the module docstring).
+    """One chat turn under ``request`` and its ``constraint`` (see the module docstring).
 
     ``constrain=False`` is for runtimes without grammars: calls the model writes are
-    parsed as written (forced choices and response formats must be refused before).
+    parsed as written (a constraint must have been refused before).
     """
     usage = _Usage()
     text = prompt.text
-    forced = request.forced_tools
-    schema = request.answer_schema
     syntax = plan.syntax if plan is not None else None
-    if (forced or schema is not None) and prompt.starts_in_reasoning:
+    if constraint is not None and prompt.starts_in_reasoning:
         end = prompt.reasoning[1]
         thoughts: list[str] = []
         for piece, info in generate(text, None, [end]):
@@ -185,12 +201,10 @@ def constrained_deltas(
             if piece:
                 yield ChatDelta(reasoning=piece)
         text = f"{text}{''.join(thoughts)}{end}\n\n"
-    if forced:
-        grammar = tool_call_grammar(forced, syntax, parallel=request.parallel)
-        yield from _parsed(generate(text, grammar, []), ToolCallParser(forced_syntax(syntax)), usage)
-        return
-    if schema is not None:
-        yield from _parsed(generate(text, json_schema_to_gbnf(schema), []), ToolCallParser(None), usage)
+    if constraint is not None:
+        grammar = GrammarDecoding(syntax).fields(constraint)["grammar"]
+        parser = ToolCallParser(forced_syntax(syntax) if constraint.forced_tools else None)
+        yield from _parsed(generate(text, grammar, []), parser, usage)
         return
     yield from _auto(generate, prompt, request, syntax, usage, constrain)
 

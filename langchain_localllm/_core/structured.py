@@ -1,24 +1,31 @@
-"""Schemas for structured output: Pydantic models, TypedDicts, functions or JSON schemas.
+"""Schemas for structured output (Pydantic models, TypedDicts, functions or JSON schemas),
+and the reading of a model's answer into them.
 
 :func:`output_schema` turns what the user passes into one :class:`OutputSchema`: the JSON
 schema sent to the model (or compiled to a grammar), the name and description a tool
 needs, and the validation that turns parsed JSON into the user's type.
+:func:`content_parser` and :func:`tool_args_parser` are the two readers
+``with_structured_output`` ends with (the answer's text, or its forced tool call); both
+refuse an answer the token budget cut off (:class:`~langchain_localllm.errors.TruncatedOutputError`),
+on every runtime, instead of parsing a partial value.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.exceptions import OutputParserException
+from langchain_core.messages import AIMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ValidationError
 
-from langchain_localllm.errors import InvalidParameterError
+from langchain_localllm.errors import InvalidParameterError, TruncatedOutputError
 
-__all__ = ["OutputSchema", "output_schema", "parse_json_text"]
+__all__ = ["OutputSchema", "content_parser", "output_schema", "parse_json_text", "tool_args_parser"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +126,51 @@ def parse_json_text(text: str) -> Any:
         raise OutputParserException(
             f"The output is not valid JSON ({error.msg} at character {error.pos}).", llm_output=text
         ) from error
+
+
+def content_parser(target: OutputSchema | None) -> Callable[[Any], Any]:
+    """The reader of a constrained answer's text: its JSON value, validated by ``target``."""
+
+    def parse(message: Any) -> Any:
+        text = message.text if isinstance(message, AIMessage) else str(message)
+        if isinstance(message, AIMessage):
+            _refuse_cut_answer(message, text)
+        value = parse_json_text(text)
+        return target.validate(value) if target is not None else value
+
+    return parse
+
+
+def tool_args_parser(target: OutputSchema) -> Callable[[Any], Any]:
+    """The reader of a forced call's answer: the first call's arguments, validated by ``target``."""
+
+    def parse(message: Any) -> Any:
+        if not isinstance(message, AIMessage):
+            raise OutputParserException("Expected an AIMessage.")
+        raw = [json.dumps(call["args"]) for call in message.tool_calls]
+        raw += [str(call.get("args") or "") for call in message.invalid_tool_calls]
+        _refuse_cut_answer(message, "".join(raw) or message.text)
+        if not message.tool_calls:
+            bad = message.invalid_tool_calls
+            detail = f" (invalid call: {bad[0].get('error')})" if bad else ""
+            raise OutputParserException(
+                f"The model made no valid tool call{detail}.", llm_output=str(message.content)
+            )
+        return target.validate(message.tool_calls[0]["args"])
+
+    return parse
+
+
+def _refuse_cut_answer(message: AIMessage, raw: str) -> None:
+    """A structured answer the token budget cut off is an error, never a partial value."""
+    if message.response_metadata.get("finish_reason") != "length":
+        return
+    usage = message.usage_metadata
+    spent = f" after {usage['output_tokens']} tokens" if usage else ""
+    raise TruncatedOutputError(
+        f"The structured answer was cut off by the token budget{spent} (finish_reason='length') "
+        "before it was complete, so it is not parsed. Raise max_tokens (num_predict for Ollama) "
+        "or ask for a shorter answer; the raw text is in llm_output.",
+        llm_output=raw,
+        finish_reason="length",
+    )

@@ -16,8 +16,7 @@ from langchain_localllm._core.constrained_chat import (
     uses_tools,
 )
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
-from langchain_localllm._core.tool_calling import ToolCallingMixin, tool_request
-from langchain_localllm.errors import UnsupportedParameterError
+from langchain_localllm._core.tool_calling import NoConstrainedDecoding, answer_constraint, tool_request
 from langchain_localllm.gpt4all.params import GPT4AllParams
 from langchain_localllm.gpt4all.runtime import eos_text, generate_locked
 from langchain_localllm.prompts.chat_template import render_chat_template
@@ -25,7 +24,16 @@ from langchain_localllm.prompts.chat_template import render_chat_template
 __all__ = ["ChatGPT4All"]
 
 
-class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
+#: How ChatGPT4All carries out a constrained answer: it cannot (the tool layer's strategy).
+_NO_GRAMMARS = NoConstrainedDecoding(
+    "ChatGPT4All",
+    "gpt4all has no grammars",
+    "Load the same GGUF file with ChatLlamaCpp(model_path=...), which enforces it with a grammar, "
+    "or bind tools with tool_choice='auto'.",
+)
+
+
+class ChatGPT4All(GPT4AllParams, InProcessChatModel):
     """Chat with a GPT4All model running in this process, via the gpt4all package.
 
     Messages are laid out with the model's own chat template (the GGUF's
@@ -91,14 +99,9 @@ class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
     ) -> Iterator[ChatDelta]:
         request = tool_request(kwargs)
-        if request.forced_tools or request.answer_schema is not None:
-            what = f"tool_choice={request.choice!r}" if request.forced_tools else "a response format"
-            raise UnsupportedParameterError(
-                f"ChatGPT4All cannot constrain decoding (gpt4all has no grammars), so it cannot "
-                f"guarantee {what}. Load the same GGUF file with ChatLlamaCpp(model_path=...), which "
-                "enforces it with a grammar, or bind tools with tool_choice='auto'.",
-                parameter="tool_choice" if request.forced_tools else "response_format",
-            )
+        constraint = answer_constraint(request, None)
+        if constraint is not None:
+            _NO_GRAMMARS.fields(constraint)  # a typed refusal
         if request.tools or uses_tools(messages):
             plan = tool_plan(self._chat_layout()[0], render_chat_template)
             messages, template_tools = prepare_tool_messages(messages, request.offered_tools, plan)
@@ -121,7 +124,7 @@ class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
                 for chunk in pieces:
                     yield chunk.text, chunk.generation_info
 
-            yield from constrained_deltas(generate, prompt, request, plan, constrain=False)
+            yield from constrained_deltas(generate, prompt, request, plan, None, constrain=False)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)

@@ -16,7 +16,7 @@ from langchain_localllm._core.constrained_chat import (
     uses_tools,
 )
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
-from langchain_localllm._core.tool_calling import ToolCallingMixin, ToolRequest, tool_request
+from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
 from langchain_localllm.llamacpp.llms import generate_locked
 from langchain_localllm.llamacpp.params import LlamaCppParams
 from langchain_localllm.llamacpp.runtime import use_state_cache
@@ -25,7 +25,7 @@ from langchain_localllm.prompts.chat_template import render_chat_template
 __all__ = ["ChatLlamaCpp"]
 
 
-class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
+class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
     """Chat with a llama.cpp model running in this process, via llama-cpp-python.
 
     A drop-in replacement for ``langchain_community.chat_models.ChatLlamaCpp`` (the same
@@ -128,6 +128,7 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
             kwargs["tools"] = template_tools
         prompt = self._chat_prompt(messages, kwargs)
         args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        constraint = answer_constraint(request, args.get("max_tokens"))
         loaded = self.load()
         with loaded.lock:
             model = loaded.model
@@ -140,7 +141,7 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
                 for chunk in generate_locked(model, _prompt_tokens(model, text), call):
                     yield chunk.text, chunk.generation_info
 
-            yield from constrained_deltas(generate, prompt, request, plan)
+            yield from constrained_deltas(generate, prompt, request, plan, constraint)
 
     # --- LangChain metadata ----------------------------------------------------------------
 

@@ -7,21 +7,22 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
 from langchain_localllm._core.http_connection import BaseUrl
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
+from langchain_localllm._core.server_exchange import ReadThrough, ServerRequest
+from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
 from langchain_localllm.errors import (
     LocalLLMError,
     MalformedResponseError,
     ServerResponseError,
-    StreamInterruptedError,
     UnsupportedParameterError,
 )
-from langchain_localllm.llamafile.llms import _FINISH_REASONS
+from langchain_localllm.llamafile.llms import CompletionReader
 from langchain_localllm.openai_compatible.chat_models import ChatOpenAICompatible
-from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.server import ServerInfo
 
 #: llama-server options of /v1/chat/completions beyond OpenAI's, as fields and per call.
@@ -137,11 +138,16 @@ class ChatLlamafile(ChatOpenAICompatible):
     _no_chat_endpoint: bool = PrivateAttr(default=False)
 
     def _chat_body(
-        self, info: ServerInfo, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
+        self,
+        info: ServerInfo,
+        messages: list[BaseMessage],
+        stop: list[str],
+        kwargs: dict[str, Any],
+        tools: ToolRequest,
     ) -> dict[str, Any]:
         kwargs = dict(kwargs)
         options = {name: kwargs.pop(name, getattr(self, name)) for name in _LLAMA_OPTIONS}
-        body = super()._chat_body(info, messages, stop, kwargs)
+        body = super()._chat_body(info, messages, stop, kwargs, tools)
         body.update({name: value for name, value in options.items() if value is not None})
         return body
 
@@ -160,27 +166,31 @@ class ChatLlamafile(ChatOpenAICompatible):
     def _use_completion(self) -> bool:
         return self.chat_api == "completion" or (self.chat_api == "auto" and self._no_chat_endpoint)
 
-    def _completion_body(self, prompt: Any, stop: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _completion_request(self, prompt: Any, stop: list[str], kwargs: dict[str, Any]) -> ServerRequest:
         if not isinstance(prompt, dict) or not isinstance(prompt.get("prompt"), str):
             msg = f"{self.client.url('/apply-template')} did not answer a prompt: {str(prompt)[:120]}"
             raise MalformedResponseError(msg, url=self.client.url("/apply-template"))
         kwargs = dict(kwargs)
-        for name in ("tools", "tool_choice", "response_format"):
-            if kwargs.pop(name, None) not in (None, "auto", "none"):
-                msg = (
-                    f"ChatLlamafile(chat_api='completion') cannot pass {name}: the native /completion API "
-                    "has no tools. Use chat_api='chat' with a server started with --jinja."
-                )
-                raise UnsupportedParameterError(msg, parameter=name)
-        for name in ("ls_structured_output_format", "model", "parallel_tool_calls", "chat_template_kwargs"):
+        tools = tool_request(kwargs)
+        if tools.offered_tools:
+            msg = (
+                "ChatLlamafile(chat_api='completion') cannot pass tools: the native /completion API "
+                "has no tools. Use chat_api='chat' with a server started with --jinja."
+            )
+            raise UnsupportedParameterError(msg, parameter="tools")
+        for name in ("model", "chat_template_kwargs"):
             kwargs.pop(name, None)
         options = {name: kwargs.pop(name, getattr(self, name)) for name in _LLAMA_OPTIONS}
         options.pop("reasoning_format")
-        body = self._body(self.server_info(), kwargs)
+        info = self.server_info()
+        body = self._body(info, kwargs)
+        constraint = answer_constraint(tools, body.get("max_tokens"))
+        if constraint is not None:  # a structured answer: llama-server's json_schema
+            body.update(info.dialect.fields(constraint))
         body["n_predict"] = body.pop("max_tokens", -1)
         body.update({name: value for name, value in options.items() if value is not None})
         body.update(prompt=prompt["prompt"], stop=stop, stream=self.streaming)
-        return body
+        return ServerRequest("/completion", body, "sse" if self.streaming else None)
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
@@ -197,8 +207,8 @@ class ChatLlamafile(ChatOpenAICompatible):
                     raise
                 self._no_chat_endpoint = True
         prompt = self.client.post_json("/apply-template", {"messages": messages_to_dicts(messages)})
-        body = self._completion_body(prompt, stop, kwargs)
-        yield from self._exchange("/completion", body, CompletionReader(self.client.url("/completion")))
+        request = self._completion_request(prompt, stop, kwargs)
+        yield from self._exchange(request, _CompletionDeltas(self.client.url("/completion")))
 
     async def _aiter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
@@ -214,42 +224,29 @@ class ChatLlamafile(ChatOpenAICompatible):
                 if began or error.status_code != 404 or self.chat_api != "auto":
                     raise
                 self._no_chat_endpoint = True
-        await self.aserver_info()
+        await self._aprepare()
         prompt = await self.client.apost_json("/apply-template", {"messages": messages_to_dicts(messages)})
-        body = self._completion_body(prompt, stop, kwargs)
-        async for delta in self._aexchange(
-            "/completion", body, CompletionReader(self.client.url("/completion"))
-        ):
+        request = self._completion_request(prompt, stop, kwargs)
+        async for delta in self._aexchange(request, _CompletionDeltas(self.client.url("/completion"))):
             yield delta
 
 
-class CompletionReader:
-    """Reads llama-server's native ``/completion`` answer (streamed or whole) as chat deltas."""
+class _CompletionDeltas(ReadThrough[GenerationChunk, ChatDelta]):
+    """The native ``/completion`` answer as chat deltas: ``Llamafile``'s reader, its chunks converted."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.done = False
+        super().__init__(CompletionReader(url))
 
-    def feed(self, event: Any) -> list[ChatDelta]:
-        if not isinstance(event, dict):
-            raise MalformedResponseError(f"{self.url} sent an event that is not a JSON object: {event!r}")
-        text = str(event.get("content") or "")
-        if not event.get("stop"):
-            return [ChatDelta(text=text)] if text else []
-        self.done = True
-        evaluated, predicted = event.get("tokens_evaluated"), event.get("tokens_predicted")
-        usage = (evaluated, predicted) if isinstance(evaluated, int) and isinstance(predicted, int) else None
-        probs = event.get("completion_probabilities")
-        last = ChatDelta(
-            finish_reason=_FINISH_REASONS.get(str(event.get("stop_type")), "stop"),
-            usage=usage,
-            timings=server_timings(event),
-            metadata={"completion_probabilities": probs} if probs else {},
+    def convert(self, chunk: GenerationChunk) -> ChatDelta | None:
+        info = chunk.generation_info
+        if not info:
+            return ChatDelta(text=chunk.text)
+        usage = info.get("usage")
+        probabilities = info.get("completion_probabilities")
+        return ChatDelta(
+            text=chunk.text,
+            finish_reason=info.get("finish_reason") or "stop",
+            usage=(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
+            timings=info.get("timings"),
+            metadata={"completion_probabilities": probabilities} if probabilities else {},
         )
-        return [ChatDelta(text=text), last] if text else [last]
-
-    def close(self) -> list[ChatDelta]:
-        if not self.done:
-            msg = f"The answer from {self.url} ended before the server said it was complete; check its log."
-            raise StreamInterruptedError(msg, url=self.url)
-        return []

@@ -12,7 +12,8 @@ from pydantic import Field, PrivateAttr, model_validator
 from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import derived
 from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest, drop_none
+from langchain_localllm._core.http_llm import ServerLLM, drop_none
+from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.llamafile.client import LlamaServerConnection
 from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE
@@ -251,8 +252,8 @@ class Llamafile(LlamaServerConnection, ServerLLM):
             payload["model"] = self.model
         return ServerRequest("/completion", payload, "sse" if self.streaming else None)
 
-    def _new_parser(self) -> ResponseParser:
-        return _CompletionParser(self)
+    def _new_reader(self) -> AnswerReader[GenerationChunk]:
+        return CompletionReader(self.client.url("/completion"), self)
 
     # --- server information -------------------------------------------------------------
 
@@ -313,19 +314,23 @@ def _check_grammar_and_schema(grammar: Any, json_schema: Any, owner: str) -> Non
         raise InvalidParameterError(msg, parameter="json_schema")
 
 
-class _CompletionParser(ResponseParser):
-    """``/completion`` answers: SSE events ``{"content", "stop": false}`` then a final event."""
+class CompletionReader(AnswerReader[GenerationChunk]):
+    """llama-server's native ``/completion`` answers: SSE events ``{"content", "stop": false}``
+    then a final event (``Llamafile``'s reader; ``ChatLlamafile(chat_api="completion")`` reads
+    through it too). ``llm``, when given, learns the model name the server reports."""
 
-    def __init__(self, llm: Llamafile) -> None:
+    def __init__(self, url: str, llm: Llamafile | None = None) -> None:
+        self.url = url
         self.llm = llm
+        self.model: str | None = None
         self.probabilities: list[Any] = []
 
     def feed(self, event: Any) -> GenerationChunk | None:
         if not isinstance(event, dict):
             raise MalformedResponseError(
-                f"llama-server sent an event that is not a JSON object: {event!r}", event=event
+                f"llama-server sent an event that is not a JSON object: {event!r:.200}", event=event
             )
-        text = event.get("content") or ""
+        text = text_field(event.get("content"), self.url, "content")
         probs = event.get("completion_probabilities")
         if isinstance(probs, list):
             self.probabilities.extend(probs)
@@ -334,7 +339,9 @@ class _CompletionParser(ResponseParser):
         self.done = True
         model = event.get("model")
         if isinstance(model, str) and model:
-            self.llm._seen_model = model
+            self.model = model
+            if self.llm is not None:
+                self.llm._seen_model = model
         return GenerationChunk(text=text, generation_info=self._final_info(event))
 
     def _final_info(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -349,7 +356,7 @@ class _CompletionParser(ResponseParser):
             "finish_reason": _FINISH_REASONS.get(stop_type or ""),
             "stop_type": stop_type,
             "stopping_word": event.get("stopping_word") or None,
-            "model": self.llm.model_name,
+            "model": self.llm.model_name if self.llm is not None else self.model,
             "tokens_predicted": predicted,
             "tokens_evaluated": evaluated,
             "tokens_cached": event.get("tokens_cached"),

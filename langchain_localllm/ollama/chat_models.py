@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import BaseMessage
-from pydantic import PrivateAttr, model_validator
+from pydantic import model_validator
 
 from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
 from langchain_localllm._core.http_chat import ServerChatModel
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
-from langchain_localllm._core.http_llm import ResponseParser, ServerRequest, drop_none
-from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolCallingMixin, tool_request
-from langchain_localllm.errors import (
-    InvalidParameterError,
-    MalformedResponseError,
-)
-from langchain_localllm.ollama.client import OllamaConnection
-from langchain_localllm.ollama.llms import Ollama, ollama_timings
-from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
-from langchain_localllm.ollama.tools import aforced_deltas, apply_tool_request, call_chunks, forced_deltas
+from langchain_localllm._core.http_llm import drop_none
+from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
+from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
+from langchain_localllm.ollama.llms import OllamaModel, ollama_timings
+from langchain_localllm.ollama.options import _OPTION_FIELDS
+from langchain_localllm.ollama.tools import call_chunks, tool_fields
 
 __all__ = ["ChatOllama"]
 
 _REASONING_LEVELS = ("low", "medium", "high")
 
 
-class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatModel):
+class ChatOllama(OllamaModel, ServerChatModel):
     """Chat with a model served by a local Ollama server (``/api/chat``).
 
     A drop-in for ``langchain_ollama.ChatOllama``: every argument it takes is accepted.
@@ -116,11 +112,6 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
         )
     )
 
-    model: str
-    """Name of the Ollama model (``name[:tag]``)."""
-
-    _ollama_llm: tuple[tuple[Any, ...], Ollama] | None = PrivateAttr(default=None)
-
     reasoning: bool | str | None = None
     """Sent as ``think``: True/False, or ``"low"``/``"medium"``/``"high"`` for models with
     levels. None sends nothing (the model's default). Thinking the server returns is always
@@ -147,21 +138,12 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
         _check_reasoning(self.reasoning)
         return self
 
-    # --- identity -------------------------------------------------------------------------
-
-    @property
-    def model_name(self) -> str:
-        """The Ollama model name."""
-        return self.model
-
-    @property
-    def _model_for_errors(self) -> str | None:
-        return self.model
+    # --- identity (the model's show, window, template and token counts: ``OllamaModel``) ---
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_model_name"] = kwargs.get("model") or self.model
-        options = self._merged_options(kwargs)
+        options = self._chat_options(kwargs)
         if options.get("temperature") is not None:
             params["ls_temperature"] = options["temperature"]
         if options.get("num_predict") is not None:
@@ -174,58 +156,24 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "options": self._instance_options()}
 
-    @property
-    def _ollama(self) -> Ollama:
-        """The same model as an ``Ollama`` LLM (model information, token counts), kept while the
-        connection settings stay the same so that its ``/api/show`` answer and counts are reused
-        (a copy or an assignment that changes them gets a new one)."""
-        headers = self._request_headers()  # client_kwargs' headers included
-        settings = (
-            self.model,
-            self.base_url,
-            headers,
-            self.timeout,
-            self.num_ctx,
-            self.options,
-        )
-        cached = self._ollama_llm
-        if cached is None or cached[0] != settings:
-            llm = Ollama(
-                model=self.model,
-                base_url=self.base_url,
-                headers=headers,
-                timeout=self.timeout,
-                num_ctx=self.num_ctx,
-                options=self.options,
-            )
-            cached = self._ollama_llm = (settings, llm)
-        return cached[1]
-
-    def chat_template(self) -> str | None:
-        """The model's template from ``/api/show`` (for prompt-format detection)."""
-        return self._ollama.chat_template()
-
-    def get_context_window(self) -> int | None:
-        """``num_ctx`` if set, else the model's (from ``/api/show``)."""
-        return self._ollama.get_context_window()
-
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text``, counted by the server (see ``Ollama.get_num_tokens``)."""
-        return self._ollama.get_num_tokens(text)
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Ollama has no tokenize endpoint, so token ids cannot be had; counts can
-        (``get_num_tokens``). Never falls back to downloading GPT-2's tokenizer."""
-        return self._ollama.get_token_ids(text)  # raises UnsupportedParameterError saying why
-
     # --- requests -------------------------------------------------------------------------
 
-    def _build_request(
-        self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
-    ) -> ServerRequest:
+    def _chat_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The model options of a call, ``max_tokens`` as ``num_predict`` unless that is given."""
         options = self._merged_options(kwargs)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None and options.get("num_predict") is None:
+            options["num_predict"] = max_tokens
+        return options
+
+    def _build_request(
+        self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any], tools: ToolRequest
+    ) -> ServerRequest:
+        options = self._chat_options(kwargs)
         if stop:
             options["stop"] = list(dict.fromkeys([*options.get("stop", []), *stop]))
+        constraint = answer_constraint(tools, options.get("num_predict"))
+        messages, fields = tool_fields(messages, tools, constraint)
         payload: dict[str, Any] = {
             "model": kwargs.get("model") or self.model,
             "messages": [_ollama_message(m) for m in messages_to_dicts(messages)],
@@ -241,8 +189,7 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
         keep_alive = kwargs.get("keep_alive", self.keep_alive)
         if keep_alive is not None:
             payload["keep_alive"] = keep_alive
-        if kwargs.get("tools"):
-            payload["tools"] = kwargs["tools"]
+        payload.update(fields)  # tools, or the format that constrains the answer
         if self.logprobs:
             payload["logprobs"] = True
             if self.top_logprobs is not None:
@@ -251,24 +198,10 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
             payload["options"] = options
         return ServerRequest("/api/chat", payload, "ndjson" if self.streaming else None)
 
-    def _new_parser(self) -> ResponseParser[ChatDelta]:
-        return _ChatParser(self.model, split_inline=self.reasoning is not False)
-
-    def _iter_deltas(
-        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
-    ) -> Iterator[ChatDelta]:
-        request = tool_request(kwargs)
-        messages = apply_tool_request(messages, kwargs, request)
-        deltas = super()._iter_deltas(messages, stop, **kwargs)
-        return forced_deltas(deltas) if request.forced_tools else deltas
-
-    def _aiter_deltas(
-        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
-    ) -> AsyncIterator[ChatDelta]:
-        request = tool_request(kwargs)
-        messages = apply_tool_request(messages, kwargs, request)
-        deltas = super()._aiter_deltas(messages, stop, **kwargs)
-        return aforced_deltas(deltas) if request.forced_tools else deltas
+    def _new_reader(self, request: ServerRequest) -> AnswerReader[ChatDelta]:
+        return _ChatReader(
+            self.model, self.client.url(request.path), split_inline=self.reasoning is not False
+        )
 
 
 def _check_reasoning(value: Any) -> None:
@@ -316,11 +249,12 @@ def _arguments(raw: Any) -> Any:
     return raw
 
 
-class _ChatParser(ResponseParser[ChatDelta]):
+class _ChatReader(AnswerReader[ChatDelta]):
     """``/api/chat`` answers: NDJSON ``{"message": {"content", "thinking"}, "done"}`` lines."""
 
-    def __init__(self, model: str, *, split_inline: bool) -> None:
+    def __init__(self, model: str, url: str, *, split_inline: bool) -> None:
         self.model = model
+        self.url = url
         self.splitter = ReasoningSplitter() if split_inline else None
         self.saw_content = False
         self.saw_reasoning = False
@@ -332,8 +266,10 @@ class _ChatParser(ResponseParser[ChatDelta]):
                 f"Ollama sent a line that is not a chat response: {event!r}", event=event
             )
         message = event.get("message") or {}
-        reasoning = str(message.get("thinking") or "")
-        text = str(message.get("content") or "")
+        if not isinstance(message, dict):
+            raise MalformedResponseError(f"{self.url} sent a message that is not an object: {message!r:.200}")
+        reasoning = text_field(message.get("thinking"), self.url, "thinking")
+        text = text_field(message.get("content"), self.url, "content")
         if self.splitter is not None:
             inline_reasoning, text = self.splitter.feed(text)
             reasoning += inline_reasoning
@@ -342,7 +278,7 @@ class _ChatParser(ResponseParser[ChatDelta]):
                 reasoning, text = reasoning + r, text + t
         self.saw_content = self.saw_content or bool(text.strip())
         self.saw_reasoning = self.saw_reasoning or bool(reasoning)
-        chunks = call_chunks(message.get("tool_calls"), self.calls)
+        chunks = call_chunks(message.get("tool_calls"), self.calls, self.url)
         self.calls += len(chunks)
         extra = {"tool_call_chunks": chunks} if chunks else {}
         if not event.get("done"):

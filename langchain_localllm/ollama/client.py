@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from langchain_localllm._core.compat import warn_no_effect
 from langchain_localllm._core.fleet import FleetClient
@@ -107,6 +107,7 @@ class OllamaClient:
 
     def __init__(self, http: HttpClient | FleetClient) -> None:
         self.http = http
+        self._shown: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_url(
@@ -146,7 +147,14 @@ class OllamaClient:
         if not isinstance(answer, dict):
             url = self.http.url("/api/show")
             raise MalformedResponseError(f"{url} did not answer a JSON object: {answer!r}", url=url)
+        self._shown[model] = answer
         return answer
+
+    def cached_show(self, model: str) -> dict[str, Any]:
+        """:meth:`show`, asked once per model for the life of this client (which a class keeps
+        while its connection settings stay the same); :meth:`pull` of the model asks again."""
+        answer = self._shown.get(model)
+        return answer if answer is not None else self.show(model)
 
     def pull(self, model: str, *, progress: bool = True, insecure: bool = False) -> dict[str, Any]:
         """Download ``model`` into the server (``POST /api/pull``).
@@ -154,6 +162,7 @@ class OllamaClient:
         Shows a tqdm progress bar per layer fed by the streamed ``total``/``completed``
         counts (``progress=False`` for none). Returns the last status (``{"status": "success"}``).
         """
+        self._shown.pop(model, None)
         payload = {"model": model, "stream": True, "insecure": insecure}
         bars: dict[str, Any] = {}
         last: dict[str, Any] = {}
@@ -200,6 +209,8 @@ class OllamaConnection(ServerConnection):
     validate_model_on_init: bool = False
     """Ask the server for the model when the instance is created (``ModelNotFoundError`` if missing)."""
 
+    _ollama_client: OllamaClient | None = PrivateAttr(default=None)
+
     if TYPE_CHECKING:
         model: str
 
@@ -233,8 +244,12 @@ class OllamaConnection(ServerConnection):
 
     @property
     def ollama_client(self) -> OllamaClient:
-        """The server's administration API (tags, show, pull, ps, version) over this instance's connection."""
-        return OllamaClient(self.client)
+        """The server's administration API (tags, show, pull, ps, version) over this instance's
+        connection: one per connection, so its :meth:`~OllamaClient.cached_show` lasts as long."""
+        http = self.client
+        if self._ollama_client is None or self._ollama_client.http is not http:
+            self._ollama_client = OllamaClient(http)
+        return self._ollama_client
 
 
 def _models_of(answer: Any) -> list[dict[str, Any]]:

@@ -11,21 +11,15 @@ from langchain_core.outputs import GenerationChunk
 from pydantic import PrivateAttr, field_validator
 
 from langchain_localllm._core.compat import warn_no_effect
-from langchain_localllm._core.derived import derived
 from langchain_localllm._core.generation_info import timings_info
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
-from langchain_localllm._core.http_llm import (
-    ResponseParser,
-    ServerLLM,
-    ServerRequest,
-    drop_none,
-    nanos_to_ms,
-)
+from langchain_localllm._core.http_llm import ServerLLM, drop_none, nanos_to_ms
+from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
 from langchain_localllm.errors import MalformedResponseError, UnsupportedParameterError
 from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaConnection, ollama_base_url_from_env
 from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
 
-__all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "ollama_base_url_from_env"]
+__all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "OllamaModel", "ollama_base_url_from_env"]
 
 #: Top-level request fields set on the instance (and overridable per call).
 _REQUEST_FIELDS = ("system", "template", "raw", "format", "keep_alive")
@@ -48,7 +42,104 @@ def ollama_timings(event: dict[str, Any]) -> dict[str, Any]:
     return timings
 
 
-class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
+class OllamaModel(OllamaConnection, OllamaOptions):
+    """What ``Ollama`` and ``ChatOllama`` know of their model: ``/api/show`` (asked once per
+    connection: the Ollama client keeps it), the context window, the template and token counts."""
+
+    model: str
+    """Name of the Ollama model (``name[:tag]``)."""
+
+    counts_tokens_locally: ClassVar[bool] = False
+    """Counting tokens runs the model on the server (Ollama's API has no tokenizer)."""
+
+    _token_counts: dict[tuple[str, str, str], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        """The Ollama model name."""
+        return self.model
+
+    @property
+    def _model_for_errors(self) -> str | None:
+        return self.model
+
+    def show(self, model: str | None = None) -> dict[str, Any]:
+        """``POST /api/show`` for ``model`` (default: this instance's): ``template``,
+        ``parameters``, ``details`` (``family``...), ``model_info``. Asked once per model
+        while the connection settings stay the same.
+
+        Raises ``ModelNotFoundError`` if the server does not have the model.
+        """
+        return self.ollama_client.cached_show(model or self.model)
+
+    def get_context_window(self) -> int | None:
+        """``num_ctx`` if set, else the model's ``num_ctx`` parameter, else its trained context length."""
+        if self.num_ctx is not None:
+            return self.num_ctx
+        if isinstance((self.options or {}).get("num_ctx"), int):
+            return int((self.options or {})["num_ctx"])
+        info = self.show()
+        match = re.search(r"^\s*num_ctx\s+(\d+)", str(info.get("parameters") or ""), re.MULTILINE)
+        if match:
+            return int(match.group(1))
+        model_info = info.get("model_info")
+        for key, value in (model_info if isinstance(model_info, dict) else {}).items():
+            if key.endswith(".context_length") and isinstance(value, int):
+                return value
+        return None
+
+    def chat_template(self) -> str | None:
+        """The model's prompt template from ``/api/show`` (Ollama's Go template syntax)."""
+        template = self.show().get("template")
+        return template if isinstance(template, str) and template else None
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Not available: Ollama's API has no tokenizer endpoint, so token ids never leave the server.
+
+        Raises ``UnsupportedParameterError`` saying so. :meth:`get_num_tokens` counts tokens
+        (by running the model on the text); for ids, load the model's GGUF file with
+        ``LlamaCpp(model_path=...)``.
+        """
+        raise UnsupportedParameterError(
+            "Ollama: token ids are not available, because Ollama's API has no tokenizer endpoint. "
+            "get_num_tokens(text) counts tokens by having the server evaluate the text (a one-token "
+            "generation); for ids, open the model's GGUF file with LlamaCpp(model_path=...).get_token_ids.",
+            parameter="get_token_ids",
+        )
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` for this model, counted by the server: **each new text runs the model**.
+
+        Ollama's API has no tokenizer endpoint, so this sends ``text`` raw with
+        ``num_predict=1`` and reads ``prompt_eval_count`` (the model's own tokenizer, BOS
+        included): one prompt evaluation and one generated token per distinct text (counts
+        are remembered per instance). The chains of this package therefore estimate
+        instead of calling this for every chunk (``counts_tokens_locally`` is False).
+        """
+        server = self.base_url if isinstance(self.base_url, str) else " ".join(self.base_url)
+        key = (server, self.model, text)  # copies share the dict: key by server and model
+        cached = self._token_counts.get(key)
+        if cached is not None:
+            return cached
+        payload = {
+            "model": self.model,
+            "prompt": text,
+            "raw": True,
+            "stream": False,
+            "options": {**self._instance_options(), "num_predict": 1},
+        }
+        answer = self.client.post_json("/api/generate", payload, model=self.model)
+        count = answer.get("prompt_eval_count") if isinstance(answer, dict) else None
+        if not isinstance(count, int):
+            url = self.client.url("/api/generate")
+            raise MalformedResponseError(f"{url} answered without prompt_eval_count: {answer!r}", url=url)
+        if len(self._token_counts) >= _TOKEN_COUNTS_KEPT:
+            self._token_counts.pop(next(iter(self._token_counts)))
+        self._token_counts[key] = count
+        return count
+
+
+class Ollama(OllamaModel, ServerLLM):
     """A model served by a local Ollama server.
 
     Setup:
@@ -128,9 +219,6 @@ class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
         (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options", "reasoning")
     )
 
-    model: str
-    """Name of the Ollama model (``name[:tag]``)."""
-
     system: str | None = None
     """System prompt (overrides the model's)."""
 
@@ -153,11 +241,6 @@ class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
     auth: tuple[str, str] | Any = None
     """``(user, password)`` for HTTP basic authentication by a proxy in front of Ollama.
     (langchain-community's callable ``auth`` has no effect here: use ``headers=``.)"""
-
-    counts_tokens_locally: ClassVar[bool] = False
-    """Counting tokens runs the model on the server (Ollama's API has no tokenizer)."""
-
-    _token_counts: dict[tuple[str, str, str], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("format", mode="before")
     @classmethod
@@ -183,15 +266,6 @@ class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
     @property
     def _llm_type(self) -> str:
         return "ollama"
-
-    @property
-    def model_name(self) -> str:
-        """The Ollama model name."""
-        return self.model
-
-    @property
-    def _model_for_errors(self) -> str | None:
-        return self.model
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -232,8 +306,8 @@ class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
             payload["options"] = options
         return ServerRequest("/api/generate", payload, "ndjson" if self.streaming else None)
 
-    def _new_parser(self) -> ResponseParser:
-        return _GenerateParser(self.model)
+    def _new_reader(self) -> AnswerReader[GenerationChunk]:
+        return _GenerateReader(self.model, self.client.url("/api/generate"))
 
     # --- model information and management --------------------------------------------------
 
@@ -249,109 +323,24 @@ class Ollama(OllamaConnection, OllamaOptions, ServerLLM):
         """Async :meth:`list_models`."""
         return await self.ollama_client.alist_models()
 
-    def show(self, model: str | None = None) -> dict[str, Any]:
-        """``POST /api/show`` for ``model`` (default: this instance's, cached): ``template``,
-        ``parameters``, ``details`` (``family``...), ``model_info``.
-
-        Raises ``ModelNotFoundError`` if the server does not have the model.
-        """
-        if model is None or model == self.model:
-            return self._own_show
-        return self.ollama_client.show(model)
-
-    @derived("base_url", "model", "headers")
-    def _own_show(self) -> dict[str, Any]:
-        # Asked once per server and model: a copy naming another model or server asks again.
-        return self.ollama_client.show(self.model)
-
     def pull(
         self, model: str | None = None, *, progress: bool = True, insecure: bool = False
     ) -> dict[str, Any]:
         """Download ``model`` (default: this instance's) into the server (``POST /api/pull``),
         with a progress bar per layer (``progress=False`` for none). Returns the last status."""
-        name = model or self.model
-        last = self.ollama_client.pull(name, progress=progress, insecure=insecure)
-        if name == self.model:
-            self._derived = {k: v for k, v in self._derived.items() if k != "_own_show"}
-        return last
-
-    # --- LocalLLM hooks -----------------------------------------------------------------------
-
-    def get_context_window(self) -> int | None:
-        """``num_ctx`` if set, else the model's ``num_ctx`` parameter, else its trained context length."""
-        if self.num_ctx is not None:
-            return self.num_ctx
-        if isinstance((self.options or {}).get("num_ctx"), int):
-            return int((self.options or {})["num_ctx"])
-        info = self.show()
-        match = re.search(r"^\s*num_ctx\s+(\d+)", str(info.get("parameters") or ""), re.MULTILINE)
-        if match:
-            return int(match.group(1))
-        for key, value in (info.get("model_info") or {}).items():
-            if key.endswith(".context_length") and isinstance(value, int):
-                return value
-        return None
-
-    def chat_template(self) -> str | None:
-        """The model's prompt template from ``/api/show`` (Ollama's Go template syntax)."""
-        template = self.show().get("template")
-        return template if isinstance(template, str) and template else None
-
-    def get_token_ids(self, text: str) -> list[int]:
-        """Not available: Ollama's API has no tokenizer endpoint, so token ids never leave the server.
-
-        Raises ``UnsupportedParameterError`` saying so. :meth:`get_num_tokens` counts tokens
-        (by running the model on the text); for ids, load the model's GGUF file with
-        ``LlamaCpp(model_path=...)``.
-        """
-        raise UnsupportedParameterError(
-            "Ollama: token ids are not available, because Ollama's API has no tokenizer endpoint. "
-            "get_num_tokens(text) counts tokens by having the server evaluate the text (a one-token "
-            "generation); for ids, open the model's GGUF file with LlamaCpp(model_path=...).get_token_ids.",
-            parameter="get_token_ids",
-        )
-
-    def get_num_tokens(self, text: str) -> int:
-        """Tokens in ``text`` for this model, counted by the server: **each new text runs the model**.
-
-        Ollama's API has no tokenizer endpoint, so this sends ``text`` raw with
-        ``num_predict=1`` and reads ``prompt_eval_count`` (the model's own tokenizer, BOS
-        included): one prompt evaluation and one generated token per distinct text (counts
-        are remembered per instance). The chains of this package therefore estimate
-        instead of calling this for every chunk (``counts_tokens_locally`` is False).
-        """
-        server = self.base_url if isinstance(self.base_url, str) else " ".join(self.base_url)
-        key = (server, self.model, text)  # copies share the dict: key by server and model
-        cached = self._token_counts.get(key)
-        if cached is not None:
-            return cached
-        payload = {
-            "model": self.model,
-            "prompt": text,
-            "raw": True,
-            "stream": False,
-            "options": {**self._instance_options(), "num_predict": 1},
-        }
-        answer = self.client.post_json("/api/generate", payload, model=self.model)
-        count = answer.get("prompt_eval_count") if isinstance(answer, dict) else None
-        if not isinstance(count, int):
-            url = self.client.url("/api/generate")
-            raise MalformedResponseError(f"{url} answered without prompt_eval_count: {answer!r}", url=url)
-        if len(self._token_counts) >= _TOKEN_COUNTS_KEPT:
-            self._token_counts.pop(next(iter(self._token_counts)))
-        self._token_counts[key] = count
-        return count
+        return self.ollama_client.pull(model or self.model, progress=progress, insecure=insecure)
 
 
 def _is_user_password(auth: Any) -> bool:
     return isinstance(auth, tuple | list) and len(auth) == 2 and all(isinstance(x, str) for x in auth)
 
 
-class _GenerateParser(ResponseParser):
+class _GenerateReader(AnswerReader[GenerationChunk]):
     """``/api/generate`` answers: NDJSON ``{"response", "done": false}`` lines then a final line."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, url: str) -> None:
         self.model = model
+        self.url = url
         self.thinking: list[str] = []
 
     def feed(self, event: Any) -> GenerationChunk | None:
@@ -359,9 +348,10 @@ class _GenerateParser(ResponseParser):
             raise MalformedResponseError(
                 f"Ollama sent a line that is not a generate response: {event!r}", event=event
             )
-        text = event.get("response") or ""
-        if event.get("thinking"):
-            self.thinking.append(str(event["thinking"]))
+        text = text_field(event.get("response"), self.url, "a response")
+        thinking = text_field(event.get("thinking"), self.url, "thinking")
+        if thinking:
+            self.thinking.append(thinking)
         if not event.get("done"):
             return GenerationChunk(text=text) if text else None
         self.done = True

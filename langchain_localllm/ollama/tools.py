@@ -1,30 +1,29 @@
-"""Tool calls and structured output over Ollama's ``/api/chat``.
+"""Tool calls and structured output over Ollama's ``/api/chat``: Ollama's part of the tool layer.
 
 - ``tool_choice="auto"``: the tools are sent (``tools``) and the calls Ollama's own parser
-  found come back in ``message.tool_calls`` (streamed as whole calls, one chunk each).
-- A forced choice: Ollama takes no ``tool_choice``, so the call is forced through
-  ``format``: a JSON schema allowing only ``{"name": <a forced tool>, "arguments": {...}}``
-  with the tool's argument schema, which Ollama turns into a grammar; the JSON answer is
-  then returned as the tool call. The tools are described in a system message (sending
+  found come back in ``message.tool_calls`` (streamed as whole calls, one chunk each:
+  :func:`call_chunks`).
+- A constrained answer (``_core.tool_calling``): Ollama's strategy is its ``format``
+  (:data:`OLLAMA_FORMAT`), a JSON schema (or ``"json"``) the server turns into a grammar.
+  Ollama takes no ``tool_choice``, so a forced call is the call's schema as ``format``
+  (``forced_call_schema``), and the tools are described in a system message (sending
   ``tools`` as well would let the model's template take over, and servers refuse ``tools``
-  for models without tool support).
-- ``response_format``: its schema (or ``"json"``) is sent as ``format``.
+  for models without tool support); the answer's JSON is turned back into the call by the
+  server chat pipeline's ``ForcedCallReader``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage
-from langchain_core.messages.tool import tool_call_chunk
 
-from langchain_localllm._core.chat_model import ChatDelta
-from langchain_localllm._core.tool_calling import ToolRequest
+from langchain_localllm._core.http_chat import server_call_chunk
+from langchain_localllm._core.tool_calling import Constraint, ToolRequest, new_call_id
+from langchain_localllm.errors import MalformedResponseError
 
-__all__ = ["apply_tool_request", "call_chunks", "forced_call_schema", "forced_deltas"]
+__all__ = ["OLLAMA_FORMAT", "OllamaFormat", "call_chunks", "tool_fields"]
 
 FORCED_INSTRUCTIONS = (
     "Call one of these tools (JSON schemas):\n<tools>\n{tools}\n</tools>\n"
@@ -32,98 +31,52 @@ FORCED_INSTRUCTIONS = (
 )
 
 
-def forced_call_schema(tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """JSON schema of one call to one of ``tools``."""
-    alternatives = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "enum": [t["function"]["name"]]},
-                "arguments": t["function"].get("parameters") or {"type": "object", "properties": {}},
-            },
-            "required": ["name", "arguments"],
-        }
-        for t in tools
-    ]
-    return alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+class OllamaFormat:
+    """Ollama's constrained decoding: ``format``, a JSON schema or ``"json"`` (any JSON)."""
+
+    def fields(self, constraint: Constraint) -> dict[str, Any]:
+        return {"format": "json" if constraint.json_object else constraint.schema}
 
 
-def apply_tool_request(
-    messages: list[BaseMessage], kwargs: dict[str, Any], request: ToolRequest
-) -> list[BaseMessage]:
-    """Set ``format``/``tools`` in ``kwargs`` for ``request``; the messages to send."""
-    forced = request.forced_tools
-    if forced:
-        kwargs["format"] = forced_call_schema(forced)
-        described = FORCED_INSTRUCTIONS.format(tools="\n".join(json.dumps(t["function"]) for t in forced))
+OLLAMA_FORMAT = OllamaFormat()
+
+
+def tool_fields(
+    messages: list[BaseMessage], tools: ToolRequest, constraint: Constraint | None
+) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """The messages to send and the ``/api/chat`` fields for what the call asked of the tool layer."""
+    fields = OLLAMA_FORMAT.fields(constraint) if constraint is not None else {}
+    if constraint is not None and constraint.forced_tools:
+        described = FORCED_INSTRUCTIONS.format(
+            tools="\n".join(json.dumps(t["function"]) for t in constraint.forced_tools)
+        )
         if messages and isinstance(messages[0], SystemMessage):
-            return [SystemMessage(f"{messages[0].text}\n\n{described}"), *messages[1:]]
-        return [SystemMessage(described), *messages]
-    if request.answer_schema is not None:
-        kwargs["format"] = "json" if request.json_object else request.answer_schema
-    if request.offered_tools:
-        kwargs["tools"] = list(request.offered_tools)
-    return messages
+            return [SystemMessage(f"{messages[0].text}\n\n{described}"), *messages[1:]], fields
+        return [SystemMessage(described), *messages], fields
+    if tools.offered_tools:
+        fields["tools"] = list(tools.offered_tools)
+    return messages, fields
 
 
-def call_chunks(calls: Any, first_index: int) -> list[Any]:
-    """``message.tool_calls`` of an Ollama response as LangChain tool-call chunks."""
+def call_chunks(calls: Any, first_index: int, url: str) -> list[dict[str, Any]]:
+    """``message.tool_calls`` of an Ollama response (whole calls) as LangChain tool-call chunks."""
+    if calls is None:
+        return []
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        raise MalformedResponseError(
+            f"{url} sent tool_calls that are not a list of calls: {calls!r:.200}", url=url
+        )
     chunks = []
-    for i, call in enumerate(calls or []):
+    for i, call in enumerate(calls):
         function = call.get("function") or {}
-        arguments = function.get("arguments")
+        arguments = function.get("arguments") if isinstance(function, dict) else None
         chunks.append(
-            tool_call_chunk(
-                name=function.get("name"),
-                args=arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
-                id=call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
-                index=first_index + i,
+            server_call_chunk(
+                function.get("name") if isinstance(function, dict) else None,
+                arguments if arguments is not None else {},
+                call.get("id") or new_call_id(),
+                first_index + i,
+                url,
             )
         )
     return chunks
-
-
-def _forced_step() -> Any:
-    text: list[str] = []
-
-    def step(delta: ChatDelta) -> ChatDelta | None:
-        text.append(delta.text)
-        delta.text = ""
-        if not delta.is_last:
-            return delta if delta.reasoning else None
-        if "tool_call_chunks" not in delta.extra:  # the server did not turn it into a call itself
-            body = "".join(text).strip()
-            try:
-                value = json.loads(body)
-                name, args = value["name"], value.get("arguments", {})
-                chunk = tool_call_chunk(
-                    name=name, args=json.dumps(args), id=f"call_{uuid.uuid4().hex[:24]}", index=0
-                )
-            except (ValueError, KeyError, TypeError):
-                chunk = tool_call_chunk(
-                    name=None, args=json.dumps(body), id=f"call_{uuid.uuid4().hex[:24]}", index=0
-                )
-            delta.extra = {**delta.extra, "tool_call_chunks": [chunk]}
-        if delta.finish_reason == "stop":
-            delta.finish_reason = "tool_calls"
-        return delta
-
-    return step
-
-
-def forced_deltas(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
-    """The JSON answer of a forced call returned as that call."""
-    step = _forced_step()
-    for delta in deltas:
-        out = step(delta)
-        if out is not None:
-            yield out
-
-
-async def aforced_deltas(deltas: AsyncIterator[ChatDelta]) -> AsyncIterator[ChatDelta]:
-    """Async twin of :func:`forced_deltas`."""
-    step = _forced_step()
-    async for delta in deltas:
-        out = step(delta)
-        if out is not None:
-            yield out

@@ -1,59 +1,40 @@
 """``ChatOpenAICompatible``: chat on any OpenAI-compatible server, its own extensions included.
 
-The request is built and the answer read by plain functions and one :class:`ChatReader`
-shared by the sync and async paths (only the I/O differs). What ``ChatOpenAI`` drops when
-pointed at a local server is kept: reasoning (``reasoning_content`` or ``reasoning``,
-whichever the server sends), token usage of streamed answers (``stream_options``), timings.
-Tool calls and structured output use what the server supports: its own tool-call parsing
-for ``tool_choice="auto"``, and its own constrained decoding (vLLM ``structured_outputs``,
-llama-server ``json_schema``, else OpenAI ``response_format``) for structured output and
-forced tool choices (:mod:`.forced_calls`).
+It runs on the server chat pipeline (``_core.http_chat``): the request is built here, the
+answer read by :class:`ChatReader` (no I/O: the same reader serves the sync and async paths).
+What ``ChatOpenAI`` drops when pointed at a local server is kept: reasoning
+(``reasoning_content`` or ``reasoning``, whichever the server sends), token usage of streamed
+answers (``stream_options``), timings. Tool calls use the server's own tool-call parsing for
+``tool_choice="auto"``; a constrained answer (structured output, a forced tool choice) is
+carried out by the server dialect's own constrained decoding (vLLM ``structured_outputs``,
+llama-server ``json_schema``, else OpenAI ``response_format``: ``dialects.Dialect.fields``).
+For a forced choice the tools stay in the request with ``tool_choice="none"``, so the chat
+template still shows them to the model, while the call's schema decides what it writes.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from operator import itemgetter
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar
 
-from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
-from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_core.messages import BaseMessage
 from pydantic import Field
 
-from langchain_localllm._core.chat_model import ChatDelta, LocalChatModel, messages_to_dicts
-from langchain_localllm.errors import (
-    InvalidParameterError,
-    LocalLLMError,
-    MalformedResponseError,
-    StreamInterruptedError,
-)
-from langchain_localllm.openai_compatible.forced_calls import ForcedCallReader, call_schema, forced_tools
+from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
+from langchain_localllm._core.http_chat import ServerChatModel, server_call_chunk
+from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
+from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer, ServerInfo
 
-__all__ = ["ChatOpenAICompatible", "ChatReader", "DeltaReader"]
+__all__ = ["ChatOpenAICompatible", "ChatReader"]
 
-_CHAT_CALL_PARAMS = (
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "logprobs",
-    "top_logprobs",
-    "chat_template_kwargs",
-    "ls_structured_output_format",
-    "model",
-)
+#: Per-call arguments of the chat endpoint beyond the generation fields (and the tool layer's).
+_CHAT_ARGS = ("logprobs", "top_logprobs", "chat_template_kwargs")
 
 
-class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatModel):
+class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerChatModel):
     """A chat model served by vLLM, SGLang, LM Studio, llama-server, Ollama ``/v1``, ...
 
     Setup:
@@ -132,7 +113,7 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     """
 
     _provider: ClassVar[str] = "openai-compatible"
-    _extra_call_params: ClassVar[frozenset[str]] = frozenset(_CHAT_CALL_PARAMS)
+    _extra_call_params: ClassVar[frozenset[str]] = frozenset((*_CHAT_ARGS, *TOOL_CALL_ARGS, "model"))
 
     max_retries: int | None = None
     """Accepted so that code written for ``ChatOpenAI`` runs unchanged. Nothing is retried
@@ -173,215 +154,70 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
 
     # --- the request ----------------------------------------------------------------------
 
+    def _build_request(
+        self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any], tools: ToolRequest
+    ) -> ServerRequest:
+        body = self._chat_body(self.server_info(), messages, stop, kwargs, tools)
+        return ServerRequest("/v1/chat/completions", body, "sse" if self.streaming else None)
+
+    def _new_reader(self, request: ServerRequest) -> AnswerReader[ChatDelta]:
+        return ChatReader(self.client.url(request.path))
+
     def _chat_body(
-        self, info: ServerInfo, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
+        self,
+        info: ServerInfo,
+        messages: list[BaseMessage],
+        stop: list[str],
+        kwargs: dict[str, Any],
+        tools: ToolRequest,
     ) -> dict[str, Any]:
         """The ``/v1/chat/completions`` body (also what ``ChatLlamafile`` extends)."""
         kwargs = dict(kwargs)
-        kwargs.pop("ls_structured_output_format", None)
         model = kwargs.pop("model", None) or self._model_for(info)
-        chat_only = {name: kwargs.pop(name) for name in _CHAT_CALL_PARAMS if name in kwargs}
+        chat_args = {name: kwargs.pop(name, getattr(self, name)) for name in _CHAT_ARGS}
         body = self._body(info, kwargs)
         body["model"] = model
         body["messages"] = messages_to_dicts(messages)
         if stop:
             body["stop"] = stop
-        for name in ("logprobs", "top_logprobs", "chat_template_kwargs"):
-            value = chat_only.pop(name, getattr(self, name))
-            if value is not None:
-                body[name] = value
-        tools = chat_only.pop("tools", None)
-        choice = chat_only.pop("tool_choice", None)
-        forced = forced_tools(tools, choice)
-        if forced is not None:
-            self._force_call(info, body, forced, chat_only)
-            body["tools"] = tools
-            body["tool_choice"] = "none"  # the template still shows the tools; the schema decides
-        elif tools and choice != "none":
-            body["tools"] = tools
-            if choice is not None:
-                body["tool_choice"] = choice
-        elif not tools and choice not in (None, "none", "auto"):
-            msg = f"{type(self).__name__}: tool_choice={choice!r} without tools; use bind_tools()."
-            raise InvalidParameterError(msg, parameter="tool_choice")
-        if not body.get("tools"):
-            chat_only.pop("parallel_tool_calls", None)
-        body.update(chat_only)  # parallel_tool_calls, response_format
+        body.update({name: value for name, value in chat_args.items() if value is not None})
+        self._add_tools(info, body, tools)
         body["stream"] = self.streaming
         if self.streaming:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _force_call(
-        self, info: ServerInfo, body: dict[str, Any], tools: list[dict[str, Any]], chat_only: dict[str, Any]
-    ) -> None:
-        """Constrain the answer to a call of one of ``tools`` (see :mod:`.forced_calls`)."""
-        fields = {*info.dialect.schema_fields({}), "json_schema", "grammar", "response_format"}
-        taken = sorted(name for name in fields if name in body or name in chat_only)
-        if taken:
-            msg = (
-                f"{type(self).__name__}: a forced tool_choice constrains the answer to a tool call; "
-                f"it cannot be combined with {taken[0]}."
-            )
-            raise InvalidParameterError(msg, parameter=taken[0])
-        parallel = chat_only.pop("parallel_tool_calls", None) is True
-        body.update(info.dialect.schema_fields(call_schema(tools, parallel=parallel)))
-
-    # --- the exchange, sync and async --------------------------------------------------------
-
-    def _request(
-        self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], DeltaReader]:
-        """The request body and the reader of its answer."""
-        body = self._chat_body(self.server_info(), messages, stop, kwargs)
-        reader: DeltaReader = ChatReader(self.client.url("/v1/chat/completions"))
-        if forced_tools(kwargs.get("tools"), kwargs.get("tool_choice")) is not None:
-            reader = ForcedCallReader(reader, parallel=kwargs.get("parallel_tool_calls") is True)
-        return body, reader
-
-    def _iter_deltas(
-        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
-    ) -> Iterator[ChatDelta]:
-        body, reader = self._request(messages, stop, kwargs)
-        yield from self._exchange("/v1/chat/completions", body, reader)
-
-    async def _aiter_deltas(
-        self, messages: list[BaseMessage], stop: list[str], **kwargs: Any
-    ) -> AsyncIterator[ChatDelta]:
-        await self.aserver_info()
-        body, reader = self._request(messages, stop, kwargs)
-        async for delta in self._aexchange("/v1/chat/completions", body, reader):
-            yield delta
-
-    def _exchange(self, path: str, body: dict[str, Any], reader: DeltaReader) -> Iterator[ChatDelta]:
-        """POST ``body`` to ``path`` and read the answer (streamed or whole) with ``reader``."""
-        try:
-            if not body.get("stream"):
-                yield from reader.feed(self.client.post_json(path, body, model=self.model))
-            else:
-                events = self.client.stream_events(path, body, "sse", model=self.model)
-                try:
-                    for event in events:
-                        yield from reader.feed(event)
-                finally:
-                    events.close()
-        except LocalLLMError as error:
-            raise self._translated_error(error) from error.__cause__
-        yield from reader.close()
-
-    async def _aexchange(
-        self, path: str, body: dict[str, Any], reader: DeltaReader
-    ) -> AsyncIterator[ChatDelta]:
-        """Async :meth:`_exchange`."""
-        try:
-            if not body.get("stream"):
-                for delta in reader.feed(await self.client.apost_json(path, body, model=self.model)):
-                    yield delta
-            else:
-                events = self.client.astream_events(path, body, "sse", model=self.model)
-                try:
-                    async for event in events:
-                        for delta in reader.feed(event):
-                            yield delta
-                finally:
-                    await events.aclose()
-        except LocalLLMError as error:
-            raise self._translated_error(error) from error.__cause__
-        for delta in reader.close():
-            yield delta
-
-    # --- tools and structured output ------------------------------------------------------------
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: dict[str, Any] | str | bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Offer ``tools`` to the model; the server parses its tool calls.
-
-        ``tool_choice``: ``"auto"`` (default: the server's own tool-call parsing), ``"none"``
-        (no tools sent), ``"any"``/``"required"``/``True`` (must call a tool) or a tool's name
-        or OpenAI dict (must call that one). A forced choice is decoded under a JSON schema of
-        the call, with the server's own constrained decoding (llama-server ``json_schema``,
-        vLLM ``structured_outputs``, else ``response_format``), so every answer is a call of
-        an allowed tool with arguments that follow its schema, whatever the model; with
-        ``parallel_tool_calls=True`` one or more calls.
-        """
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        names = [tool["function"]["name"] for tool in formatted]
-        choice: Any = tool_choice
-        if tool_choice is True or tool_choice == "any":
-            choice = "required"
-        elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
-            if tool_choice not in names:
-                msg = f"tool_choice={tool_choice!r} is not one of the tools: {names}."
-                raise InvalidParameterError(msg, parameter="tool_choice")
-            choice = {"type": "function", "function": {"name": tool_choice}}
-        elif tool_choice is False:
-            choice = "none"
-        if choice is not None:
-            kwargs["tool_choice"] = choice
-        return self.bind(tools=formatted, **kwargs)
-
-    def with_structured_output(
-        self,
-        schema: dict[str, Any] | type,
-        *,
-        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
-        include_raw: bool = False,
-        strict: bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, Any]:
-        """Answers as ``schema`` (a pydantic class, TypedDict or JSON schema dict).
-
-        ``method="json_schema"`` (default) constrains decoding to the schema with the server's
-        own mechanism, so the answer parses by construction; ``"function_calling"`` forces
-        a tool call; ``"json_mode"`` asks for any JSON object. ``strict`` is accepted for
-        ``ChatOpenAI`` compatibility: constrained decoding is always strict.
-        """
-        if kwargs:
-            msg = f"with_structured_output: unknown arguments {sorted(kwargs)}."
-            raise InvalidParameterError(msg, parameter=next(iter(kwargs)))
-        pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
-        if method == "function_calling":
-            return super().with_structured_output(schema, include_raw=include_raw)
-        if method not in ("json_schema", "json_mode"):
-            msg = f"unknown method {method!r}; use json_schema, function_calling or json_mode."
-            raise InvalidParameterError(msg, parameter="method")
-        json_schema = convert_to_json_schema(schema) if method == "json_schema" else {"type": "object"}
-        llm = self.bind(
-            json_schema=json_schema,
-            ls_structured_output_format={"kwargs": {"method": method}, "schema": json_schema},
-        )
-        parser: Runnable[Any, Any] = (
-            PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
-            if pydantic and method == "json_schema"
-            else JsonOutputParser()
-        )
-        if not include_raw:
-            return llm | parser
-        parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
-        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
-        return RunnableMap(raw=llm) | parsed.with_fallbacks([fallback], exception_key="parsing_error")
+    def _add_tools(self, info: ServerInfo, body: dict[str, Any], tools: ToolRequest) -> None:
+        """The tools offered to the server's parser, or the constrained answer in the dialect's field."""
+        constraint = answer_constraint(tools, body.get("max_tokens"))
+        if constraint is not None and constraint.forced_tools:
+            fields = {*info.dialect.schema_fields({}), "json_schema", "grammar"}
+            taken = sorted(name for name in fields if name in body)
+            if tools.answer_schema is not None:
+                taken.append("response_format")
+            if taken:
+                msg = (
+                    f"{type(self).__name__}: a forced tool_choice constrains the answer to a tool call; "
+                    f"it cannot be combined with {taken[0]}."
+                )
+                raise InvalidParameterError(msg, parameter=taken[0])
+            body["tools"] = list(tools.tools)
+            body["tool_choice"] = "none"  # the template still shows the tools; the schema decides
+        elif tools.offered_tools:
+            body["tools"] = tools.offered_tools  # "auto": the server's own tool-call parsing
+            if tools.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = tools.parallel_tool_calls
+        if constraint is not None:
+            body.update(info.dialect.fields(constraint))
 
 
-class DeltaReader(Protocol):
-    """Turns a server's answer, event by event, into :class:`ChatDelta` s."""
-
-    def feed(self, event: Any) -> list[ChatDelta]: ...
-
-    def close(self) -> list[ChatDelta]: ...
-
-
-class ChatReader:
+class ChatReader(AnswerReader[ChatDelta]):
     """Reads ``/v1/chat/completions`` answers into :class:`ChatDelta` s, whatever the server.
 
     Text and reasoning (``reasoning_content`` from llama.cpp and older vLLM, ``reasoning``
     from vLLM >= 0.24 and Ollama) are emitted as they arrive; tool calls as chunks per
     ``index`` (vLLM streams ``arguments`` in fragments, Ollama sends each call whole). The
-    last delta — finish reason, usage, timings — is emitted once the usage arrived, whether in
+    last delta -- finish reason, usage, timings -- is emitted once the usage arrived, whether in
     the finish chunk (llama-box) or in a chunk of its own after it (vLLM, Ollama), or when the
     stream ends; ``[DONE]`` is never waited for. A non-streamed answer (``message``) is read too.
     """
@@ -394,28 +230,31 @@ class ChatReader:
         self.metadata: dict[str, Any] = {}
         self.message_id: str | None = None
         self.logprobs: list[Any] = []
-        self.emitted = False
 
-    def feed(self, event: Any) -> list[ChatDelta]:
+    def feed(self, event: Any) -> ChatDelta | None:
         if not isinstance(event, dict):
-            raise MalformedResponseError(f"{self.url} sent an event that is not a JSON object: {event!r}")
+            raise MalformedResponseError(
+                f"{self.url} sent an event that is not a JSON object: {event!r:.200}"
+            )
         if isinstance(event.get("id"), str):
             self.message_id = event["id"]
         for key in ("model", "system_fingerprint"):
             if isinstance(event.get(key), str):
                 self.metadata["model_name" if key == "model" else key] = event[key]
-        deltas: list[ChatDelta] = []
-        choices = event.get("choices") or []
-        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        choice = self._choice(event)
         part = choice.get("delta", choice.get("message")) or {}
-        text = part.get("content") or ""
-        reasoning = part.get("reasoning_content") or part.get("reasoning") or ""
-        extra: dict[str, Any] = {}
+        if not isinstance(part, dict):
+            raise MalformedResponseError(f"{self.url} sent a delta that is not an object: {part!r:.200}")
+        text = text_field(part.get("content"), self.url, "content")
+        reasoning = text_field(part.get("reasoning_content") or part.get("reasoning"), self.url, "reasoning")
         calls = part.get("tool_calls")
-        if isinstance(calls, list) and calls:
-            extra["tool_call_chunks"] = [_tool_call_chunk(call, i) for i, call in enumerate(calls)]
-        if text or reasoning or extra:
-            deltas.append(ChatDelta(text=text, reasoning=reasoning, message_id=self.message_id, extra=extra))
+        extra: dict[str, Any] = {}
+        if calls:
+            if not isinstance(calls, list):
+                raise MalformedResponseError(
+                    f"{self.url} sent tool_calls that are not a list: {calls!r:.200}"
+                )
+            extra["tool_call_chunks"] = [self._call_chunk(call, i) for i, call in enumerate(calls)]
         logprobs = choice.get("logprobs")
         if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
             self.logprobs.extend(logprobs["content"])
@@ -423,50 +262,50 @@ class ChatReader:
             self.finish = str(choice["finish_reason"])
         usage = event.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-            self.usage = (usage["prompt_tokens"], int(usage.get("completion_tokens") or 0))
+            completion = usage.get("completion_tokens")
+            self.usage = (usage["prompt_tokens"], completion if isinstance(completion, int) else 0)
         timings = server_timings(event)
         if timings is not None:
             self.timings = timings
+        delta = ChatDelta(text, reasoning, message_id=self.message_id, extra=extra)
         if self.finish is not None and self.usage is not None:
-            deltas.extend(self._last())
-        return deltas
+            return self._last(delta)
+        return delta if text or reasoning or extra else None
 
-    def _last(self) -> list[ChatDelta]:
-        if self.emitted or self.finish is None:
-            return []
-        self.emitted = True
+    def _choice(self, event: dict[str, Any]) -> dict[str, Any]:
+        choices = event.get("choices") or []
+        if not isinstance(choices, list):
+            raise MalformedResponseError(f"{self.url} sent choices that are not a list: {choices!r:.200}")
+        choice = choices[0] if choices else {}
+        if not isinstance(choice, dict):
+            raise MalformedResponseError(f"{self.url} sent a choice that is not an object: {choice!r:.200}")
+        return choice
+
+    def _call_chunk(self, call: Any, position: int) -> dict[str, Any]:
+        if not isinstance(call, dict):
+            raise MalformedResponseError(f"{self.url} sent a tool call that is not an object: {call!r:.200}")
+        function = call.get("function") or {}
+        if not isinstance(function, dict):
+            raise MalformedResponseError(f"{self.url} sent a tool call function that is not an object.")
+        index = call.get("index", position)
+        return server_call_chunk(
+            function.get("name"), function.get("arguments"), call.get("id"), index, self.url
+        )
+
+    def _last(self, delta: ChatDelta) -> ChatDelta | None:
+        """``delta`` completed as the answer's last one (once: later events add nothing)."""
+        if self.done:
+            return None
+        self.done = True
         if self.logprobs:
             self.metadata["logprobs"] = {"content": self.logprobs}
-        return [
-            ChatDelta(
-                finish_reason=self.finish,
-                usage=self.usage,
-                timings=self.timings,
-                metadata=self.metadata,
-                message_id=self.message_id,
-            )
-        ]
+        delta.finish_reason = self.finish
+        delta.usage = self.usage
+        delta.timings = self.timings
+        delta.metadata = self.metadata
+        delta.message_id = self.message_id
+        return delta
 
-    def close(self) -> list[ChatDelta]:
-        """The last delta if still held; a typed error if the answer never said it was complete."""
-        if self.finish is None:
-            msg = (
-                f"The answer from {self.url} ended without a finish_reason. "
-                "The server may have crashed or been stopped; check its log."
-            )
-            raise StreamInterruptedError(msg, url=self.url)
-        return self._last()
-
-
-def _tool_call_chunk(call: Any, position: int) -> dict[str, Any]:
-    function = call.get("function") or {} if isinstance(call, dict) else {}
-    arguments = function.get("arguments")
-    if isinstance(arguments, dict):  # a server that sends arguments parsed
-        arguments = json.dumps(arguments)
-    return {
-        "type": "tool_call_chunk",
-        "name": function.get("name"),
-        "args": arguments,
-        "id": call.get("id") if isinstance(call, dict) else None,
-        "index": call.get("index", position) if isinstance(call, dict) else position,
-    }
+    def close(self) -> ChatDelta | None:
+        """The last delta if still held (a server that sent no usage)."""
+        return self._last(ChatDelta()) if self.finish is not None else None

@@ -7,6 +7,7 @@ they differ in how output is constrained to a JSON schema (vLLM ``structured_out
 ``reasoning_format``, ``n_probs``; vLLM's ``chat_template_kwargs``) and in how they are
 recognised (``owned_by`` in ``/v1/models``, ``/props``, ``/version``). Each dialect is
 registered once with :func:`register_dialect`; a second registration of a name is refused.
+A dialect is also how the chat models carry out a constrained answer (:meth:`Dialect.fields`).
 
 >>> DIALECTS["llama-server"].schema_fields({"type": "object"})
 {'json_schema': {'type': 'object'}}
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from langchain_localllm._core.tool_calling import Constraint
 
 __all__ = ["DIALECTS", "Dialect", "dialect_for_owner", "register_dialect"]
 
@@ -37,6 +40,11 @@ class Dialect:
     family are not sent to this one."""
     grammar: bool = False
     """Whether ``grammar`` (GBNF) constrains the output."""
+
+    def fields(self, constraint: Constraint) -> dict[str, Any]:
+        """The server's constrained decoding of a constrained answer (the tool layer's
+        ``ConstrainedDecoding`` strategy of the OpenAI-compatible chat models)."""
+        return self.schema_fields(constraint.schema)
 
 
 DIALECTS: dict[str, Dialect] = {}

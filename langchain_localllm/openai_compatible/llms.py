@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.http_llm import ResponseParser, ServerLLM, ServerRequest
-from langchain_localllm.errors import LocalLLMError, MalformedResponseError
+from langchain_localllm._core.http_llm import ServerLLM
+from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm.errors import MalformedResponseError
 from langchain_localllm.openai_compatible.params import GenerationFields
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer
 
@@ -81,8 +81,6 @@ class OpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerLLM):
     (vLLM's 400 too), an unknown model ``ModelNotFoundError`` listing the served models.
     """
 
-    _call_params: ClassVar[frozenset[str]] = GenerationFields.call_params()
-
     @property
     def _llm_type(self) -> str:
         return "openai-compatible"
@@ -106,9 +104,6 @@ class OpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerLLM):
             params["ls_max_tokens"] = self.max_tokens
         return params
 
-    def _check_call_kwargs(self, kwargs: dict[str, Any]) -> None:
-        self._check_call(kwargs)
-
     def _build_request(self, prompt: str, stop: list[str], kwargs: dict[str, Any]) -> ServerRequest:
         info = self.server_info()
         body = self._body(info, kwargs)
@@ -121,24 +116,8 @@ class OpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerLLM):
             body["stream_options"] = {"include_usage": True}
         return ServerRequest("/v1/completions", body, "sse" if self.streaming else None)
 
-    def _new_parser(self) -> ResponseParser:
-        return _CompletionsParser(self.model_name)
-
-    def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
-        try:
-            yield from super()._iter_chunks(prompt, stop, **kwargs)
-        except LocalLLMError as error:
-            raise self._translated_error(error) from error.__cause__
-
-    async def _aiter_chunks(
-        self, prompt: str, stop: list[str], **kwargs: Any
-    ) -> AsyncIterator[GenerationChunk]:
-        await self.aserver_info()
-        try:
-            async for chunk in super()._aiter_chunks(prompt, stop, **kwargs):
-                yield chunk
-        except LocalLLMError as error:
-            raise self._translated_error(error) from error.__cause__
+    def _new_reader(self) -> AnswerReader[GenerationChunk]:
+        return _CompletionsReader(self.model_name, self.client.url("/v1/completions"))
 
 
 def usage_info(event: dict[str, Any]) -> dict[str, Any]:
@@ -155,19 +134,24 @@ def usage_info(event: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-class _CompletionsParser(ResponseParser):
+class _CompletionsReader(AnswerReader[GenerationChunk]):
     """Reads ``/v1/completions`` answers: whole, or streamed (usage in the finish event or after it)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, url: str) -> None:
         self.info: dict[str, Any] = {"model": model}
+        self.url = url
         self.emitted = False
 
     def feed(self, event: Any) -> GenerationChunk | None:
         if not isinstance(event, dict):
-            raise MalformedResponseError(f"The server sent an event that is not a JSON object: {event!r}")
+            raise MalformedResponseError(
+                f"{self.url} sent an event that is not a JSON object: {event!r:.200}"
+            )
         choices = event.get("choices") or []
+        if not isinstance(choices, list):
+            raise MalformedResponseError(f"{self.url} sent choices that are not a list: {choices!r:.200}")
         choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-        text = choice.get("text") or ""
+        text = text_field(choice.get("text"), self.url, "text")
         if isinstance(event.get("model"), str):
             self.info["model"] = event["model"]
         if choice.get("finish_reason"):
@@ -176,7 +160,7 @@ class _CompletionsParser(ResponseParser):
             if choice.get("logprobs") is not None:
                 self.info["logprobs"] = choice["logprobs"]
         self.info.update(usage_info(event))
-        if self.done and ("prompt_tokens" in self.info or not choices):
+        if self.done and not self.emitted and ("prompt_tokens" in self.info or not choices):
             self.emitted = True
             return GenerationChunk(text=text, generation_info=dict(self.info))
         return GenerationChunk(text=text) if text else None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from langchain_localllm._core.http_llm import drop_none
+from langchain_localllm._core.server_exchange import check_call_kwargs
 from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
 from langchain_localllm.openai_compatible.server import ServerInfo
 
@@ -56,13 +56,10 @@ class GenerationFields(BaseModel):
         return frozenset((*SAMPLING, "json_schema", "grammar", "extra_body", *cls._extra_call_params))
 
     def _check_call(self, kwargs: dict[str, Any]) -> None:
-        known = self.call_params()
-        for name in kwargs:
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
-                msg = f"{type(self).__name__}: unknown per-call argument {name!r}; {hint}"
-                raise InvalidParameterError(msg, parameter=name)
+        check_call_kwargs(kwargs, self.call_params(), type(self).__name__)
+
+    def _check_call_kwargs(self, kwargs: dict[str, Any]) -> None:
+        self._check_call(kwargs)
 
     def _body(self, info: ServerInfo, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The fields common to ``/v1/completions`` and ``/v1/chat/completions``."""

@@ -134,6 +134,9 @@ class OpenAICompatibleServer(ServerConnection):
             self._info = await asyncio.to_thread(self._identify)
         return self._info
 
+    async def _aprepare(self) -> None:
+        await self.aserver_info()  # before a request is built from it, without blocking the loop
+
     def _optional_json(self, path: str) -> Any:
         try:
             return self.client.get_json(path)

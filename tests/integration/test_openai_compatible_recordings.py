@@ -230,7 +230,7 @@ def test_vllm_incremental_tool_call_deltas_are_joined_per_index() -> None:
     record = json.loads((CASSETTES / "vllm_chat_stream_tool_calls_qwen3-0.6b.llamastack.json").read_text())
     events = [item["__data__"] for item in record["response"]["body"]]
     reader = ChatReader("recorded")
-    deltas = [d for event in events for d in reader.feed(event)] + reader.close()
+    deltas = [d for d in [*map(reader.feed, events), reader.close()] if d is not None]
     from langchain_localllm._core.chat_model import LocalChatModel
 
     chunks = [LocalChatModel._chunk(chat(model="m", dialect="vllm"), d).message for d in deltas]

@@ -1,4 +1,4 @@
-"""Reading answers constrained to a forced call's schema (``openai_compatible.forced_calls``)."""
+"""Reading answers constrained to a forced call's schema (``_core.http_chat.ForcedCallReader``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,31 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.http_chat import ForcedCallReader
+from langchain_localllm._core.server_exchange import AnswerReader
+from langchain_localllm._core.tool_calling import forced_call_schema, tool_request
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.openai_compatible.chat_models import ChatReader
-from langchain_localllm.openai_compatible.forced_calls import ForcedCallReader, call_schema, forced_tools
 
 TOOLS = [
     {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}},
     {"type": "function", "function": {"name": "g"}},
 ]
+
+
+def read_all(reader: AnswerReader[ChatDelta], events: list[Any]) -> list[ChatDelta]:
+    """What a reader makes of ``events`` (and of the end of the answer)."""
+    out = [reader.feed(event) for event in events] + [reader.close()]
+    return [delta for delta in out if delta is not None]
+
+
+def forced_tools(tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]] | None:
+    """The tools a call with ``choice`` must call (None when the choice is not forced)."""
+    return tool_request({"tools": tools, "tool_choice": choice}).forced_tools or None
+
+
+def call_schema(tools: list[dict[str, Any]], *, parallel: bool) -> dict[str, Any]:
+    return forced_call_schema(tools, parallel=parallel)
 
 
 def _events(text: str, step: int, finish: str = "stop") -> list[dict[str, Any]]:
@@ -30,7 +47,7 @@ def _read(
     text: str, step: int, *, parallel: bool = False, finish: str = "stop"
 ) -> tuple[AIMessageChunk, list[ChatDelta]]:
     reader = ForcedCallReader(ChatReader("test"), parallel=parallel)
-    deltas = [d for event in _events(text, step, finish) for d in reader.feed(event)] + reader.close()
+    deltas = read_all(reader, _events(text, step, finish))
     message = AIMessageChunk(content="")
     for delta in deltas:
         message = message + AIMessageChunk(content=delta.text, **delta.extra)

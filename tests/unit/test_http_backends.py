@@ -336,3 +336,26 @@ def test_validate_model_on_init_asks_the_server(cls: type) -> None:
 def test_client_kwargs_other_than_headers_warn_that_they_have_no_effect() -> None:
     with pytest.warns(UnsupportedParameterWarning, match=r"client_kwargs\['verify'\]=False has no effect"):
         Ollama(model="m", client_kwargs={"verify": False})
+
+
+# --- /api/show, asked once per connection -----------------------------------------------------
+
+SHOW_ANSWER = json.dumps({"template": "{{ .Prompt }}", "parameters": "num_ctx 300", "details": {}}).encode()
+
+
+def test_chat_ollama_reads_show_through_the_ollama_client_once_per_connection() -> None:
+    from langchain_localllm import ChatOllama
+
+    with FaultServer(respond(200, SHOW_ANSWER)) as server:
+        chat = ChatOllama(model="m", base_url=server.base_url)
+        assert chat.chat_template() == "{{ .Prompt }}"
+        assert chat.get_context_window() == 300
+        assert chat.model_copy().get_context_window() == 300  # same connection: not asked again
+        shows = [r for r in server.requests if r.startswith(b"POST /api/show ")]
+        assert len(shows) == 1 and server.requests == shows  # /api/show only: no Ollama LLM's calls
+        moved = chat.model_copy(update={"client_kwargs": {"headers": {"X-Team": "nlp"}}})
+        assert moved.chat_template() == "{{ .Prompt }}"
+        assert len(server.requests) == 2 and b"\r\nX-Team: nlp\r\n" in server.requests[-1]
+        other = chat.model_copy(update={"model": "m2"})
+        assert other.get_context_window() == 300
+        assert json.loads(server.requests[-1].partition(b"\r\n\r\n")[2]) == {"model": "m2"}

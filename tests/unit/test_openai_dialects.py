@@ -7,6 +7,7 @@ import json
 import pytest
 
 from langchain_localllm import ChatOpenAICompatible, OpenAICompatible
+from langchain_localllm._core.tool_calling import tool_request
 from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
 from langchain_localllm.openai_compatible.dialects import DIALECTS, dialect_for_owner, register_dialect
 from langchain_localllm.openai_compatible.server import ServerInfo
@@ -16,6 +17,14 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required"
 
 def info(dialect: str) -> ServerInfo:
     return ServerInfo(dialect=DIALECTS[dialect], models=("m",), n_ctx=None)
+
+
+def chat_body(
+    chat: ChatOpenAICompatible, dialect: str, stop: list[str], kwargs: dict[str, object]
+) -> dict[str, object]:
+    """The request body of a call with ``kwargs`` (the tool layer reads its tool arguments first)."""
+    kwargs = dict(kwargs)
+    return chat._chat_body(info(dialect), [], stop, kwargs, tool_request(kwargs))
 
 
 def test_a_dialect_name_is_registered_once() -> None:
@@ -48,7 +57,7 @@ def test_servers_are_recognised_by_owned_by(owner: str, dialect: str) -> None:
 )
 def test_json_schema_is_sent_the_way_each_server_reads_it(dialect: str, fields: dict[str, object]) -> None:
     chat = ChatOpenAICompatible(model="m", dialect=dialect, json_schema=SCHEMA)
-    body = chat._chat_body(info(dialect), [], ["\n\n"], {})
+    body = chat_body(chat, dialect, ["\n\n"], {})
     assert {k: body[k] for k in fields} == fields
     assert body["stream_options"] == {"include_usage": True}
     assert body["stop"] == ["\n\n"]
@@ -98,10 +107,10 @@ def test_a_forced_tool_choice_is_sent_as_the_calls_schema(dialect: str, field: s
 
     chat = ChatOpenAICompatible(model="m", dialect=dialect)
     kwargs = chat.bind_tools([get_weather], tool_choice="any").kwargs  # type: ignore[attr-defined]
-    body = chat._chat_body(info(dialect), [], [], kwargs)
+    body = chat_body(chat, dialect, [], kwargs)
     assert (body["tool_choice"], len(body["tools"])) == ("none", 1)  # shown to the model, not parsed
     assert "get_weather" in str(body[field]) and '"city"' in json.dumps(body[field])
-    none = chat._chat_body(info(dialect), [], [], chat.bind_tools([get_weather], tool_choice="none").kwargs)  # type: ignore[attr-defined]
+    none = chat_body(chat, dialect, [], chat.bind_tools([get_weather], tool_choice="none").kwargs)  # type: ignore[attr-defined]
     assert "tools" not in none and "tool_choice" not in none
     with pytest.raises(InvalidParameterError, match="cannot be combined with"):
-        chat._chat_body(info(dialect), [], [], {**kwargs, "json_schema": SCHEMA})
+        chat_body(chat, dialect, [], {**kwargs, "json_schema": SCHEMA})
