@@ -425,6 +425,17 @@ class BatchedEngine:
                 parameter="n_ctx",
             )
         self._ctx = ctx
+        adapter = getattr(llm, "_lora_adapter", None)
+        if adapter is not None:  # the Llama's LoRA adapter applies to this context too
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+            scales = (ctypes.c_float * 1)(llm.lora_scale)
+            if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales):
+                llama_cpp.llama_free(ctx)
+                raise InvalidParameterError(
+                    f"BatchedEngine: llama.cpp could not apply the LoRA adapter {llm.lora_path} "
+                    "to the engine's context.",
+                    parameter="lora_path",
+                )
         self._memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
         """KV cells in all (llama.cpp rounds each slot's share up to a multiple of 256)."""

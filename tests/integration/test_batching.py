@@ -272,6 +272,42 @@ def test_bad_settings_are_typed_errors(tiny: Any, engine: BatchedEngine) -> None
         BatchedEngine(tiny, n_parallel=0)
 
 
+@pytest.fixture(scope="module")
+def tiny_lora(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter (rank 4, on every attn_q) for the generated model, written with gguf."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(tiny_model_path))
+    targets = [t for t in reader.tensors if t.name.endswith("attn_q.weight")]
+    path = tmp_path_factory.mktemp("lora") / "tiny-lora.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", 4.0)
+    rng = np.random.default_rng(5)
+    for tensor in targets:
+        n_out, n_in = (int(d) for d in reversed(tensor.shape[:2]))
+        writer.add_tensor(f"{tensor.name}.lora_a", rng.standard_normal((4, n_in)).astype(np.float32))
+        writer.add_tensor(f"{tensor.name}.lora_b", rng.standard_normal((n_out, 4)).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_the_llamas_lora_adapter_applies_in_the_engine(
+    tiny: Any, tiny_model_path: Path, tiny_lora: Path
+) -> None:
+    adapted = llama_cpp.Llama(
+        model_path=str(tiny_model_path), n_ctx=2048, lora_path=str(tiny_lora), verbose=False
+    )
+    expected = [alone(adapted, p, max_tokens=24, **GREEDY)["text"] for p in PROMPTS[:2]]
+    assert expected[0] != alone(tiny, PROMPTS[0], max_tokens=24, **GREEDY)["text"]  # the adapter matters
+    with BatchedEngine(adapted, n_parallel=2) as engine:
+        assert [engine.submit(p, max_tokens=24, **GREEDY).result().text for p in PROMPTS[:2]] == expected
+
+
 def test_the_llama_stays_usable_while_the_engine_runs(tiny: Any, engine: BatchedEngine) -> None:
     expected = alone(tiny, PROMPTS[4], max_tokens=24, **GREEDY)["text"]
     stream = engine.submit(PROMPTS[5], max_tokens=200, **GREEDY)
