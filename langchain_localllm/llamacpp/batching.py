@@ -81,7 +81,7 @@ __all__ = ["DEFAULT_N_PARALLEL", "BatchedEngine", "EngineStats", "SequenceResult
 
 #: Sequences decoded together by default (chosen with benchmarks/batched_decoding.py).
 DEFAULT_N_PARALLEL = 4
-#: Most tokens in one step while some sequence is generating (prompt chunks included).
+#: Most prompt tokens a step reads while some sequence is generating.
 DEFAULT_STEP_TOKENS = 128
 
 
@@ -373,8 +373,8 @@ class BatchedEngine:
         n_parallel: Most sequences decoded together; more requests wait for a free slot.
         n_ctx: KV cells of the engine's context, shared out equally between the slots
             (default: the ``Llama``'s ``n_ctx``).
-        step_tokens: Most tokens of one step while some sequence is generating (bounds how
-            long a prompt chunk holds up the other streams).
+        step_tokens: Most prompt tokens a step reads while some sequence is generating (bounds
+            how long a long prompt holds up the other streams at each step).
 
     >>> engine = BatchedEngine(llama_cpp.Llama("model.gguf", n_ctx=4096))  # doctest: +SKIP
     >>> streams = [engine.submit(q, max_tokens=96, temperature=0) for q in questions]  # doctest: +SKIP
@@ -397,10 +397,9 @@ class BatchedEngine:
                 "(llama.cpp's limit of parallel sequences).",
                 parameter="n_parallel",
             )
-        if step_tokens < n_parallel + 1:
+        if step_tokens < 1:
             raise InvalidParameterError(
-                f"BatchedEngine: step_tokens={step_tokens} leaves no room for prompts next to "
-                f"{n_parallel} generating sequences; give at least n_parallel + 1.",
+                f"BatchedEngine: step_tokens={step_tokens}; a step must read at least 1 prompt token.",
                 parameter="step_tokens",
             )
         self._llama_cpp = llama_cpp
@@ -412,10 +411,10 @@ class BatchedEngine:
         params.n_seq_max = n_parallel
         params.kv_unified = False
         params.embeddings = False
-        params.n_batch = max(int(params.n_batch), step_tokens + n_parallel)
-        params.n_ubatch = min(int(params.n_ubatch), int(params.n_batch))
         self.n_batch = int(params.n_batch)
-        """Most tokens of one step (a whole prompt chunk when nobody is generating)."""
+        """Most prompt tokens of a step while nobody is generating: the ``Llama``'s, so that a
+        prompt is read in the same pieces as ``create_completion`` reads it."""
+        params.n_batch = max(self.n_batch, step_tokens + n_parallel)  # most tokens of any step
         self.step_tokens = step_tokens
         ctx = llama_cpp.llama_init_from_model(llm.model, params)
         if not ctx:
@@ -444,7 +443,7 @@ class BatchedEngine:
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._penalty_last_n = int(getattr(llm, "last_n_tokens_size", 64))
-        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._batch = llama_cpp.llama_batch_init(int(params.n_batch), 0, 1)
         self._piece = ctypes.create_string_buffer(256)
 
         self._lock = threading.Lock()
