@@ -22,9 +22,11 @@ from typing import Any
 from langchain_core import exceptions as _lc
 
 __all__ = [
+    "BatchDecodeError",
     "ContextLengthExceededError",
     "DocumentLoadError",
     "EmbeddingMismatchError",
+    "EngineClosedError",
     "FleetUnavailableError",
     "GenerationError",
     "InvalidMessagesError",
@@ -151,6 +153,26 @@ class ContextLengthExceededError(LocalLLMError, _lc.ContextOverflowError, ValueE
 
     Attributes ``prompt_tokens``, ``n_ctx`` and ``max_tokens`` carry the numbers.
     """
+
+
+# --- in-process batched decoding -----------------------------------------------------
+
+
+class EngineClosedError(LocalLLMError, RuntimeError):
+    """A request was sent to (or was still running in) a batched engine that was closed.
+
+    ``partial_text`` holds what the request had generated before the engine closed.
+    """
+
+
+class BatchDecodeError(LocalLLMError, _lc.ModelAPIError, RuntimeError):
+    """llama.cpp could not decode a batch (``code`` is ``llama_decode``'s return value).
+
+    Only the sequences of that batch fail; their ``partial_text`` is kept, the engine
+    goes on serving the others and new requests.
+    """
+
+    code: int = 0
 
 
 # --- servers -----------------------------------------------------------------------
