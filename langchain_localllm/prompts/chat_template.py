@@ -68,7 +68,7 @@ __all__ = [
 
 _SYSTEM_MARKER = "<<SYSTEM-PROBE>>"
 _ARGUMENT_MARKER = "<<ARGUMENT-PROBE>>"
-_MAX_TEMPLATE_CHARS = 1 << 20  # the largest real templates have 17k characters
+_MAX_TEMPLATE_CHARS = 1 << 18  # the largest real templates have 17k characters
 _UNNAMED_SOURCE = "an unnamed source"
 
 

@@ -12,8 +12,9 @@ for every chat call:
   :meth:`BoundedSandbox.bounded_loop`), call (macros: recursion), filter and output, so a
   template that loops without producing anything is stopped too (Jinja has no other way
   to repeat work);
-- **size**: every string, list and integer a template makes, and its output, has a ceiling
-  that grows with the size of its input (:class:`ChatTemplateLimits`). Operations that could
+- **size**: every string, list and integer a template makes, all it makes together (it may
+  keep it all in a list), and its output have ceilings that grow with the size of its input
+  (:class:`ChatTemplateLimits`). Operations that could
   allocate past it are checked *before* they run, from their arguments: repetition (``*``),
   powers, concatenation (``+``, ``~``), ``%``/``format`` widths, the amplifying string methods
   and filters (``center``, ``ljust``, ``replace``, ``join``, ``indent``, ``wordwrap``,
@@ -80,6 +81,7 @@ class ChatTemplateLimits:
 DEFAULT_LIMITS = ChatTemplateLimits()
 """The limits every render uses unless told otherwise."""
 
+_MADE_PER_CHAR = 8  # all a render makes may be this many times the size limit
 _MAX_DEPTH = 256  # nesting of lists and dicts a value may have when it is turned into text
 
 
@@ -96,7 +98,7 @@ class _Exceeded(BaseException):
 class _Guard:
     """The bounds of one render (or one compilation)."""
 
-    __slots__ = ("bits", "chars", "deadline", "items", "output", "seconds", "steps")
+    __slots__ = ("bits", "budget", "chars", "deadline", "items", "output", "seconds", "steps")
 
     def __init__(self, limits: ChatTemplateLimits, input_chars: int) -> None:
         self.seconds = limits.seconds + limits.seconds_per_million * input_chars / 1e6
@@ -106,6 +108,7 @@ class _Guard:
         self.bits = limits.int_bits
         self.output = self.chars  # characters left for expression output (macros included)
         self.steps = self.chars  # loop iterations left: work that writes nothing is bounded too
+        self.budget = _MADE_PER_CHAR * self.chars  # characters (8 per list item) operations may make
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
@@ -138,20 +141,26 @@ class _Guard:
                 )
 
     def value(self, value: Any) -> Any:
-        """``value``, after checking that it is within the bounds (the check after an operation)."""
+        """``value``, after checking that it is within the bounds (the check after an operation).
+
+        What operations make is also counted: a template may keep what it makes (in a list),
+        so all it makes together is bounded too."""
         if isinstance(value, (str, bytes)):
             self.size(len(value), "a string")
+            self.made(len(value))
         elif isinstance(value, (list, tuple, dict)):
-            if len(value) > self.items:
-                raise _Exceeded(
-                    "size",
-                    f"made a {type(value).__name__} of {len(value):,} items (the limit is {self.items:,})",
-                )
+            self.many(len(value), f"a {type(value).__name__}")
+            self.made(8 * len(value))
         elif type(value) is int and value.bit_length() > self.bits:
             raise _Exceeded(
                 "size", f"made an integer of {value.bit_length():,} bits (the limit is {self.bits:,})"
             )
         return value
+
+    def made(self, chars: int) -> None:
+        self.budget -= chars
+        if self.budget < 0:
+            raise _Exceeded("size", f"made more than {_MADE_PER_CHAR * self.chars:,} characters of values")
 
 
 def _count(number: float) -> str:
@@ -494,14 +503,16 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def bounded_concat(self, parts: tuple[Any, ...]) -> str:
         """``a ~ b ~ ...``, refused before it is built when it would be too long."""
-        _guard().size(sum(len(p) if isinstance(p, str) else _measure(p) for p in parts), "a string")
-        return "".join(map(str, parts))
+        guard = _guard()
+        guard.size(sum(len(p) if isinstance(p, str) else _measure(p) for p in parts), "a string")
+        return guard.value("".join(map(str, parts)))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         guard = _guard()
         if operator == "+":
             if isinstance(left, str) and isinstance(right, str):  # the common case, made fast
                 guard.size(len(left) + len(right), "a string")
+                guard.made(len(left) + len(right))
                 return left + right
             if isinstance(left, (list, tuple)) and isinstance(right, type(left)):
                 guard.many(len(left) + len(right), "a list")
@@ -567,6 +578,7 @@ def _check_call(
         guard.size(chars, what)
     elif isinstance(owner, list) and name == "append":
         guard.many(len(owner) + 1, "a list (by append)")
+        guard.made(8)
     return args
 
 
@@ -584,7 +596,8 @@ def typed_errors(source: str) -> Iterator[None]:
     except _Exceeded as exceeded:
         raise limit_error(source, exceeded.limit, exceeded.detail) from None
     except RecursionError:
-        raise limit_error(source, "recursion", "recursed too deep (a macro or loop calling itself)") from None
+        detail = "recursed too deep (a macro or loop calling itself, or expressions nested too deep)"
+        raise limit_error(source, "recursion", detail) from None
     except MemoryError:
         raise limit_error(source, "memory", "ran out of memory") from None
     except TemplateError as error:

@@ -49,6 +49,10 @@ BOMBS: dict[str, tuple[str, str]] = {
     "printf width": ("{{ '%0999999999d' % 1 }}", "size"),
     "padding method": ("{{ 'x'.ljust(10 ** 10) }}", "size"),
     "indent of many lines": ("{{ ('a\\n' * 1000000) | indent(1000) }}", "size"),
+    "kept strings": (
+        "{% set kept = [] %}{% for i in range(100000) %}{% set _ = kept.append('x' * 4000000) %}{% endfor %}",
+        "size",
+    ),
     "empty loop with output kept": (
         "{% macro m() %}{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}"
         "{% endfor %}{% endmacro %}{% set _ = m() %}",
