@@ -23,6 +23,8 @@ from langchain_core import exceptions as _lc
 
 __all__ = [
     "BatchDecodeError",
+    "ChatTemplateError",
+    "ChatTemplateLimitError",
     "ContextLengthExceededError",
     "DocumentLoadError",
     "EmbeddingMismatchError",
@@ -146,6 +148,30 @@ class UnsupportedArchitectureError(InvalidModelFileError):
 class MissingChatTemplateError(LocalLLMError, _lc.ModelInvalidRequestError, ValueError):
     """A chat model cannot tell how to lay out a conversation for the model: its file has no
     chat template and its name matches no registered format. Pass ``chat_format=...``."""
+
+
+class ChatTemplateError(LocalLLMError, ValueError):
+    """A chat template could not lay out the conversation: it is broken, it refuses the
+    messages (``raise_exception``), or it tried something the sandbox forbids.
+
+    ``source`` names where the template came from ("GGUF file ...", "Ollama /api/show of
+    model ... at ...", "llama-server /props at ...", a registered chat format); ``reason``
+    is what went wrong, without the source.
+    """
+
+    source: str = ""
+    reason: str = ""
+
+
+class ChatTemplateLimitError(ChatTemplateError):
+    """A chat template went past a bound of the sandbox: it ran too long, built too large
+    a value or output, or recursed too deep. A model's template is untrusted code, so it is
+    stopped instead of hanging the call or exhausting memory.
+
+    ``limit`` names the bound (``"time"``, ``"size"``, ``"recursion"``, ``"memory"``).
+    """
+
+    limit: str = ""
 
 
 class ContextLengthExceededError(LocalLLMError, _lc.ContextOverflowError, ValueError):

@@ -28,7 +28,11 @@ from langchain_localllm._core.chat_model import (
 )
 from langchain_localllm.errors import InvalidMessagesError, MissingChatTemplateError
 from langchain_localllm.prompts import FORMATS, ChatFormat, get_chat_format
-from langchain_localllm.prompts.chat_template import ChatTemplateError, render_chat_template
+from langchain_localllm.prompts.chat_template import (
+    ChatTemplateError,
+    ChatTemplateLimitError,
+    render_chat_template,
+)
 from langchain_localllm.prompts.detect import format_from_chat_template, format_from_model_name
 
 #: Per-call keyword arguments the prompt rendering takes (the rest go to sampling).
@@ -138,6 +142,8 @@ class InProcessChatModel(LocalChatModel):
             text = render_chat_template(
                 template, dicts, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
             )
+        except ChatTemplateLimitError:
+            raise  # an untrusted template stopped by the sandbox: not a problem of the messages
         except ChatTemplateError as error:
             raise InvalidMessagesError(
                 f"{type(self).__name__}: {source} cannot render this conversation: {error}. "

@@ -14,7 +14,7 @@ from langchain_localllm._core.tokens import (
     token_counter as token_counter,
     unwrap_runnable as _unwrap,
 )
-from langchain_localllm.prompts import ConditionalPromptSelector, get_prompt_format, prompt_format
+from langchain_localllm.prompts import ConditionalPromptSelector, get_chat_format, prompt_format
 from langchain_localllm.prompts.completion import completion_stop
 
 #: Used when neither the caller nor the model says how big the context window is.
@@ -42,7 +42,7 @@ def text_model(llm: Runnable[Any, Any], prompt: BasePromptTemplate | None = None
     if is_chat_model(llm):
         stop: list[str] = []
     else:
-        stop = list(get_prompt_format(prompt_format(llm)).stop)
+        stop = list(get_chat_format(prompt_format(llm)).stop)
         stop += [s for s in completion_stop(prompt) if s not in stop] if prompt is not None else []
     bound: Runnable[Any, Any] = llm.bind(stop=stop) if stop and isinstance(llm, BaseLanguageModel) else llm
     return bound | StrOutputParser()

@@ -59,14 +59,12 @@ class Conversation:
         if self.system:
             messages = [{"role": "system", "content": self.system}, *messages]
         if self.template is not None:
-            from jinja2 import TemplateError
-
-            from langchain_localllm.prompts import render_chat_template
+            from langchain_localllm.prompts import ChatTemplateError, render_chat_template
 
             try:
                 # The runtimes add the BOS token themselves when tokenizing.
                 return render_chat_template(self.template, messages, bos_token="", eos_token="</s>")
-            except TemplateError as error:
+            except ChatTemplateError as error:
                 note(f"the chat template failed ({error}); using a plain transcript.")
                 self.template = None
         lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]

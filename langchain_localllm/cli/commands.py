@@ -178,20 +178,28 @@ def default_index_dir() -> Path:
 
 def cmd_rag_index(args: argparse.Namespace) -> int:
     from langchain_localllm.rag import index_folder
+    from langchain_localllm.rag.files import display_name
 
     index = Path(args.index).expanduser() if args.index else default_index_dir()
+    max_bytes = None if args.max_file_size == 0 else round(args.max_file_size * 2**20)
     retriever = index_folder(
-        args.dir, _embeddings(args), persist_directory=index, show_progress=sys.stderr.isatty()
+        args.dir,
+        _embeddings(args),
+        persist_directory=index,
+        show_progress=sys.stderr.isatty(),
+        follow_symlinks=args.follow_symlinks,
+        max_file_bytes=max_bytes,
     )
     stats = getattr(retriever.vectorstore, "last_index_stats", None)
+    where = f"{display_name(args.dir)} into {display_name(index)}"
     if stats is not None:
         note(
-            f"indexed {args.dir} into {index}: {len(stats.added)} added, {len(stats.updated)} updated, "
+            f"indexed {where}: {len(stats.added)} added, {len(stats.updated)} updated, "
             f"{len(stats.unchanged)} unchanged, {len(stats.removed)} removed, "
-            f"{stats.chunks_embedded} chunks embedded."
+            f"{len(stats.skipped)} skipped, {stats.chunks_embedded} chunks embedded."
         )
     else:
-        note(f"indexed {args.dir} into {index}.")
+        note(f"indexed {where}.")
     return 0
 
 
@@ -200,7 +208,7 @@ def _index_dir(args: argparse.Namespace) -> Path:
     from langchain_localllm.rag import INDEX_FILE_NAME
 
     index = Path(args.index).expanduser() if args.index else default_index_dir()
-    if not any((index / name).is_file() for name in (INDEX_FILE_NAME, "localllm-index.json")):
+    if not (index / INDEX_FILE_NAME).is_file():
         raise DocumentLoadError(
             f"No index in {index}: build one first with `localllm rag index DIR`"
             + (f" --index {index}." if args.index else "."),

@@ -16,6 +16,7 @@ from langchain_localllm.cli import commands, servers
 from langchain_localllm.cli.console import PROG, error, install_warning_format
 from langchain_localllm.cli.llm_factory import BACKENDS, add_model_options
 from langchain_localllm.errors import LocalLLMError
+from langchain_localllm.rag.files import DEFAULT_MAX_FILE_BYTES
 
 EPILOG = """\
 examples:
@@ -100,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "index":
             p.add_argument("dir", metavar="DIR", help="file or folder to index")
+            p.add_argument(
+                "--follow-symlinks",
+                action="store_true",
+                help="also index what symbolic links out of DIR point to (default: not followed)",
+            )
+            p.add_argument(
+                "--max-file-size",
+                type=float,
+                default=DEFAULT_MAX_FILE_BYTES / 2**20,
+                metavar="MB",
+                help="leave out files larger than this, unread (default %(default)g; 0: no limit)",
+            )
         else:
             p.add_argument("question", metavar="QUESTION", help="the question (- reads standard input)")
             p.add_argument("-k", type=int, default=4, help="passages to retrieve (default 4)")

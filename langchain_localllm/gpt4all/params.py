@@ -117,7 +117,9 @@ class GPT4AllParams(PeerArguments, DerivedState):
         return self.n_ctx
 
     def chat_template(self) -> str | None:
-        return read_gguf(self.model_file).chat_template
+        from langchain_localllm.prompts.template_source import sourced
+
+        return sourced(read_gguf(self.model_file).chat_template, f"GGUF file {self.model_file}")
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` by the model's own vocabulary (no BOS).

@@ -154,7 +154,9 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
         return int(self.client.n_ctx())
 
     def chat_template(self) -> str | None:
-        return read_gguf(self.model_path).chat_template
+        from langchain_localllm.prompts.template_source import sourced
+
+        return sourced(read_gguf(self.model_path).chat_template, f"GGUF file {self.model_path}")
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` by the model's own tokenizer (no BOS)."""

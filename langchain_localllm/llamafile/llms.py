@@ -17,6 +17,7 @@ from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.llamafile.client import LlamaServerConnection
 from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE
+from langchain_localllm.prompts.template_source import sourced
 
 #: Sampling/generation parameters sent to ``/completion`` as they are named there.
 _GENERATION_PARAMS = (
@@ -297,7 +298,7 @@ class Llamafile(LlamaServerConnection, ServerLLM):
             return None
         if template == LLAMA_SERVER_FALLBACK_TEMPLATE and len(self.get_token_ids("<|im_start|>")) != 1:
             return None
-        return template
+        return sourced(template, f"llama-server /props at {self.base_url}")
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` from the server's tokenizer (``POST /tokenize``)."""

@@ -90,8 +90,11 @@ class OllamaModel(OllamaConnection, OllamaOptions):
 
     def chat_template(self) -> str | None:
         """The model's prompt template from ``/api/show`` (Ollama's Go template syntax)."""
+        from langchain_localllm.prompts.template_source import sourced
+
         template = self.show().get("template")
-        return template if isinstance(template, str) and template else None
+        label = f"Ollama /api/show of model {self.model!r} at {self.base_url}"
+        return sourced(template, label) if isinstance(template, str) and template else None
 
     def get_token_ids(self, text: str) -> list[int]:
         """Not available: Ollama's API has no tokenizer endpoint, so token ids never leave the server.

@@ -24,7 +24,13 @@ langchain-classic's):
 from __future__ import annotations
 
 from langchain_localllm.prompts import formats as _formats  # noqa: F401  (registers the built-ins)
-from langchain_localllm.prompts.chat_template import ChatTemplateError, render_chat_template
+from langchain_localllm.prompts.chat_template import (
+    ChatTemplateError,
+    ChatTemplateLimitError,
+    ChatTemplateLimits,
+    SourcedTemplate,
+    render_chat_template,
+)
 from langchain_localllm.prompts.detect import (
     clear_prompt_format_cache,
     format_from_chat_template,
@@ -36,11 +42,8 @@ from langchain_localllm.prompts.detect import (
 from langchain_localllm.prompts.registry import (
     FORMATS,
     ChatFormat,
-    PromptFormat,
     get_chat_format,
-    get_prompt_format,
     register_chat_format,
-    register_prompt_format,
 )
 from langchain_localllm.prompts.selector import (
     ConditionalPromptSelector,
@@ -61,8 +64,10 @@ __all__ = [
     "FORMATS",
     "ChatFormat",
     "ChatTemplateError",
+    "ChatTemplateLimitError",
+    "ChatTemplateLimits",
     "ConditionalPromptSelector",
-    "PromptFormat",
+    "SourcedTemplate",
     "clear_prompt_format_cache",
     "format_from_chat_template",
     "format_from_model_name",
@@ -70,7 +75,6 @@ __all__ = [
     "format_prompt",
     "format_prompt_selector",
     "get_chat_format",
-    "get_prompt_format",
     "is_alpaca_format",
     "is_base_model",
     "is_chatml_format",
@@ -83,6 +87,5 @@ __all__ = [
     "model_name_of",
     "prompt_format",
     "register_chat_format",
-    "register_prompt_format",
     "render_chat_template",
 ]

@@ -8,11 +8,13 @@ a format is chosen only when the template's markers confirm it. The model's name
 used only for LLMs that cannot report a template (other packages' classes); then
 ``"plain"``.
 
-A Jinja chat template is rendered with a probe conversation in
-``jinja2.sandbox.ImmutableSandboxedEnvironment`` (a template from a model file is
-untrusted code) and the rendered text is matched against each format's markers;
-templates that do not render (Ollama's Go templates, broken ones) are matched as
-text. Results are cached per model.
+A Jinja chat template is rendered with a probe conversation in the bounded sandbox
+(:mod:`~langchain_localllm.prompts.sandbox`: a template from a model file or a server is
+untrusted code) and the rendered text is matched against each format's markers; templates
+that do not render (Ollama's Go templates, broken ones) are matched as text. A template
+that goes past the sandbox's bounds is a
+:class:`~langchain_localllm.errors.ChatTemplateLimitError` naming where it came from.
+Results are cached per model, probes per template text.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Hashable
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 
 from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
+from langchain_localllm.errors import ChatTemplateError, ChatTemplateLimitError
 from langchain_localllm.prompts.base_model import PROBE_CONTENTS, is_base_model_template
-from langchain_localllm.prompts.chat_template import render_chat_template
-from langchain_localllm.prompts.registry import PromptFormat, formats_by_priority
+from langchain_localllm.prompts.chat_template import render_chat_template, template_source
+from langchain_localllm.prompts.registry import formats_by_priority
+from langchain_localllm.prompts.sandbox import limit_error
 
 __all__ = [
     "clear_prompt_format_cache",
@@ -44,6 +49,16 @@ _cache_lock = threading.Lock()
 
 
 def _rendered_probe(template: str) -> str | None:
+    """The probe conversation in ``template``; None when it renders neither probe (a tripped
+    bound is raised, naming the template's source)."""
+    rendered = _cached_probe(template)
+    if isinstance(rendered, ChatTemplateLimitError):  # cached per text: name this one's source
+        raise limit_error(template_source(template), rendered.limit, rendered.reason)
+    return rendered
+
+
+@lru_cache(maxsize=64)
+def _cached_probe(template: str) -> str | ChatTemplateLimitError | None:
     conversations = [
         [{"role": "system", "content": _PROBE_SYSTEM}, {"role": "user", "content": _PROBE_USER}],
         [{"role": "user", "content": _PROBE_USER}],
@@ -51,7 +66,9 @@ def _rendered_probe(template: str) -> str | None:
     for messages in conversations:
         try:
             return render_chat_template(template, messages)
-        except Exception:
+        except ChatTemplateLimitError as error:
+            return error
+        except ChatTemplateError:
             continue
     return None
 
@@ -79,8 +96,7 @@ def format_from_model_name(name: str | None) -> str | None:
     """The format whose name patterns match a model name or file name, if any."""
     if not name:
         return None
-    formats: list[PromptFormat] = formats_by_priority()
-    for fmt in formats:
+    for fmt in formats_by_priority():
         if any(pattern.search(name) for pattern in fmt.name_patterns):
             return fmt.name
     return None

@@ -43,18 +43,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from langchain_localllm.errors import InvalidMessagesError, InvalidParameterError
-from langchain_localllm.prompts.chat_template import ChatTemplateError, render_chat_template
+from langchain_localllm.errors import (
+    ChatTemplateError,
+    ChatTemplateLimitError,
+    InvalidMessagesError,
+    InvalidParameterError,
+)
+from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = [
     "FORMATS",
     "ChatFormat",
-    "PromptFormat",
     "formats_by_priority",
     "get_chat_format",
-    "get_prompt_format",
     "register_chat_format",
-    "register_prompt_format",
 ]
 
 
@@ -93,7 +95,8 @@ class ChatFormat:
         """The conversation laid out in this format (OpenAI-style message dicts).
 
         BOS is left out by default (the runtimes add it when they tokenize). A
-        conversation the format cannot express raises ``InvalidMessagesError``.
+        conversation the format cannot express raises ``InvalidMessagesError``; a template
+        that goes past the sandbox's bounds, ``ChatTemplateLimitError``.
         """
         try:
             return render_chat_template(
@@ -102,11 +105,14 @@ class ChatFormat:
                 add_generation_prompt=add_generation_prompt,
                 bos_token=bos_token,
                 eos_token=eos_token,
+                source=f"the {self.name!r} chat format",
                 **kwargs,
             )
+        except ChatTemplateLimitError:
+            raise
         except ChatTemplateError as error:
             raise InvalidMessagesError(
-                f"The {self.name!r} chat format cannot render this conversation: {error}",
+                f"The {self.name!r} chat format cannot render this conversation: {error.reason}",
                 format=self.name,
             ) from error
 
@@ -129,9 +135,6 @@ class ChatFormat:
         """``render`` with the arguments in ``(system, user)`` order."""
         return self.render(user, system)
 
-
-#: Kept name: formats were called prompt formats before they held whole conversations.
-PromptFormat = ChatFormat
 
 #: Registered formats by name.
 FORMATS: dict[str, ChatFormat] = {}
@@ -223,10 +226,6 @@ def register_chat_format(
     return decorator
 
 
-#: The same function under its earlier name.
-register_prompt_format = register_chat_format
-
-
 def get_chat_format(name: str) -> ChatFormat:
     """The registered format ``name``; a typed error lists the known names otherwise."""
     try:
@@ -238,9 +237,6 @@ def get_chat_format(name: str) -> ChatFormat:
             "Register new ones with register_chat_format.",
             format=name,
         ) from None
-
-
-get_prompt_format = get_chat_format
 
 
 def formats_by_priority() -> list[ChatFormat]:

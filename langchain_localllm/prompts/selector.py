@@ -24,7 +24,7 @@ from langchain_core.prompts import BasePromptTemplate, PromptTemplate
 from pydantic import BaseModel, Field
 
 from langchain_localllm.prompts.detect import prompt_format
-from langchain_localllm.prompts.registry import FORMATS, get_prompt_format
+from langchain_localllm.prompts.registry import FORMATS, get_chat_format
 
 __all__ = [
     "ConditionalPromptSelector",
@@ -46,7 +46,7 @@ Predicate = Callable[[Any], bool]
 
 def format_predicate(name: str) -> Predicate:
     """``llm -> bool``: True when ``prompt_format(llm) == name``."""
-    get_prompt_format(name)  # fail early on a typo
+    get_chat_format(name)  # fail early on a typo
 
     def predicate(llm: Any) -> bool:
         return prompt_format(llm) == name
@@ -92,7 +92,7 @@ def format_prompt(name: str, user: str, system: str | None = None) -> PromptTemp
     ``user`` and ``system`` are f-string templates: their ``{variables}`` become the
     prompt's input variables.
     """
-    return PromptTemplate.from_template(get_prompt_format(name).render(user, system))
+    return PromptTemplate.from_template(get_chat_format(name).render(user, system))
 
 
 def format_prompt_selector(user: str, system: str | None = None) -> ConditionalPromptSelector:

@@ -22,6 +22,14 @@ from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 from langchain_localllm._core.tokens import token_counter
 from langchain_localllm.errors import DocumentLoadError, EmbeddingMismatchError, InvalidParameterError
 from langchain_localllm.rag._db import STORE_FILE_NAME
+from langchain_localllm.rag.files import (
+    DEFAULT_MAX_FILE_BYTES,
+    Candidate,
+    display_name,
+    file_digest,
+    read_regular,
+    scan_folder,
+)
 from langchain_localllm.rag.loaders import SUPPORTED_SUFFIXES, load_file
 from langchain_localllm.rag.manifest import FileEntry, Manifest
 from langchain_localllm.rag.store import LocalVectorStore
@@ -40,7 +48,6 @@ __all__ = [
 
 INDEX_FILE_NAME = STORE_FILE_NAME
 """Name of the index database inside ``persist_directory``."""
-_LEGACY_INDEX_FILE_NAME = "localllm-index.json"
 
 
 @dataclass
@@ -56,7 +63,9 @@ class IndexStats:
     removed: list[str] = field(default_factory=list)
     """Files gone from the folder whose chunks were dropped."""
     skipped: dict[str, str] = field(default_factory=dict)
-    """Files that could not be indexed (``on_error="skip"``), with the reason."""
+    """Entries left out, with the reason: files that could not be indexed (``on_error="skip"``),
+    and always links out of the folder, dangling links, link loops, named pipes, sockets,
+    devices and files above ``max_file_bytes``."""
     chunks_embedded: int = 0
     """Chunks embedded in this run (a resumed run counts only the ones it had to embed)."""
 
@@ -105,10 +114,6 @@ def _check_embedding(manifest: Manifest, embeddings: Embeddings, where: str) -> 
     identity = embedding_identity(embeddings)
     recorded = manifest.get_meta("embedding")
     if recorded is None:
-        legacy = manifest.get_meta("legacy_embedding")  # "module.Class:file name" (format 1)
-        if legacy not in (None, f"{identity['class']}:{identity['name']}"):
-            recorded = {"class": legacy, "model": legacy, "name": legacy}
-    if recorded is None:
         manifest.set_meta("embedding", identity)
         return
     if (recorded["class"], recorded["model"]) != (identity["class"], identity["model"]):
@@ -119,18 +124,6 @@ def _check_embedding(manifest: Manifest, embeddings: Embeddings, where: str) -> 
             expected=recorded,
             got=identity,
         )
-
-
-def _files_in(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
 
 
 def _splitter(embeddings: Embeddings, chunk_size: int, chunk_overlap: int) -> Any:
@@ -144,19 +137,19 @@ def _splitter(embeddings: Embeddings, chunk_size: int, chunk_overlap: int) -> An
 class _Progress:
     """A chunks/s progress bar whose total is estimated from the bytes seen so far."""
 
-    def __init__(self, files: list[Path], show: bool) -> None:
+    def __init__(self, files: list[Candidate], show: bool) -> None:
         from tqdm.auto import tqdm
 
-        self.total_bytes = sum(f.stat().st_size for f in files) or 1
+        self.total_bytes = sum(f.size for f in files) or 1
         self.bytes_done = 0
         self.chunks_seen = 0
         self.bar = tqdm(total=None, disable=not show, unit="chunk", desc="Indexing", leave=False)
 
-    def file_split(self, file: Path, chunks: int) -> None:
+    def file_split(self, file: Candidate, chunks: int) -> None:
         """``file`` became ``chunks`` chunks: re-estimate the corpus's total for the ETA."""
-        self.bytes_done += file.stat().st_size
+        self.bytes_done += file.size
         self.chunks_seen += chunks
-        self.bar.set_postfix_str(file.name, refresh=False)
+        self.bar.set_postfix_str(display_name(os.path.basename(file.name)), refresh=False)
         self.bar.total = max(self.chunks_seen, round(self.chunks_seen * self.total_bytes / self.bytes_done))
         self.bar.refresh()
 
@@ -166,7 +159,7 @@ class _Progress:
 
 def _check_folder(persist_directory: str | Path) -> Path:
     folder = Path(persist_directory).expanduser()
-    if not (folder / INDEX_FILE_NAME).is_file() and not (folder / _LEGACY_INDEX_FILE_NAME).is_file():
+    if not (folder / INDEX_FILE_NAME).is_file():
         raise DocumentLoadError(
             f"No index in {folder} (no {INDEX_FILE_NAME}); build one with index_folder().",
             path=str(folder / INDEX_FILE_NAME),
@@ -209,7 +202,7 @@ def summarize_index(persist_directory: str | Path) -> IndexSummary:
             chunks=len(store),
             files=len(manifest.paths()),
             disk_bytes=store.disk_usage(),
-            embedding=manifest.get_meta("embedding") or manifest.get_meta("legacy_embedding"),
+            embedding=manifest.get_meta("embedding"),
             vector_store=manifest.get_meta("vector_store"),
         )
     finally:
@@ -246,10 +239,7 @@ def open_index(
     fetch_k: int = 20,
     lambda_mult: float = 0.5,
 ) -> VectorStoreRetriever:
-    """A retriever over an index that :func:`index_folder` persisted, without re-indexing.
-
-    An index of the previous format (``localllm-index.json``) is migrated on first open.
-    """
+    """A retriever over an index that :func:`index_folder` persisted, without re-indexing."""
     return _retriever(open_store(persist_directory, embeddings), search_type, k, fetch_k, lambda_mult)
 
 
@@ -318,6 +308,8 @@ def index_folder(
     lambda_mult: float = 0.5,
     on_error: Literal["raise", "skip"] = "raise",
     show_progress: bool = True,
+    follow_symlinks: bool = False,
+    max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
 ) -> VectorStoreRetriever:
     """Index a file or a folder (txt, md, pdf, html) and return a retriever over it.
 
@@ -328,6 +320,13 @@ def index_folder(
     re-embeds only files whose content changed, drops files that are gone, and keeps
     the rest. An interrupted run (an error, Ctrl-C, a killed process) resumes where it
     stopped: chunks already in the store are not embedded again.
+
+    The folder cannot be escaped: a symbolic link that leaves it is not followed (unless
+    ``follow_symlinks``), nothing in ``/proc``, ``/sys`` or ``/dev`` is read, named pipes,
+    sockets and devices are never opened, and a file above ``max_file_bytes`` is not read;
+    each of these, and dangling links and link loops, is listed in the run's ``skipped``
+    with the reason (and warned about). Paths are recorded and shown escaped (a newline in a
+    name as ``\\n``, a byte that is not UTF-8 as ``\\xff``).
 
     Args:
         path: A file or a folder (searched recursively; hidden files are left out).
@@ -349,6 +348,10 @@ def index_folder(
         on_error: "raise" (default): stop at the first bad file, keeping everything
             indexed so far; "skip": warn, leave the file out and go on.
         show_progress: Show a progress bar (chunks/s and ETA) on stderr.
+        follow_symlinks: Also index what symbolic links out of the folder point to (links
+            inside it are always followed; loops are detected).
+        max_file_bytes: Files larger than this are left out before being read (None: no
+            limit; the default is 64 MiB). Memory is bounded by one file of this size.
 
     Returns:
         A ``VectorStoreRetriever``; ``retriever.vectorstore.last_index_stats`` is the
@@ -372,34 +375,48 @@ def index_folder(
     if on_error not in ("raise", "skip"):
         msg = f"on_error must be 'raise' or 'skip', got {on_error!r}."
         raise InvalidParameterError(msg, parameter="on_error")
+    if max_file_bytes is not None and max_file_bytes < 1:
+        msg = f"max_file_bytes must be at least 1 (or None for no limit), got {max_file_bytes}."
+        raise InvalidParameterError(msg, parameter="max_file_bytes")
     root = Path(path).expanduser()
     if not root.exists():
-        raise DocumentLoadError(f"{root} does not exist; give a file or a folder to index.", path=str(root))
-    files = _files_in(root)
+        name = display_name(root)
+        raise DocumentLoadError(f"{name} does not exist; give a file or a folder to index.", path=name)
+    scan = scan_folder(
+        root, SUPPORTED_SUFFIXES, follow_symlinks=follow_symlinks, max_file_bytes=max_file_bytes
+    )
+    files = scan.files
     if not files:
+        left_out = "".join(f" {reason}." for reason in list(scan.skipped.values())[:5])
+        supported = ", ".join(SUPPORTED_SUFFIXES)
         raise DocumentLoadError(
-            f"{root} holds no file to index (supported: {', '.join(SUPPORTED_SUFFIXES)}).", path=str(root)
+            f"{display_name(root)} holds no file to index (supported: {supported}).{left_out}",
+            path=display_name(root),
         )
     store, manifest = _target(embeddings, persist_directory, vector_store)
     _check_embedding(manifest, embeddings, str(persist_directory or "memory"))
 
     splitter = _splitter(embeddings, chunk_size, chunk_overlap)
-    stats = IndexStats()
+    stats = IndexStats(skipped=dict(scan.skipped))
+    for reason in scan.skipped.values():
+        warnings.warn(f"Skipped: {reason}", stacklevel=2)
     seen: set[str] = set()
     progress = _Progress(files, show_progress)
+    reading = _Reading(store, manifest, splitter, batch_size, stats, progress, max_file_bytes)
     try:
         for file in files:
-            key = str(file.resolve())
-            seen.add(key)
+            seen.add(file.key)
             try:
-                _index_file(file, key, store, manifest, splitter, batch_size, stats, progress)
+                reading.index(file)
             except DocumentLoadError as error:
                 if on_error == "raise":
                     raise
-                stats.skipped[key] = error.message
+                stats.skipped[file.key] = error.message
                 warnings.warn(f"Skipped: {error.message}", stacklevel=2)
         if root.is_dir():
-            prefix = os.path.join(str(root.resolve()), "")  # "/docs/" must not match "/docs2/x"
+            prefix = os.path.join(
+                display_name(os.path.realpath(root)), ""
+            )  # "/docs/" must not match "/docs2/x"
             for gone in [p for p in manifest.paths() if p.startswith(prefix) and p not in seen]:
                 entry = manifest.get(gone)
                 if entry is not None and entry.ids:
@@ -412,51 +429,56 @@ def index_folder(
     return _retriever(store, search_type, k, fetch_k, lambda_mult)
 
 
-def _index_file(
-    file: Path,
-    key: str,
-    store: VectorStore,
-    manifest: Manifest,
-    splitter: Any,
-    batch_size: int,
-    stats: IndexStats,
-    progress: _Progress,
-) -> None:
-    try:
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
-    except OSError as error:
-        raise DocumentLoadError(
-            f"{file} could not be read ({error.strerror or error}). Check its permissions.", path=str(file)
-        ) from error
-    entry = manifest.get(key)
-    if entry is not None and entry.complete and entry.sha256 == digest:
-        stats.unchanged.append(key)
-        progress.file_split(file, len(entry.ids))
-        progress.bar.update(len(entry.ids))
-        return
-    documents = load_file(file)
-    chunks: list[Document] = [c for c in splitter.split_documents(documents) if c.page_content.strip()]
-    progress.file_split(file, len(chunks))
-    file_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    ids = [f"{file_id}-{digest[:12]}-{i}" for i in range(len(chunks))]
-    # Mark the file as in progress, keeping the old chunks' ids so they are deleted
-    # once the new ones are all in, also by a run that resumes after a crash.
-    stale = [i for i in (entry.ids if entry else []) if i not in set(ids)]
-    manifest.put(key, FileEntry(digest, stale + ids, complete=False))
-    present = {
-        doc.id for start in range(0, len(ids), 500) for doc in store.get_by_ids(ids[start : start + 500])
-    }
-    todo = [(i, n, c) for n, (i, c) in enumerate(zip(ids, chunks, strict=True)) if i not in present]
-    progress.bar.update(len(chunks) - len(todo))
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        store.add_documents(
-            [Document(page_content=c.page_content, metadata={**c.metadata, "chunk": n}) for _, n, c in batch],
-            ids=[i for i, _, _ in batch],
-        )
-        stats.chunks_embedded += len(batch)
-        progress.bar.update(len(batch))
-    if stale:
-        store.delete(stale)
-    manifest.put(key, FileEntry(digest, ids, complete=True))
-    (stats.updated if entry is not None else stats.added).append(key)
+@dataclass
+class _Reading:
+    """Indexes one file after another into ``store``, keeping ``manifest`` and ``stats``."""
+
+    store: VectorStore
+    manifest: Manifest
+    splitter: Any
+    batch_size: int
+    stats: IndexStats
+    progress: _Progress
+    max_file_bytes: int | None
+
+    def index(self, file: Candidate) -> None:
+        key, store, manifest, stats, progress = file.key, self.store, self.manifest, self.stats, self.progress
+        digest = file_digest(file.path, self.max_file_bytes, follow=False)  # a stream: memory stays small
+        entry = manifest.get(key)
+        if entry is not None and entry.complete and entry.sha256 == digest:
+            stats.unchanged.append(key)
+            progress.file_split(file, len(entry.ids))
+            progress.bar.update(len(entry.ids))
+            return
+        data = read_regular(file.path, self.max_file_bytes, follow=False)
+        documents = load_file(file.name, data=data)
+        chunks: list[Document] = [
+            c for c in self.splitter.split_documents(documents) if c.page_content.strip()
+        ]
+        progress.file_split(file, len(chunks))
+        file_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        ids = [f"{file_id}-{digest[:12]}-{i}" for i in range(len(chunks))]
+        # Mark the file as in progress, keeping the old chunks' ids so they are deleted
+        # once the new ones are all in, also by a run that resumes after a crash.
+        stale = [i for i in (entry.ids if entry else []) if i not in set(ids)]
+        manifest.put(key, FileEntry(digest, stale + ids, complete=False))
+        present = {
+            doc.id for start in range(0, len(ids), 500) for doc in store.get_by_ids(ids[start : start + 500])
+        }
+        todo = [(i, n, c) for n, (i, c) in enumerate(zip(ids, chunks, strict=True)) if i not in present]
+        progress.bar.update(len(chunks) - len(todo))
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            store.add_documents(
+                [
+                    Document(page_content=c.page_content, metadata={**c.metadata, "chunk": n})
+                    for _, n, c in batch
+                ],
+                ids=[i for i, _, _ in batch],
+            )
+            stats.chunks_embedded += len(batch)
+            progress.bar.update(len(batch))
+        if stale:
+            store.delete(stale)
+        manifest.put(key, FileEntry(digest, ids, complete=True))
+        (stats.updated if entry is not None else stats.added).append(key)

@@ -51,9 +51,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from langchain_localllm.errors import DocumentLoadError, InvalidParameterError, MissingDependencyError
+from langchain_localllm.errors import InvalidParameterError, MissingDependencyError
 from langchain_localllm.rag._db import FORMAT_VERSION, STORE_FILE_NAME, connect, transaction
-from langchain_localllm.rag.manifest import FileEntry, Manifest
+from langchain_localllm.rag.manifest import Manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT_VERSION", "STORE_FILE_NAME", "LocalVectorStore"]
 
 _FORMAT_NAME = "langchain-localllm-vectorstore"
-_LEGACY_FILE_NAME = "localllm-index.json"
 
 
 def _numpy() -> Any:
@@ -170,8 +169,6 @@ class LocalVectorStore(VectorStore):
         self._ann_generation = -1
         self.last_index_stats: Any = None
         """The :class:`~langchain_localllm.rag.indexer.IndexStats` of the last ``index_folder`` run."""
-        if self.path is not None:
-            self._migrate_legacy_json()
 
     # --- connection and metadata -------------------------------------------------------
 
@@ -654,43 +651,10 @@ class LocalVectorStore(VectorStore):
                 with contextlib.suppress(OSError):
                     file.unlink()
 
-    # --- size and migration --------------------------------------------------------------
+    # --- size ----------------------------------------------------------------------------
 
     def disk_usage(self) -> int:
         """Bytes the store takes on disk (database, its journal and the graph)."""
         if self.path is None:
             return 0
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
-
-    def _migrate_legacy_json(self) -> None:
-        """Import a ``localllm-index.json`` written by the previous store, then rename it."""
-        assert self.path is not None
-        legacy = self.path / _LEGACY_FILE_NAME
-        if not legacy.is_file():
-            return
-        import base64
-
-        np_ = _numpy()
-        try:
-            payload = json.loads(legacy.read_text(encoding="utf-8"))
-            if payload.get("format") != _FORMAT_NAME or payload.get("version") != 1:
-                raise ValueError(f"format {payload.get('format')!r} version {payload.get('version')!r}")
-            records = payload["records"]
-            manifest = payload["manifest"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise DocumentLoadError(
-                f"{legacy} is an index this version cannot read ({error}); delete it to re-index.",
-                path=str(legacy),
-            ) from error
-        if records:
-            self.add_vectors(
-                [r["text"] for r in records],
-                [np_.frombuffer(base64.b64decode(r["vector"]), dtype="<f4") for r in records],
-                [r["metadata"] for r in records],
-                ids=[r["id"] for r in records],
-            )
-        for file, entry in manifest.get("files", {}).items():
-            self.manifest.put(file, FileEntry(entry["sha256"], entry["ids"], complete=True))
-        if manifest.get("embedding"):
-            self.manifest.set_meta("legacy_embedding", manifest["embedding"])
-        os.replace(legacy, legacy.with_name(legacy.name + ".migrated"))

@@ -313,6 +313,30 @@ def test_rag_index_then_ask_with_sources(home: Path, tmp_path: Path, minilm_path
     assert sources.strip() == str(docs / "moon.txt")  # the real MiniLM retrieves the right file
 
 
+def test_rag_index_leaves_links_out_unless_asked_and_says_so(
+    home: Path, tmp_path: Path, minilm_path: Path
+) -> None:
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "secret.txt").write_text("The launch code is 0000.")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "moon.txt").write_text("Neil Armstrong walked on the moon in 1969.")
+    (docs / "out.txt").symlink_to("../secret/secret.txt")
+    (docs / "paris.md").write_text("The Eiffel Tower is in Paris.")
+    common = ("--embeddings-model", str(minilm_path), "--index", str(tmp_path / "index"))
+    result = localllm("rag", "index", str(docs), *common, home=home)
+    assert result.returncode == 0, result.stderr
+    assert "2 added" in result.stderr and "1 skipped" in result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert "out.txt is a symbolic link to" in warning and "--follow-symlinks" in warning
+    followed = localllm("rag", "index", str(docs), *common, "--follow-symlinks", home=home)
+    assert followed.returncode == 0, followed.stderr
+    assert "1 added" in followed.stderr and "0 skipped" in followed.stderr
+    small = localllm("rag", "index", str(docs), *common, "--max-file-size", "0.00003", home=home)
+    assert "1 removed" in small.stderr and "2 skipped" in small.stderr
+    assert "moon.txt is 42 bytes, above the limit of 31 bytes" in small.stderr
+
+
 def test_rag_ask_without_an_index_says_how_to_build_one(home: Path, tmp_path: Path) -> None:
     result = localllm("rag", "ask", "Who?", "--index", str(tmp_path / "none"), home=home)
     assert_one_line_error(result, "localllm rag index DIR")

@@ -1,9 +1,7 @@
-"""The RAG vector store: standard suite, exact vs HNSW, filters, MMR, crashes, concurrency, migration."""
+"""The RAG vector store: standard suite, exact vs HNSW, filters, MMR, crashes, concurrency."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import sqlite3
@@ -20,8 +18,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from langchain_localllm.errors import DocumentLoadError, EmbeddingMismatchError, InvalidParameterError
-from langchain_localllm.rag import INDEX_FILE_NAME, LocalVectorStore, index_folder, open_index
+from langchain_localllm.errors import DocumentLoadError, InvalidParameterError
+from langchain_localllm.rag import INDEX_FILE_NAME, LocalVectorStore, index_folder
 from tests.fixtures.vectors import embedding_like, recall_at
 
 REPO = Path(__file__).resolve().parents[2]
@@ -291,51 +289,6 @@ def test_a_folder_of_another_format_is_a_typed_error(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value='[\"langchain-localllm-vectorstore\", 9]' WHERE name='format'")
     with pytest.raises(DocumentLoadError, match="another version"):
         LocalVectorStore(DeterministicFakeEmbedding(size=8), other)
-
-
-def legacy_index(folder: Path, embeddings: DeterministicFakeEmbedding, identity: str) -> None:
-    """A ``localllm-index.json`` as the previous store (format 1) wrote it."""
-    folder.mkdir()
-    texts = {"a": "Paris is the capital of France.", "b": "Dogs bark."}
-    records = [
-        {
-            "id": i,
-            "text": t,
-            "metadata": {"source": f"/docs/{i}.txt"},
-            "vector": base64.b64encode(np.asarray(embeddings.embed_query(t), "<f4").tobytes()).decode(),
-        }
-        for i, t in texts.items()
-    ]
-    files = {f"/docs/{i}.txt": {"sha256": "0" * 64, "ids": [i]} for i in texts}
-    payload = {
-        "format": "langchain-localllm-vectorstore",
-        "version": 1,
-        "manifest": {"embedding": identity, "files": files},
-        "records": records,
-    }
-    (folder / "localllm-index.json").write_text(json.dumps(payload), encoding="utf-8")
-
-
-def test_a_json_index_of_the_previous_version_is_migrated_on_first_open(tmp_path: Path) -> None:
-    embeddings = DeterministicFakeEmbedding(size=16)
-    folder = tmp_path / "index"
-    legacy_index(folder, embeddings, "langchain_core.embeddings.fake.DeterministicFakeEmbedding:")
-    retriever = open_index(folder, embeddings, k=1)
-    [doc] = retriever.invoke("Paris is the capital of France.")
-    assert (doc.id, doc.metadata) == ("a", {"source": "/docs/a.txt"})
-    assert not (folder / "localllm-index.json").exists()
-    assert (folder / "localllm-index.json.migrated").is_file()
-    store = retriever.vectorstore
-    assert isinstance(store, LocalVectorStore)
-    assert store.manifest.get("/docs/b.txt").ids == ["b"]  # type: ignore[union-attr]
-    assert store.manifest.get_meta("embedding")["class"].endswith("DeterministicFakeEmbedding")
-
-
-def test_a_json_index_of_another_model_is_refused_after_migration(tmp_path: Path) -> None:
-    folder = tmp_path / "index"
-    legacy_index(folder, DeterministicFakeEmbedding(size=16), "some.OtherEmbeddings:model.gguf")
-    with pytest.raises(EmbeddingMismatchError, match="some.OtherEmbeddings"):
-        open_index(folder, DeterministicFakeEmbedding(size=16))
 
 
 def test_index_folder_writes_to_the_store_in_batches(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from jinja2.exceptions import SecurityError
 from langchain_core.language_models import FakeListLLM
 from langchain_core.prompts import PromptTemplate
 
-from langchain_localllm.errors import InvalidParameterError, LocalLLMError
+from langchain_localllm.errors import ChatTemplateError, InvalidParameterError, LocalLLMError
 from langchain_localllm.prompts import (
     FORMATS,
     ConditionalPromptSelector,
@@ -21,7 +21,7 @@ from langchain_localllm.prompts import (
     format_predicate,
     format_prompt,
     format_prompt_selector,
-    get_prompt_format,
+    get_chat_format,
     is_alpaca_format,
     is_base_model,
     is_chatml_format,
@@ -33,7 +33,7 @@ from langchain_localllm.prompts import (
     is_plain_format,
     model_name_of,
     prompt_format,
-    register_prompt_format,
+    register_chat_format,
     render_chat_template,
 )
 from tests.fixtures.chat_templates import CHAT_TEMPLATES
@@ -124,12 +124,14 @@ def test_no_template_or_unknown_template() -> None:
 
 def test_templates_render_only_in_an_immutable_sandbox() -> None:
     escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
-    with pytest.raises(SecurityError):
+    with pytest.raises(ChatTemplateError) as refused:
         render_chat_template(escape, [])
-    with pytest.raises(SecurityError):
+    assert isinstance(refused.value.__cause__, SecurityError)
+    with pytest.raises(ChatTemplateError) as refused:
         render_chat_template(
             "{{ messages[0].update({'content': 'changed'}) }}", [{"role": "user", "content": "x"}]
         )
+    assert isinstance(refused.value.__cause__, SecurityError)
     # Lists may grow (Kimi K2's template builds one), but only copies of the caller's data.
     messages = [{"role": "user", "content": "x"}]
     assert render_chat_template("{{ messages.pop() }}{{ messages | length }}", messages) == (
@@ -289,12 +291,12 @@ def test_format_prompt_keeps_input_variables() -> None:
 
 def test_unknown_format_is_a_typed_error() -> None:
     with pytest.raises(InvalidParameterError, match=r"Unknown prompt format 'nope'.*llama2") as info:
-        get_prompt_format("nope")
+        get_chat_format("nope")
     assert isinstance(info.value, ValueError)
 
 
 def test_register_a_new_format_in_one_place() -> None:
-    @register_prompt_format(
+    @register_chat_format(
         "vicuna", template_markers=("ASSISTANT:",), name_patterns=(r"vicuna",), stop=("USER:",), priority=45
     )
     def vicuna() -> str:
@@ -308,7 +310,7 @@ def test_register_a_new_format_in_one_place() -> None:
         assert prompt_format(NameOnly("vicuna-13b-v1.5")) == "vicuna"
         assert format_predicate("vicuna")(ModelLike("{{ 'USER: x ASSISTANT:' }}", name="x")) is True
         assert format_prompt("vicuna", "{q}", system="S").format(q="hi") == "S\n\nUSER: hi\nASSISTANT:"
-        assert get_prompt_format("vicuna").stop == ("USER:",)
+        assert get_chat_format("vicuna").stop == ("USER:",)
     finally:
         del FORMATS["vicuna"]
 
