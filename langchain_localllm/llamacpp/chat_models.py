@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.constrained_chat import (
     constrained_deltas,
     prepare_tool_messages,
@@ -16,10 +18,10 @@ from langchain_localllm._core.constrained_chat import (
     uses_tools,
 )
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.tool_calling import ToolCallingMixin, ToolRequest, tool_request
-from langchain_localllm.llamacpp.llms import generate_locked
 from langchain_localllm.llamacpp.params import LlamaCppParams
-from langchain_localllm.llamacpp.runtime import use_state_cache
+from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatLlamaCpp"]
@@ -94,6 +96,11 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
     ``LlamaRAMCache``), so that interleaved conversations each resume without re-reading
     their history. 0 turns it off (then only the last conversation resumes)."""
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        **LlamaCppParams._peer_ignored,
+        "suffix": Ignored(None, "a chat answer has no suffix to fill in (LlamaCpp(suffix=...) has one)"),
+    }
+
     def _own_chat_template(self) -> str | None:
         return self.chat_template()
 
@@ -109,14 +116,10 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
             yield from self._iter_tool_deltas(messages, stop, request, kwargs)
             return
         prompt = self._chat_prompt(messages, kwargs)
-        args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
-        loaded = self.load()
-        with loaded.lock:
-            model = loaded.model
-            use_state_cache(model, self.state_cache_bytes)
-            tokens = _prompt_tokens(model, prompt.text)
-            chunks = generate_locked(model, tokens, args)
-            yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+        settings = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        loaded = self._load_for_chat()
+        tokens = _prompt_tokens(loaded.model, prompt.text)
+        yield from deltas_from_text(stream_completion(loaded, tokens, settings), prompt)
 
     def _iter_tool_deltas(
         self, messages: list[BaseMessage], stop: list[str], request: ToolRequest, kwargs: dict[str, Any]
@@ -127,20 +130,24 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
         if template_tools:
             kwargs["tools"] = template_tools
         prompt = self._chat_prompt(messages, kwargs)
-        args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        settings = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        loaded = self._load_for_chat()
+
+        def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
+            call = dataclasses.replace(
+                settings,
+                stop=(*settings.stop, *extra_stop),
+                grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
+            )
+            return stream_completion(loaded, _prompt_tokens(loaded.model, text), call)
+
+        yield from constrained_deltas(generate, prompt, request, plan)
+
+    def _load_for_chat(self) -> LoadedModel:
+        """The loaded model, keeping conversation states (``state_cache_bytes``)."""
         loaded = self.load()
-        with loaded.lock:
-            model = loaded.model
-            use_state_cache(model, self.state_cache_bytes)
-
-            def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
-                call = {**args, "stop": [*args["stop"], *extra_stop]}
-                if grammar is not None:
-                    call["grammar"] = self._grammar(grammar, None)
-                for chunk in generate_locked(model, _prompt_tokens(model, text), call):
-                    yield chunk.text, chunk.generation_info
-
-            yield from constrained_deltas(generate, prompt, request, plan)
+        use_state_cache(loaded.model, self.state_cache_bytes)
+        return loaded
 
     # --- LangChain metadata ----------------------------------------------------------------
 
@@ -157,7 +164,11 @@ def _token_text(model: Any, token: int) -> str:
 
 
 def _prompt_tokens(model: Any, text: str) -> list[int]:
-    """The prompt's tokens: BOS added when the model wants one, unless the template wrote it."""
+    """The prompt's tokens: BOS added when the model wants one, unless the template wrote it.
+
+    Tokenizing reads only the vocabulary (llama-server tokenizes in its HTTP threads while
+    it decodes), so it takes no lock: a call waiting for the model stays cancellable.
+    """
     tokens = list(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
     # [BOS] when the model adds one, [] when it does not (tokenizing with add_bos=True a text that
     # already starts with BOS would make llama.cpp warn about a double BOS on stderr).

@@ -1,7 +1,7 @@
 """Every constructor argument of the classes ours replace is accepted: honoured, or warned about.
 
 The peers' ``model_fields`` are walked, so an argument a peer adds later fails here until
-ours handles it. Peers: langchain-community's LLMs and embeddings, langchain-ollama's.
+ours handles it. Peers: langchain-community's LLMs, embeddings and ChatLlamaCpp, langchain-ollama's.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from langchain_localllm import (
+    ChatLlamaCpp,
     GPT4All,
     GPT4AllEmbeddings,
     LlamaCpp,
@@ -28,6 +29,7 @@ from langchain_localllm import (
 
 PEERS: list[tuple[str, type, dict[str, Any]]] = [
     ("langchain_community.llms.llamacpp:LlamaCpp", LlamaCpp, {"model_path": "/models/m.gguf"}),
+    ("langchain_community.chat_models.llamacpp:ChatLlamaCpp", ChatLlamaCpp, {"model_path": "/models/m.gguf"}),
     ("langchain_community.llms.gpt4all:GPT4All", GPT4All, {"model": "/models/m.gguf"}),
     ("langchain_community.llms.llamafile:Llamafile", Llamafile, {}),
     ("langchain_community.llms.ollama:Ollama", Ollama, {"model": "m"}),
