@@ -71,7 +71,8 @@ class ModelTurns:
         """A new call's claim (it takes the model at its first :meth:`Turn.enter`).
 
         ``suspend`` saves this call's state when another call takes the model from it;
-        ``on_take(turn)`` runs under the lock each time the call becomes the owner.
+        ``on_take(turn)`` runs under the lock each time the call becomes the owner (before
+        the previous owner is suspended and this call's state restored).
         """
         return Turn(self, suspend, cancel, on_take)
 
@@ -100,8 +101,6 @@ class Turn:
         self._parked_at = 0.0
         self.cancel = cancel
         """The call's cancel token, if its consumer can cancel it."""
-        self.suspensions = 0
-        """How many times another call took the model from this one."""
         self._remove_callback = cancel.on_cancel(turns._wake) if cancel is not None else None
 
     @property
@@ -171,15 +170,14 @@ class Turn:
 
     def _become_owner(self, previous: Turn | None) -> None:
         """Under the lock, just made the owner: suspend the previous owner, restore our state."""
-        if previous is not None and previous is not self:
-            previous._restore = previous._suspend()
-            previous.suspensions += 1
-        if self._restore is not None:
-            restore, self._restore = self._restore, None
-            restore()
         self._thread = threading.get_ident()
         if self._on_take is not None:
             self._on_take(self)
+        if previous is not None and previous is not self:
+            previous._restore = previous._suspend()
+        if self._restore is not None:
+            restore, self._restore = self._restore, None
+            restore()
         self._check_cancelled()
 
     def _keeps_model_for(self) -> float:

@@ -20,7 +20,7 @@ from langchain_localllm._core.constrained_chat import (
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.tool_calling import ToolCallingMixin, ToolRequest, tool_request
-from langchain_localllm.llamacpp.params import LlamaCppParams
+from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
 from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
@@ -31,13 +31,15 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
     """Chat with a llama.cpp model running in this process, via llama-cpp-python.
 
     A drop-in replacement for ``langchain_community.chat_models.ChatLlamaCpp`` (the same
-    arguments). Messages are laid out with the model's own chat template (the GGUF's
+    arguments; those without effect here, such as ``f16_kv``, warn that they have none).
+    Messages are laid out with the model's own chat template (the GGUF's
     ``tokenizer.chat_template``, rendered in a sandbox the way Hugging Face does), or a
     registered format (``chat_format="chatml"``); a model with neither is a typed error,
     never a guess. The model is shared with ``LlamaCpp`` instances of the same file, and a
     conversation's next turn reuses the evaluated prompt (also when another conversation
     used the model in between: states are kept per conversation, bounded by
-    ``state_cache_bytes``).
+    ``state_cache_bytes``). A stream kept half read never blocks the next call (it resumes
+    intact when read again); a cancelled async call stops at once.
 
     Setup:
         ```bash
@@ -97,7 +99,7 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
     their history. 0 turns it off (then only the last conversation resumes)."""
 
     _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
-        **LlamaCppParams._peer_ignored,
+        **PEER_IGNORED,
         "suffix": Ignored(None, "a chat answer has no suffix to fill in (LlamaCpp(suffix=...) has one)"),
     }
 

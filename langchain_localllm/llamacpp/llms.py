@@ -19,8 +19,10 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
     A drop-in replacement for ``langchain_community.llms.LlamaCpp``: the same
     arguments work, but settings you do not give come from the model file (rope,
     context length), instances of one model share one loaded copy, calls are
-    serialised by a per-model lock (safe under threads and ``asyncio.gather``),
-    tokens stream as llama.cpp produces them, and errors are typed.
+    serialised by a per-model lock held one step at a time (safe under threads and
+    ``asyncio.gather``; a stream kept half read never blocks the next call, and resumes
+    intact), tokens stream as llama.cpp produces them, a cancelled async call stops at
+    once (also mid prompt evaluation), and errors are typed.
 
     Setup:
         ```bash

@@ -48,6 +48,16 @@ _LOAD_FIELDS = (
 )
 
 
+#: Arguments of langchain-community's ``LlamaCpp`` and ``ChatLlamaCpp`` without effect here.
+PEER_IGNORED: Mapping[str, Ignored] = {
+    "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+    "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+    "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
+    "logprobs": Ignored(None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"),
+    "echo": Ignored(False, "the answer never repeats the prompt"),
+}
+
+
 class LlamaCppParams(LlamaModelUser, DerivedState):
     """Loading and sampling fields of the llama.cpp classes."""
 
@@ -136,16 +146,8 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
     _sampling_fields: ClassVar[tuple[str, ...]] = _SAMPLING
     """The fields forwarded to ``create_completion`` as sampling arguments."""
 
-    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
-        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
-        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
-        "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
-        "logprobs": Ignored(
-            None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"
-        ),
-        "echo": Ignored(False, "the answer never repeats the prompt"),
-    }
-    """Arguments of langchain-community's LlamaCpp and ChatLlamaCpp without effect here."""
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = PEER_IGNORED
+    """Arguments of langchain-community's classes without effect here (see :data:`PEER_IGNORED`)."""
 
     # --- model ------------------------------------------------------------------------
 

@@ -81,8 +81,9 @@ def test_a_peer_argument_without_effect_warns_that_it_has_none(
     spec: str, ours: Any, required: dict[str, Any]
 ) -> None:
     for name in ours._peer_ignored:
-        with pytest.warns(UnsupportedParameterWarning, match=rf"{name}=.* has no effect here: "):
+        with pytest.warns(UnsupportedParameterWarning, match=rf"{name}=.* has no effect here: ") as caught:
             ours(**required, **{name: object()})
+        assert caught[0].filename == __file__  # it points at the caller's line
 
 
 def test_renamed_peer_arguments_set_our_field() -> None:

@@ -61,6 +61,19 @@ def test_llamacpp_completes_a_simple_fact(llm: LlamaCpp) -> None:
     assert is_base_model(llm)  # its file has no chat template, though its name says "gemma"
 
 
+def test_llamacpp_stream_kept_half_read_resumes_intact_after_another_call(llm: LlamaCpp) -> None:
+    """Gemma 3 keeps a sliding-window KV cache beside the full one: the kept stream's whole
+    state is saved when the next call takes the model, and put back when it is read again.
+    Measured: the resumed text equals the uninterrupted one (``' Paris\\nQuestion: ...'``)."""
+    colours = "The three primary colours are"
+    expected = {FRANCE: llm.invoke(FRANCE, max_tokens=24), colours: llm.invoke(colours, max_tokens=24)}
+    kept = llm.stream(FRANCE, max_tokens=24)
+    head = [next(kept), next(kept)]
+    assert llm.invoke(colours, max_tokens=24) == expected[colours]  # same thread: it used to hang
+    assert "".join(head) + "".join(kept) == expected[FRANCE]
+    assert expected[FRANCE].strip().startswith("Paris")
+
+
 _LOG_SCRIPT = """
 import os, sys
 from langchain_localllm import ChatLlamaCpp, LlamaCpp
