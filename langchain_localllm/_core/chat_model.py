@@ -44,6 +44,7 @@ from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, ValidationError
 
+from langchain_localllm._core.compat import PeerArguments
 from langchain_localllm._core.params import check_params, raise_from_validation_error
 from langchain_localllm._core.threads import aiter_in_thread
 from langchain_localllm._core.tool_calling import MAX_TOOL_CALL_ARGUMENTS, ToolCalling
@@ -88,7 +89,7 @@ class ChatDelta:
         return self.finish_reason is not None
 
 
-class LocalChatModel(ToolCalling, BaseChatModel):
+class LocalChatModel(PeerArguments, ToolCalling, BaseChatModel):
     """Shared behaviour of the chat models of every runtime."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())

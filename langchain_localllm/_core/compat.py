@@ -15,6 +15,7 @@ these tables, it does not write a validator of its own for them.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,14 +48,28 @@ class PeerKwargs:
     """Why the other keys have no effect (ends their warning)."""
 
 
-def warn_no_effect(owner: str, name: str, value: Any, reason: str, stacklevel: int = 2) -> None:
-    """Warn that ``name=value`` has no effect in ``owner``."""
+def warn_no_effect(owner: str, name: str, value: Any, reason: str, stacklevel: int | None = 2) -> None:
+    """Warn that ``name=value`` has no effect in ``owner``; ``stacklevel=None`` points the
+    warning at the first caller outside this package, pydantic and langchain-core (the
+    user's constructor call, however deep the class's ``__init__`` chain)."""
     shown = repr(value) if len(repr(value)) <= 60 else type(value).__name__
     warnings.warn(
         f"{owner}: {name}={shown} has no effect here: {reason}.",
         UnsupportedParameterWarning,
-        stacklevel=stacklevel + 1,
+        stacklevel=_user_stacklevel() if stacklevel is None else stacklevel + 1,
     )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in the caller's caller) of the first frame
+    outside the package and the libraries that run its validators."""
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _INSIDE:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_INSIDE = frozenset({"langchain_localllm", "pydantic", "langchain_core"})
 
 
 class PeerArguments(BaseModel):
@@ -82,14 +97,14 @@ class PeerArguments(BaseModel):
             if name in values:
                 value = values.pop(name)
                 if value is not None and not _same(value, ignored.default):
-                    warn_no_effect(cls.__name__, name, value, ignored.reason, stacklevel=6)
+                    warn_no_effect(cls.__name__, name, value, ignored.reason, stacklevel=None)
         for name, kwargs in cls._peer_kwargs.items():
             given = values.get(name)
             for key, value in given.items() if isinstance(given, Mapping) else ():
                 if key in kwargs.used:
                     values.setdefault(key, value)
                 else:
-                    warn_no_effect(cls.__name__, f"{name}[{key!r}]", value, kwargs.reason, stacklevel=6)
+                    warn_no_effect(cls.__name__, f"{name}[{key!r}]", value, kwargs.reason, stacklevel=None)
         return values
 
 

@@ -3,7 +3,8 @@
 Instances of ``LlamaCpp``, ``GPT4All`` and their embeddings classes that name the
 same file with the same load parameters share one loaded model: constructing
 them is cheap and the model loads once, on first use. The lock serialises calls
-into the runtime, which is not safe to call from two threads at once.
+into the runtime, which is not safe to call from two threads at once; a generation
+holds it one step at a time (:mod:`~langchain_localllm._core.model_turns`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_localllm._core.model_turns import ModelTurns
+
 
 @dataclass
 class LoadedModel:
@@ -23,6 +26,11 @@ class LoadedModel:
     key: Hashable
     model: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    turns: ModelTurns = field(init=False, repr=False)
+    """Which generation's state the model holds between its steps (they share :attr:`lock`)."""
+
+    def __post_init__(self) -> None:
+        self.turns = ModelTurns(self.lock)
 
 
 class ModelCache:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.constrained_chat import (
     constrained_deltas,
     prepare_tool_messages,
@@ -16,10 +18,10 @@ from langchain_localllm._core.constrained_chat import (
     uses_tools,
 )
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
-from langchain_localllm.llamacpp.llms import generate_locked
-from langchain_localllm.llamacpp.params import LlamaCppParams
-from langchain_localllm.llamacpp.runtime import use_state_cache
+from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
+from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatLlamaCpp"]
@@ -29,13 +31,15 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
     """Chat with a llama.cpp model running in this process, via llama-cpp-python.
 
     A drop-in replacement for ``langchain_community.chat_models.ChatLlamaCpp`` (the same
-    arguments). Messages are laid out with the model's own chat template (the GGUF's
+    arguments; those without effect here, such as ``f16_kv``, warn that they have none).
+    Messages are laid out with the model's own chat template (the GGUF's
     ``tokenizer.chat_template``, rendered in a sandbox the way Hugging Face does), or a
     registered format (``chat_format="chatml"``); a model with neither is a typed error,
     never a guess. The model is shared with ``LlamaCpp`` instances of the same file, and a
     conversation's next turn reuses the evaluated prompt (also when another conversation
     used the model in between: states are kept per conversation, bounded by
-    ``state_cache_bytes``).
+    ``state_cache_bytes``). A stream kept half read never blocks the next call (it resumes
+    intact when read again); a cancelled async call stops at once.
 
     Setup:
         ```bash
@@ -94,6 +98,11 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
     ``LlamaRAMCache``), so that interleaved conversations each resume without re-reading
     their history. 0 turns it off (then only the last conversation resumes)."""
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
+        **PEER_IGNORED,
+        "suffix": Ignored(None, "a chat answer has no suffix to fill in (LlamaCpp(suffix=...) has one)"),
+    }
+
     def _own_chat_template(self) -> str | None:
         return self.chat_template()
 
@@ -109,14 +118,10 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
             yield from self._iter_tool_deltas(messages, stop, request, kwargs)
             return
         prompt = self._chat_prompt(messages, kwargs)
-        args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
-        loaded = self.load()
-        with loaded.lock:
-            model = loaded.model
-            use_state_cache(model, self.state_cache_bytes)
-            tokens = _prompt_tokens(model, prompt.text)
-            chunks = generate_locked(model, tokens, args)
-            yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
+        settings = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        loaded = self._load_for_chat()
+        tokens = _prompt_tokens(loaded.model, prompt.text)
+        yield from deltas_from_text(stream_completion(loaded, tokens, settings), prompt)
 
     def _iter_tool_deltas(
         self, messages: list[BaseMessage], stop: list[str], request: ToolRequest, kwargs: dict[str, Any]
@@ -127,21 +132,25 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
         if template_tools:
             kwargs["tools"] = template_tools
         prompt = self._chat_prompt(messages, kwargs)
-        args = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
-        constraint = answer_constraint(request, args.get("max_tokens"))
+        settings = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
+        constraint = answer_constraint(request, settings.max_tokens)
+        loaded = self._load_for_chat()
+
+        def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
+            call = dataclasses.replace(
+                settings,
+                stop=(*settings.stop, *extra_stop),
+                grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
+            )
+            return stream_completion(loaded, _prompt_tokens(loaded.model, text), call)
+
+        yield from constrained_deltas(generate, prompt, request, plan, constraint)
+
+    def _load_for_chat(self) -> LoadedModel:
+        """The loaded model, keeping conversation states (``state_cache_bytes``)."""
         loaded = self.load()
-        with loaded.lock:
-            model = loaded.model
-            use_state_cache(model, self.state_cache_bytes)
-
-            def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
-                call = {**args, "stop": [*args["stop"], *extra_stop]}
-                if grammar is not None:
-                    call["grammar"] = self._grammar(grammar, None)
-                for chunk in generate_locked(model, _prompt_tokens(model, text), call):
-                    yield chunk.text, chunk.generation_info
-
-            yield from constrained_deltas(generate, prompt, request, plan, constraint)
+        use_state_cache(loaded.model, self.state_cache_bytes)
+        return loaded
 
     # --- LangChain metadata ----------------------------------------------------------------
 
@@ -158,7 +167,11 @@ def _token_text(model: Any, token: int) -> str:
 
 
 def _prompt_tokens(model: Any, text: str) -> list[int]:
-    """The prompt's tokens: BOS added when the model wants one, unless the template wrote it."""
+    """The prompt's tokens: BOS added when the model wants one, unless the template wrote it.
+
+    Tokenizing reads only the vocabulary (llama-server tokenizes in its HTTP threads while
+    it decodes), so it takes no lock: a call waiting for the model stays cancellable.
+    """
     tokens = list(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
     # [BOS] when the model adds one, [] when it does not (tokenizing with add_bos=True a text that
     # already starts with BOS would make llama.cpp warn about a double BOS on stderr).

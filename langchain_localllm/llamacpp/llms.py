@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm._core.base_llm import LocalLLM
-from langchain_localllm._core.compat import Ignored
-from langchain_localllm.errors import ContextLengthExceededError
 from langchain_localllm.llamacpp.params import LlamaCppParams
-from langchain_localllm.llamacpp.runtime import CompletionCounters, check_grammar
+from langchain_localllm.llamacpp.runtime import stream_completion
 
 
 class LlamaCpp(LlamaCppParams, LocalLLM):
@@ -22,8 +19,10 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
     A drop-in replacement for ``langchain_community.llms.LlamaCpp``: the same
     arguments work, but settings you do not give come from the model file (rope,
     context length), instances of one model share one loaded copy, calls are
-    serialised by a per-model lock (safe under threads and ``asyncio.gather``),
-    tokens stream as llama.cpp produces them, and errors are typed.
+    serialised by a per-model lock held one step at a time (safe under threads and
+    ``asyncio.gather``; a stream kept half read never blocks the next call, and resumes
+    intact), tokens stream as llama.cpp produces them, a cancelled async call stops at
+    once (also mid prompt evaluation), and errors are typed.
 
     Setup:
         ```bash
@@ -87,21 +86,12 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
 
     _sampling_fields: ClassVar[tuple[str, ...]] = (*LlamaCppParams._sampling_fields, "suffix")
 
-    _peer_ignored: ClassVar[Mapping[str, Ignored]] = {
-        "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
-        "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
-        "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
-        "logprobs": Ignored(
-            None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"
-        ),
-        "echo": Ignored(False, "the answer never repeats the prompt"),
-    }
-
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
-        args = self._call_args(stop, kwargs)
+        settings = self._call_args(stop, kwargs)
         loaded = self.load()
-        with loaded.lock:
-            yield from generate_locked(loaded.model, prompt, args)
+        tokens = loaded.model.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        for text, info in stream_completion(loaded, tokens, settings):
+            yield GenerationChunk(text=text, generation_info=info)
 
     # --- LangChain metadata --------------------------------------------------------------
 
@@ -114,55 +104,3 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
         params["ls_provider"] = "llamacpp"
         params.update(self._ls_sampling(self._stop_sequences(stop), kwargs))  # type: ignore[typeddict-item]
         return params
-
-
-def generate_locked(llm: Any, prompt: str | list[int], args: dict[str, Any]) -> Iterator[GenerationChunk]:
-    """Stream one completion from ``llm`` (its lock is held by the caller).
-
-    ``prompt`` is text (tokenized with BOS) or the prompt's token ids.
-    """
-    grammar = args.pop("grammar", None)
-    if grammar is not None:
-        check_grammar(llm, grammar[0])
-        args["grammar"] = grammar[1]
-    n_ctx = llm.n_ctx()
-    tokens = (
-        prompt
-        if isinstance(prompt, list)
-        else llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-    )
-    prompt_tokens = len(tokens)
-    if prompt_tokens >= n_ctx:
-        max_tokens = args["max_tokens"]
-        raise ContextLengthExceededError(
-            f"The prompt has {prompt_tokens} tokens but the context window (n_ctx) is {n_ctx}, "
-            f"with max_tokens={max_tokens} asked for the answer. Shorten the prompt, or load the "
-            "model with a larger n_ctx (0 uses the model's full context length).",
-            prompt_tokens=prompt_tokens,
-            n_ctx=n_ctx,
-            max_tokens=max_tokens,
-        )
-    finish_reason = "length"
-    with CompletionCounters(llm) as counters:  # safe: the caller holds this model's lock
-        stream = llm.create_completion(tokens, stream=True, **args)
-        try:
-            for part in stream:
-                choice = part["choices"][0]
-                if choice["text"]:
-                    yield GenerationChunk(text=choice["text"])
-                finish_reason = choice.get("finish_reason") or finish_reason
-        finally:
-            stream.close()
-    yield GenerationChunk(
-        text="",
-        generation_info={
-            "finish_reason": finish_reason,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": counters.count,
-                "total_tokens": prompt_tokens + counters.count,
-            },
-            "timings": counters.timings(),
-            "model": Path(llm.model_path).stem,
-        },
-    )

@@ -1,20 +1,29 @@
 """The settings the llama.cpp classes share (``LlamaCpp``, ``ChatLlamaCpp``): loading,
-sampling and grammar fields, named as llama-cpp-python names them, and what they
-derive from them (load arguments, per-call sampling arguments, compiled grammars)."""
+sampling and grammar fields, named as llama-cpp-python names them, the peer arguments
+they accept without effect, and what they derive from them (load arguments, each call's
+:class:`~langchain_localllm.llamacpp.runtime.CompletionSettings`, compiled grammars)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
+from langchain_localllm._core.compat import Ignored
 from langchain_localllm._core.derived import DerivedState, derived
 from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.json_grammar import json_schema_to_gbnf
 from langchain_localllm.errors import InvalidParameterError
-from langchain_localllm.llamacpp.runtime import LlamaModelUser, import_llama_cpp, resolve_n_ctx
+from langchain_localllm.llamacpp.runtime import (
+    CompletionSettings,
+    Grammar,
+    LlamaModelUser,
+    import_llama_cpp,
+    resolve_n_ctx,
+)
 
 #: Sampling arguments forwarded to ``Llama.create_completion`` (field name = argument name).
 _SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "min_p", "repeat_penalty", "seed")
@@ -37,6 +46,16 @@ _LOAD_FIELDS = (
     "verbose",
     "model_kwargs",
 )
+
+
+#: Arguments of langchain-community's ``LlamaCpp`` and ``ChatLlamaCpp`` without effect here.
+PEER_IGNORED: Mapping[str, Ignored] = {
+    "client": Ignored(None, "the model is loaded from model_path and shared through the model cache"),
+    "n_parts": Ignored(-1, "llama.cpp no longer splits models into parts"),
+    "f16_kv": Ignored(True, "llama.cpp always uses an f16 KV cache (cache types: model_kwargs)"),
+    "logprobs": Ignored(None, "token log-probabilities are not returned (Llamafile(n_probs=...) has them)"),
+    "echo": Ignored(False, "the answer never repeats the prompt"),
+}
 
 
 class LlamaCppParams(LlamaModelUser, DerivedState):
@@ -127,6 +146,9 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
     _sampling_fields: ClassVar[tuple[str, ...]] = _SAMPLING
     """The fields forwarded to ``create_completion`` as sampling arguments."""
 
+    _peer_ignored: ClassVar[Mapping[str, Ignored]] = PEER_IGNORED
+    """Arguments of langchain-community's classes without effect here (see :data:`PEER_IGNORED`)."""
+
     # --- model ------------------------------------------------------------------------
 
     @derived(*_LOAD_FIELDS)
@@ -170,7 +192,7 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
 
     # --- generation --------------------------------------------------------------------
 
-    def _grammar(self, grammar: str | None, json_schema: Any) -> Any:
+    def _grammar(self, grammar: str | None, json_schema: Any) -> Grammar | None:
         if self.grammar_path and not grammar and json_schema is None:
             grammar = Path(self.grammar_path).read_text()
         if json_schema is not None:
@@ -198,9 +220,9 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
 
     def _call_args(
         self, stop: list[str], kwargs: dict[str, Any], extra: tuple[str, ...] = ()
-    ) -> dict[str, Any]:
-        """Sampling arguments for ``create_completion``; ``extra`` names more per-call arguments
-        the caller handles itself."""
+    ) -> CompletionSettings:
+        """The completion settings of a call; ``extra`` names more per-call arguments the
+        caller handles itself."""
         sampling = self._sampling_fields
         unknown = set(kwargs) - {*sampling, "grammar", "json_schema", *extra}
         if unknown:
@@ -210,15 +232,17 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
                 parameter=sorted(unknown)[0],
             )
         args = {name: kwargs.get(name, getattr(self, name)) for name in sampling}
-        if args["max_tokens"] is None:
-            args["max_tokens"] = -1
-        args["stop"] = stop
-        grammar = self._grammar(
-            kwargs.get("grammar", self.grammar), kwargs.get("json_schema", self.json_schema)
+        max_tokens = args.pop("max_tokens")
+        suffix = args.pop("suffix", None)
+        return CompletionSettings(
+            sampling=args,
+            max_tokens=-1 if max_tokens is None else max_tokens,
+            stop=tuple(stop),
+            grammar=self._grammar(
+                kwargs.get("grammar", self.grammar), kwargs.get("json_schema", self.json_schema)
+            ),
+            suffix=suffix,
         )
-        if grammar is not None:
-            args["grammar"] = grammar
-        return args
 
     @property
     def _identifying_params(self) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Every constructor argument of the classes ours replace is accepted: honoured, or warned about.
 
 The peers' ``model_fields`` are walked, so an argument a peer adds later fails here until
-ours handles it. Peers: langchain-community's LLMs and embeddings, langchain-ollama's.
+ours handles it. Peers: langchain-community's LLMs, embeddings and ChatLlamaCpp, langchain-ollama's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 from langchain_localllm import (
     ChatGPT4All,
+    ChatLlamaCpp,
     GPT4All,
     GPT4AllEmbeddings,
     LlamaCpp,
@@ -29,6 +30,7 @@ from langchain_localllm import (
 
 PEERS: list[tuple[str, type, dict[str, Any]]] = [
     ("langchain_community.llms.llamacpp:LlamaCpp", LlamaCpp, {"model_path": "/models/m.gguf"}),
+    ("langchain_community.chat_models.llamacpp:ChatLlamaCpp", ChatLlamaCpp, {"model_path": "/models/m.gguf"}),
     ("langchain_community.llms.gpt4all:GPT4All", GPT4All, {"model": "/models/m.gguf"}),
     ("langchain_community.llms.llamafile:Llamafile", Llamafile, {}),
     ("langchain_community.llms.ollama:Ollama", Ollama, {"model": "m"}),
@@ -80,8 +82,9 @@ def test_a_peer_argument_without_effect_warns_that_it_has_none(
     spec: str, ours: Any, required: dict[str, Any]
 ) -> None:
     for name in ours._peer_ignored:
-        with pytest.warns(UnsupportedParameterWarning, match=rf"{name}=.* has no effect here: "):
+        with pytest.warns(UnsupportedParameterWarning, match=rf"{name}=.* has no effect here: ") as caught:
             ours(**required, **{name: object()})
+        assert caught[0].filename == __file__  # it points at the caller's line
 
 
 def test_renamed_peer_arguments_set_our_field() -> None:

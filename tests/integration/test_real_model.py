@@ -13,6 +13,9 @@ retriever that returns the wrong passage. Answers are kept short (CI budget).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -56,6 +59,59 @@ def test_llamacpp_completes_a_simple_fact(llm: LlamaCpp) -> None:
     assert llm.invoke(FRANCE, max_tokens=4, stop=["\n"]).strip() == "Paris"
     assert prompt_format(llm) == "plain"
     assert is_base_model(llm)  # its file has no chat template, though its name says "gemma"
+
+
+def test_llamacpp_stream_kept_half_read_resumes_intact_after_another_call(llm: LlamaCpp) -> None:
+    """Gemma 3 keeps a sliding-window KV cache beside the full one: the kept stream's whole
+    state is saved when the next call takes the model, and put back when it is read again.
+    Measured: the resumed text equals the uninterrupted one (``' Paris\\nQuestion: ...'``)."""
+    colours = "The three primary colours are"
+    expected = {FRANCE: llm.invoke(FRANCE, max_tokens=24), colours: llm.invoke(colours, max_tokens=24)}
+    kept = llm.stream(FRANCE, max_tokens=24)
+    head = [next(kept), next(kept)]
+    assert llm.invoke(colours, max_tokens=24) == expected[colours]  # same thread: it used to hang
+    assert "".join(head) + "".join(kept) == expected[FRANCE]
+    assert expected[FRANCE].strip().startswith("Paris")
+
+
+_LOG_SCRIPT = """
+import os, sys
+from langchain_localllm import ChatLlamaCpp, LlamaCpp
+path = sys.argv[1]
+quiet = LlamaCpp(model_path=path, n_ctx=1024, max_tokens=2, verbose=False)
+chat = ChatLlamaCpp(model_path=path, chat_format="gemma", n_ctx=1024, max_tokens=2)  # the same model
+loud = LlamaCpp(model_path=path, n_ctx=512, max_tokens=2, verbose=True)
+def block(name, *calls):
+    os.write(2, f"<{name}>\\n".encode())
+    for call in calls:
+        call()
+    os.write(2, f"</{name}>\\n".encode())
+block("quiet", lambda: quiet.invoke("Hello"), lambda: chat.invoke("Hi"))
+from langchain_localllm._core.model_cache import MODEL_CACHE
+block("loud", lambda: loud.invoke("Hello"), lambda: MODEL_CACHE.evict(loud.load().key))  # freed here
+block("quiet", lambda: quiet.invoke("Hello again"), lambda: chat.invoke("Hi again"))
+"""
+
+
+def test_llamacpp_prints_llama_cpps_log_exactly_for_the_verbose_model(gemma: Path) -> None:
+    """Loading Gemma 3 makes llama.cpp warn ``llama_kv_cache_iswa: using full-size SWA cache``;
+    llama-cpp-python's log callback numbers ggml's levels as an older ggml did and printed that
+    warning at ``verbose=False`` on every load. Here (the process's file descriptor 2, so
+    native and Python writes alike): nothing for the quiet model, loaded first, also after a
+    verbose model of the same file loaded later in the same process; everything for the
+    verbose one (debug, info and warning lines, and what freeing it logs)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _LOG_SCRIPT, str(gemma)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    blocks = re.findall(r"<(\w+)>\n(.*?)</\1>\n", run.stderr, flags=re.S)
+    assert [name for name, _ in blocks] == ["quiet", "loud", "quiet"], run.stderr[:2000]
+    assert re.sub(r"<(\w+)>\n.*?</\1>\n", "", run.stderr, flags=re.S) == ""  # nothing outside them
+    assert blocks[0][1] == "" and blocks[2][1] == ""
+    loud = blocks[1][1]
+    for line in ("llama_kv_cache_iswa: using full-size SWA cache", "init_tokenizer:", "print_info:"):
+        assert line in loud  # a warning, a debug and an info line
+    assert "llama_perf_context_print:" in loud and "~llama_context:" in loud
 
 
 def test_llamafile_on_llama_server_completes_a_simple_fact(gemma: Path, llama_server_binary: Path) -> None:

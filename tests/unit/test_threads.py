@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from langchain_localllm._core.threads import READ_AHEAD, aiter_in_thread
+from langchain_localllm._core.threads import READ_AHEAD, CancelToken, aiter_in_thread, current_cancel_token
 
 
 class Source:
@@ -92,3 +92,35 @@ async def test_a_factory_that_raises_reaches_the_consumer() -> None:
 
     with pytest.raises(ValueError, match="bad arguments"):
         await asyncio.wait_for(consume(), timeout=10)
+
+
+async def test_the_worker_is_told_when_its_consumer_leaves() -> None:
+    seen: list[CancelToken | None] = []
+    told = threading.Event()
+
+    def blocking() -> Iterator[int]:
+        token = current_cancel_token()
+        seen.append(token)
+        assert token is not None
+        token.on_cancel(told.set)
+        yield 1
+        told.wait(30)  # e.g. waiting for a busy model: ends when the consumer leaves
+        yield 2
+
+    stream = aiter_in_thread(blocking)
+    assert await stream.__anext__() == 1
+    await asyncio.wait_for(stream.aclose(), timeout=30)  # returns: the worker's wait ended
+    assert told.is_set() and seen[0] is not None and seen[0].is_set()
+    assert current_cancel_token() is None  # the caller's own context is untouched
+
+
+def test_cancel_callbacks_run_once_unless_removed_and_late_ones_run_at_once() -> None:
+    token = CancelToken()
+    calls: list[str] = []
+    token.on_cancel(lambda: calls.append("kept"))
+    remove = token.on_cancel(lambda: calls.append("removed"))
+    remove()
+    token.cancel()
+    token.cancel()
+    token.on_cancel(lambda: calls.append("late"))
+    assert calls == ["kept", "late"]
