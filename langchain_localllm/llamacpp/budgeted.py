@@ -225,6 +225,7 @@ class _Driver:
     def generate(self, tokens: Any, **kwargs: Any) -> Iterator[int]:
         report, budget = self.completion.report, self.completion.report.budget
         reserve = self.completion.reserve
+        pieces: dict[int, bytes] = {}  # token -> its text as llama.cpp's grammar sees it
         vocab = self.llm._model.vocab
         prompt = list(tokens)
         inner = self._inner_generate(prompt, **kwargs)
@@ -241,7 +242,10 @@ class _Driver:
                 if self.llama_cpp.llama_vocab_is_eog(vocab, token):
                     yield token
                     return
-                data = tail + self.llm.detokenize([token], special=True)
+                piece = pieces.get(token)
+                if piece is None:
+                    piece = pieces[token] = self.llm.detokenize([token], special=True)
+                data = tail + piece
                 whole, missing = _utf8_split(data)
                 after = work.feed(data[:whole].decode("utf-8", errors="replace")) if whole else work
                 used = len(self.passed) + len(held) + 1

@@ -38,7 +38,6 @@ from langchain_localllm._core.decoding.pattern import (
     Repeat,
     Seq,
     Text,
-    _min,
     alt,
     char_width,
     gbnf_expression,
@@ -148,7 +147,6 @@ class _Fitter:
         self.source = grammar
         self.policy = policy
         min_length(grammar)
-        self.mins = grammar._min
         self.rules: dict[str, Pattern] = {}
         self._names: set[str] = {*grammar.rules, "root"}
         self._refs: dict[tuple[str, int | None], str] = {}
@@ -176,7 +174,7 @@ class _Fitter:
         return name
 
     def min(self, p: Pattern) -> int:
-        return int(_min(p, self.mins))
+        return int(self.source.shortest(p))
 
     # -- how much more than its minimum a pattern can take --------------------------------
     def cap(self, p: Pattern, active: frozenset[str] = frozenset()) -> float:

@@ -38,10 +38,14 @@ __all__ = [
     "alt",
     "char_width",
     "charset",
+    "complement",
     "gbnf_expression",
     "gbnf_literal",
+    "max_length",
+    "min_length",
     "seq",
     "shortest_text",
+    "split_widths",
     "to_gbnf",
 ]
 
@@ -118,11 +122,11 @@ class Grammar:
     def resolve(self, ref: Ref) -> Pattern:
         return self.rules[ref.name]
 
-    def min_rule(self, name: str) -> float:
-        """Shortest sentence of a rule in bytes (``inf`` if it has none)."""
+    def shortest(self, p: Pattern) -> float:
+        """Bytes of the shortest sentence of ``p`` (``inf`` if it has none)."""
         if not self._min:
             self._fix_minimums()
-        return self._min[name]
+        return _min(p, self._min)
 
     def _fix_minimums(self) -> None:
         # Least fixed point: start at infinity and lower until nothing changes.
@@ -225,8 +229,7 @@ def min_length(grammar: Grammar, p: Pattern | None = None) -> int:
     Raises:
         ValueError: the pattern has no finite sentence (a rule that only recurses).
     """
-    grammar.min_rule(grammar.root)  # fixes the rules' minimums
-    value = _min(Ref(grammar.root) if p is None else p, grammar._min)
+    value = grammar.shortest(Ref(grammar.root) if p is None else p)
     if value == float("inf"):
         raise ValueError("the grammar has no finite sentence")
     return int(value)
@@ -273,8 +276,6 @@ def max_length(grammar: Grammar, p: Pattern | None = None) -> int | None:
 
 def shortest_text(grammar: Grammar, p: Pattern | None = None) -> str:
     """A shortest sentence of ``p`` (default: the root): each choice its shortest option."""
-    grammar.min_rule(grammar.root)  # fixes the rules' minimums
-    mins = grammar._min
     out: list[str] = []
 
     def walk(q: Pattern) -> None:
@@ -287,7 +288,7 @@ def shortest_text(grammar: Grammar, p: Pattern | None = None) -> str:
             for item in q.items:
                 walk(item)
         elif isinstance(q, Alt):
-            walk(min(q.items, key=lambda i: _min(i, mins)))
+            walk(min(q.items, key=grammar.shortest))
         elif isinstance(q, Repeat):
             for _ in range(q.low):
                 walk(q.item)

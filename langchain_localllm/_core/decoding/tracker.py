@@ -29,7 +29,6 @@ from langchain_localllm._core.decoding.pattern import (
     Repeat,
     Seq,
     Text,
-    _min,
     char_width,
     min_length,
     seq,
@@ -51,7 +50,6 @@ class Tracker:
     def __init__(self, grammar: Grammar) -> None:
         self.grammar = grammar
         min_length(grammar)  # fixes the rules' minimums (and checks there is a sentence)
-        self._mins = grammar._min
         self.kind: list[int] = []
         self.arg: list[Any] = []
         self.patterns: list[Pattern] = []
@@ -81,7 +79,7 @@ class Tracker:
         self.kind.append(kind)
         self.arg.append(arg)
         self.patterns.append(p)
-        value = _min(p, self._mins)
+        value = self.grammar.shortest(p)
         self.min.append(int(value) if value != float("inf") else 1 << 40)
         self.pieces.append(self._pieces(p, frozenset()))
         self._rest.append(None)
@@ -134,7 +132,7 @@ class Tracker:
         if isinstance(p, Seq):
             return sum(self._pieces(i, active) for i in p.items)
         if isinstance(p, Alt):
-            return self._pieces(min(p.items, key=lambda i: _min(i, self._mins)), active)
+            return self._pieces(min(p.items, key=self.grammar.shortest), active)
         if isinstance(p, Repeat):
             return (p.role == ELASTIC) + p.low * self._pieces(p.item, active)
         if isinstance(p, Ref):
