@@ -35,7 +35,7 @@ from langchain_localllm.llamacpp.budgeted import budgeted_completion
 from langchain_localllm.llamacpp.runtime import check_grammar, import_llama_cpp, load_llama
 from tests.fixtures.models import tiny_model
 from tests.fixtures.plain_schemas import PLAIN_SCHEMAS, City
-from tests.unit.test_decoding_budget import sentence
+from tests.support.grammar_sentences import sentence
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     **{name: schema for name, (_, schema) in PLAIN_SCHEMAS.items()},

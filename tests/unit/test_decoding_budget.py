@@ -21,13 +21,8 @@ from pydantic import BaseModel
 
 from langchain_localllm._core.decoding.budget import check_budget, narrowed_grammar, static_grammar
 from langchain_localllm._core.decoding.pattern import (
-    Alt,
-    CharSet,
     Grammar,
-    Pattern,
-    Ref,
     Repeat,
-    Seq,
     Text,
     charset,
     max_length,
@@ -36,6 +31,7 @@ from langchain_localllm._core.decoding.pattern import (
 from langchain_localllm._core.decoding.tracker import Tracker
 from langchain_localllm._core.json_grammar import MAX_INDENT, budget_schema, json_schema_grammar
 from langchain_localllm.errors import InvalidParameterError, TokenBudgetError
+from tests.support.grammar_sentences import sentence
 
 
 class City(BaseModel):
@@ -57,43 +53,6 @@ class Basket(BaseModel):
 
 CITY = City.model_json_schema()
 BASKET = Basket.model_json_schema()
-
-
-def sentence(grammar: Grammar, rng: random.Random, p: Pattern | None = None, *, wide: bool = True) -> str:
-    """A random sentence of ``p`` (default: the root); deep recursion takes the shortest ways."""
-    out: list[str] = []
-
-    def walk(q: Pattern, depth: int) -> None:
-        if isinstance(q, Text):
-            out.append(q.text)
-        elif isinstance(q, CharSet):
-            ranges = [
-                (lo, min(hi, 0xD7FF) if lo < 0xD800 else hi)
-                for lo, hi in q.ranges
-                if not 0xD800 <= lo <= 0xDFFF
-            ]
-            if not wide or rng.random() < 0.8:
-                ranges = [(lo, min(hi, 0x7E)) for lo, hi in ranges if lo <= 0x7E] or ranges
-            lo, hi = rng.choice(ranges)
-            out.append(chr(rng.randint(lo, hi)))
-        elif isinstance(q, Seq):
-            for item in q.items:
-                walk(item, depth)
-        elif isinstance(q, Alt):
-            if depth > 6:
-                walk(min(q.items, key=lambda i: min_length(grammar, i)), depth + 1)
-            else:
-                walk(rng.choice(q.items), depth + 1)
-        elif isinstance(q, Repeat):
-            top = q.low + 3 if q.high is None else q.high
-            count = q.low if depth > 6 else rng.randint(q.low, min(top, q.low + 3))
-            for _ in range(count):
-                walk(q.item, depth + 1)
-        elif isinstance(q, Ref):
-            walk(grammar.rules[q.name], depth + 1)
-
-    walk(Ref(grammar.root) if p is None else p, 0)
-    return "".join(out)
 
 
 def valid(text: str, schema: dict[str, Any]) -> bool:
