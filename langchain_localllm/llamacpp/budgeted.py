@@ -1,0 +1,303 @@
+"""Structured output that fits its token budget, decoded in process with llama-cpp-python.
+
+:func:`budgeted_completion` decodes an answer under the grammar of a JSON schema (or any
+:class:`~langchain_localllm._core.decoding.pattern.Grammar`) and keeps it within
+``max_tokens``: a valid document always fits, or the typed
+:class:`~langchain_localllm.errors.TokenBudgetError` is raised before any token is generated.
+
+How. The text is followed by a :class:`~langchain_localllm._core.decoding.tracker.ParseState`,
+which knows the bytes of the shortest valid completion of what is open. Each token the model
+samples is checked *before* it is evaluated: if, after it, the tokens left could no longer
+hold that completion (a token is at least one byte, so bytes bound tokens), the token is
+dropped and the grammar is narrowed from the state before it:
+
+1. when there is slack left (the token tried to open an optional property, an item or a
+   longer alternative the budget cannot hold), only the structure narrows: no new optional
+   property, item or whitespace; strings keep their length, and the check goes on;
+2. when the budget is down to what is open (or after step 1 runs out), the grammar is cut
+   to the budget: the open string must close in time, later values share what is left.
+
+So the budget is applied as decoding goes (a field uses what earlier fields left), and the
+grammar narrows only when the token the model actually chose would not fit, not at a
+worst-case threshold. This is exact where a rule "narrow when the slack falls below the
+largest increase any token can cause" would have to bound that increase over the whole
+vocabulary, and narrow earlier.
+
+Mechanism. The driver wraps the model's ``generate`` for one ``create_completion`` call: a
+token is passed on only once it fits (and ends on a whole character); narrowing restarts
+``Llama.generate`` on the prompt plus the tokens passed on, under the narrowed grammar.
+llama-cpp-python keeps the evaluated prefix, so the restart re-evaluates one token. The
+dropped token was sampled but never evaluated: the answer the caller sees is the
+``create_completion`` stream itself, with its usual token count and finish reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_localllm._core.decoding.budget import check_budget, narrowed_grammar
+from langchain_localllm._core.decoding.pattern import Grammar, min_length, to_gbnf
+from langchain_localllm._core.decoding.tracker import ParseState, Tracker
+from langchain_localllm.llamacpp.runtime import CompletionCounters, check_grammar, import_llama_cpp
+
+__all__ = ["BudgetReport", "BudgetedCompletion", "budgeted_completion"]
+
+#: The most bytes kept free for each later string by default.
+MAX_RESERVE = 16
+
+#: ``create_completion`` arguments the driver sets itself.
+_OWN_ARGS = ("grammar", "max_tokens", "stream", "stop", "echo", "logprobs", "suffix")
+
+
+@dataclass
+class BudgetReport:
+    """How a budgeted completion went (filled as it runs; final once the stream ends)."""
+
+    budget: int
+    """Tokens the answer could use: ``max_tokens``, or what the prompt left of the context."""
+    minimum_tokens: int
+    """Bytes of the shortest valid answer: the least budget that guarantees one."""
+    prompt_tokens: int
+    """Tokens of the prompt."""
+    completion_tokens: int = 0
+    """Tokens of the answer."""
+    narrowed: bool = False
+    """The budget narrowed the grammar (the model would have written past it otherwise)."""
+    narrowed_at: int | None = None
+    """Answer tokens written when the grammar first narrowed."""
+    cut_to_budget_at: int | None = None
+    """Answer tokens written when the grammar was cut to the budget (strings must close)."""
+    dropped_tokens: int = 0
+    """Sampled tokens dropped because they did not fit (resampled under the narrowed grammar)."""
+    finish_reason: str = "length"
+    """``"stop"`` when the answer is a whole document (the grammar allows nothing more),
+    else ``"length"``."""
+    complete: bool = False
+    """The text is a whole sentence of the grammar (valid JSON for the schema)."""
+    timings: dict[str, Any] = field(default_factory=dict)
+    """llama.cpp's prompt and generation timings."""
+    untracked: int = 0
+    """Tokens llama.cpp's grammar accepted that the tracker did not (0 unless the two disagree)."""
+
+    def generation_info(self) -> dict[str, Any]:
+        """The answer's ``generation_info``/``response_metadata`` entries."""
+        return {
+            "finish_reason": self.finish_reason,
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+            },
+            "timings": self.timings,
+            "budget_narrowed": self.narrowed,
+            "token_budget": {
+                "max_tokens": self.budget,
+                "minimum_tokens": self.minimum_tokens,
+                "narrowed_at": self.narrowed_at,
+                "cut_to_budget_at": self.cut_to_budget_at,
+            },
+        }
+
+
+def budgeted_completion(
+    model: Any,
+    prompt_tokens: list[int],
+    schema: dict[str, Any] | Grammar,
+    max_tokens: int | None,
+    *,
+    reserve: int | None = None,
+    **sampling: Any,
+) -> BudgetedCompletion:
+    """An answer to ``prompt_tokens`` valid against ``schema`` within ``max_tokens`` tokens.
+
+    Args:
+        model: A loaded ``llama_cpp.Llama``; the caller holds its lock while iterating.
+        prompt_tokens: The prompt's token ids.
+        schema: A JSON schema (``{}``/``{"type": "object"}``: any JSON value/object), or a
+            grammar in the IR.
+        max_tokens: The answer's budget (``None``/``<= 0``: what the context leaves).
+        reserve: Bytes kept free for each string (or number) the answer still has to write
+            after the one being written, so that a string looping on does not leave later
+            fields empty; what a field does not use passes on. Default: an even split of
+            half the slack above the shortest answer, at most :data:`MAX_RESERVE`.
+        sampling: ``create_completion``'s sampling arguments (temperature, top_p, top_k,
+            min_p, repeat_penalty, seed, ...). Stop sequences do not apply: the grammar ends
+            the answer, and a stop string inside a JSON string would cut a value.
+
+    Raises:
+        TokenBudgetError: the budget cannot hold the shortest valid answer (nothing generated).
+        InvalidParameterError: an invalid schema or sampling argument.
+    """
+    return BudgetedCompletion(model, prompt_tokens, schema, max_tokens, sampling, reserve=reserve)
+
+
+class BudgetedCompletion:
+    """Iterate for the answer's text pieces; :attr:`report` says how it went."""
+
+    def __init__(
+        self,
+        model: Any,
+        prompt_tokens: list[int],
+        schema: dict[str, Any] | Grammar,
+        max_tokens: int | None,
+        sampling: dict[str, Any],
+        *,
+        reserve: int | None = None,
+    ) -> None:
+        from langchain_localllm._core.json_grammar import json_schema_grammar
+
+        self.model = model
+        self.prompt = list(prompt_tokens)
+        self.grammar = schema if isinstance(schema, Grammar) else json_schema_grammar(schema)
+        budget = check_budget(
+            self.grammar, max_tokens or 0, prompt_tokens=len(self.prompt), n_ctx=int(model.n_ctx())
+        )
+        self.tracker = Tracker(self.grammar)
+        self.sampling = {k: v for k, v in sampling.items() if k not in _OWN_ARGS}
+        self.report = BudgetReport(budget, min_length(self.grammar), len(self.prompt))
+        if reserve is None:
+            pieces = max(self.tracker.start().later_pieces(), 1)
+            reserve = min((budget - self.report.minimum_tokens) // (2 * pieces), MAX_RESERVE)
+        self.reserve = max(reserve, 0)
+        """Bytes kept free for each string still to write."""
+        self.text = ""
+        """The answer so far."""
+
+    def __iter__(self) -> Iterator[str]:
+        llama_cpp = import_llama_cpp()
+        llm, report = self.model, self.report
+        full = to_gbnf(self.grammar)
+        check_grammar(llm, full)
+        driver = _Driver(self, llama_cpp)
+        pieces: list[str] = []
+        with CompletionCounters(llm) as counters:  # llama.cpp's timings (the caller holds the lock)
+            driver.install()
+            stream = llm.create_completion(
+                self.prompt,
+                grammar=llama_cpp.LlamaGrammar.from_string(full, verbose=False),
+                max_tokens=report.budget,
+                stream=True,
+                stop=[],
+                **self.sampling,
+            )
+            try:
+                for part in stream:
+                    text = part["choices"][0]["text"]
+                    if text:
+                        pieces.append(text)
+                        self.text += text
+                        yield text
+            finally:
+                stream.close()
+                driver.uninstall()
+                report.timings = counters.timings()
+        report.completion_tokens = len(driver.passed)
+        report.complete = driver.state.complete
+        report.finish_reason = "stop" if report.complete else "length"
+
+
+class _Driver:
+    """The model's ``generate`` for one completion, with the budget check (see the module)."""
+
+    def __init__(self, completion: BudgetedCompletion, llama_cpp: Any) -> None:
+        self.completion = completion
+        self.llm = completion.model
+        self.llama_cpp = llama_cpp
+        self.state: ParseState = completion.tracker.start()
+        """The state after the tokens passed on."""
+        self.passed: list[int] = []
+        self._inner_generate: Any = None
+        self._had_own = False
+
+    def install(self) -> None:
+        self._had_own = "generate" in vars(self.llm)
+        self._inner_generate = self.llm.generate
+        self.llm.generate = self.generate
+
+    def uninstall(self) -> None:
+        if self._had_own:
+            self.llm.generate = self._inner_generate
+        else:
+            del self.llm.generate
+
+    def generate(self, tokens: Any, **kwargs: Any) -> Iterator[int]:
+        report, budget = self.completion.report, self.completion.report.budget
+        reserve = self.completion.reserve
+        pieces: dict[int, bytes] = {}  # token -> its text as llama.cpp's grammar sees it
+        vocab = self.llm._model.vocab
+        prompt = list(tokens)
+        inner = self._inner_generate(prompt, **kwargs)
+        level = 0  # 0: full grammar, 1: structure narrowed, 2: cut to the budget
+        held: list[int] = []  # sampled tokens ending inside a character: passed on once it is whole
+        tail = b""  # the bytes of that unfinished character
+        work = self.state  # the state after the held tokens' whole characters
+        try:
+            while True:
+                try:
+                    token = next(inner)
+                except StopIteration:
+                    return
+                if self.llama_cpp.llama_vocab_is_eog(vocab, token):
+                    yield token
+                    return
+                piece = pieces.get(token)
+                if piece is None:
+                    piece = pieces[token] = self.llm.detokenize([token], special=True)
+                data = tail + piece
+                whole, missing = _utf8_split(data)
+                after = work.feed(data[:whole].decode("utf-8", errors="replace")) if whole else work
+                used = len(self.passed) + len(held) + 1
+                fits = after is not None and after.shortest + missing <= budget - used
+                if fits and reserve and level < 2:
+                    assert after is not None
+                    fits = after.shortest + missing + reserve * after.later_pieces() <= budget - used
+                if not fits and level < 2:
+                    if after is None:
+                        report.untracked += 1
+                    report.dropped_tokens += 1
+                    opened = after is None or after.shortest + missing > work.shortest
+                    state = self.state
+                    slack = budget - len(self.passed) - state.shortest - reserve * state.later_pieces()
+                    level = 1 if level == 0 and opened and slack > 0 else 2
+                    report.narrowed = True
+                    if report.narrowed_at is None:
+                        report.narrowed_at = len(self.passed)
+                    if level == 2:
+                        report.cut_to_budget_at = len(self.passed)
+                    narrowed = to_gbnf(
+                        narrowed_grammar(state, None if level == 1 else budget - len(self.passed))
+                    )
+                    check_grammar(self.llm, narrowed)
+                    inner.close()
+                    kwargs["grammar"] = self.llama_cpp.LlamaGrammar.from_string(narrowed, verbose=False)
+                    inner = self._inner_generate(prompt + self.passed, **kwargs)
+                    held, tail, work = [], b"", self.state
+                    continue
+                if after is None:  # llama.cpp's grammar took what the tracker refuses: keep going
+                    report.untracked += 1
+                    after = work
+                work = after
+                if missing:
+                    held.append(token)
+                    tail = data[whole:]
+                    continue
+                ready, held, tail, self.state = [*held, token], [], b"", work
+                for passed in ready:  # create_completion may stop after any of them (max_tokens)
+                    self.passed.append(passed)
+                    yield passed
+        finally:
+            inner.close()
+
+
+def _utf8_split(data: bytes) -> tuple[int, int]:
+    """Bytes of ``data`` that form whole characters, and how many bytes the last one still lacks."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data), 0
+        if byte >= 0xC0:  # the lead byte of the last character
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return (len(data) - back, need - back) if back < need else (len(data), 0)
+    return len(data), 0
