@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import BaseModel
 
 from langchain_localllm._core.decoding.budget import check_budget, narrowed_grammar, static_grammar
