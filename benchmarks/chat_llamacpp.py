@@ -1,6 +1,6 @@
 """ChatLlamaCpp next to raw llama-cpp-python chat and langchain-community's ChatLlamaCpp.
 
-    python benchmarks/chat_llamacpp.py [--rounds 5] [--tokens 200]
+    python benchmarks/chat_llamacpp.py [--rounds 5] [--tokens 200] [--baseline-tree PATH]
 
 On a generated ~25M-parameter model (random weights, real llama architecture, ChatML
 template), in interleaved rounds so that machine noise hits every contestant alike:
@@ -13,11 +13,17 @@ template), in interleaved rounds so that machine noise hits every contestant ali
   ~1,000-token system prompt (target <= 0.25x), directly after the first turn and with
   another conversation (its own ~1,000-token system prompt) run on the same model in
   between; for ours and for community's.
+
+With ``--baseline-tree PATH`` (a checkout of another commit) the streamed tokens/s of ours and
+of raw llama-cpp-python are measured with the package imported from this repository and from
+``PATH``, in interleaved worker processes (``benchmarks/_trees.py``); raw is the control (the
+same code in both), ours/raw the figure that must not get worse.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import warnings
@@ -27,6 +33,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from benchmarks import _trees
 from langchain_localllm import ChatLlamaCpp
 from langchain_localllm.demo_models import write_tiny_model
 
@@ -85,13 +92,58 @@ def turns(
     return {"first": first, "second": second / first, "interleaved": interleaved / first}
 
 
+# --- measurements run in both trees by --baseline-tree (benchmarks/_trees.py) -------------
+
+
+@functools.cache
+def _stream_contestants(tokens: int) -> dict[str, Callable[[], Iterator[str]]]:
+    import llama_cpp
+
+    path = write_tiny_model(
+        CACHE / "bench-25m-chatml-4k.gguf", size="bench", chat_format="chatml", context_length=4096
+    )
+    raw = llama_cpp.Llama(model_path=str(path), **LOAD)
+    ours = ChatLlamaCpp(model_path=str(path), max_tokens=tokens, **LOAD, **SAMPLING)
+    ours.load()
+    messages = [{"role": "user", "content": QUESTION}]
+
+    def raw_stream() -> Iterator[str]:
+        for part in raw.create_chat_completion(messages, stream=True, max_tokens=tokens, **SAMPLING):
+            yield part["choices"][0]["delta"].get("content") or ""
+
+    def ours_stream() -> Iterator[str]:
+        return (str(chunk.content) for chunk in ours.stream([HumanMessage(QUESTION)]))
+
+    return {"raw": raw_stream, "ours": ours_stream}
+
+
+def measure_stream(tokens: int) -> dict[str, float]:
+    """One round: streamed tokens/s of raw and ours, and ours/raw."""
+    contestants = _stream_contestants(tokens)
+    rates = {name: stream_rate(stream(), tokens) for name, stream in contestants.items()}
+    return {"raw tok/s": rates["raw"], "ours tok/s": rates["ours"], "ours/raw": rates["ours"] / rates["raw"]}
+
+
+def compare_trees(args: argparse.Namespace) -> None:
+    script = Path(__file__).resolve()
+    print(f"streamed tokens/s, {args.tokens} tokens, {args.rounds} rounds per tree")
+    results = _trees.side_by_side(
+        script, "measure_stream", [{"tokens": args.tokens}], args.baseline_tree, args.rounds
+    )
+    _trees.print_table("ChatLlamaCpp.stream vs raw create_chat_completion", results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=200)
+    _trees.add_argument(parser)
     args = parser.parse_args()
+    if args.baseline_tree is not None:
+        compare_trees(args)
+        return
 
     import llama_cpp
     from langchain_community.chat_models import ChatLlamaCpp as CommunityChatLlamaCpp
