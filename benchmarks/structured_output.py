@@ -291,7 +291,7 @@ def plain_suite(model: str, args: argparse.Namespace) -> None:
     import llama_cpp
     from langchain_community.chat_models import ChatLlamaCpp as CommunityChatLlamaCpp
 
-    from langchain_localllm._core.json_grammar import json_schema_to_gbnf
+    from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
     from langchain_localllm.errors import TokenBudgetError
     from langchain_localllm.llamacpp.budgeted import budgeted_completion
     from langchain_localllm.llamacpp.runtime import CompletionCounters, load_llama

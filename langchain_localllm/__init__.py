@@ -14,7 +14,7 @@ from langchain_localllm._core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     # The public names, listed once: lazy_exports reads them (an `X as X` re-exports X).
-    from langchain_localllm._core.model_cache import (
+    from langchain_localllm._inprocess.model_cache import (
         clear_model_cache as clear_model_cache,
     )
     from langchain_localllm.errors import (

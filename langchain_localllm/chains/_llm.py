@@ -9,7 +9,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable
 
-from langchain_localllm._core.tokens import (
+from langchain_localllm._core.base.tokens import (
     approximate_tokens as approximate_tokens,
     token_counter as token_counter,
     unwrap_runnable as _unwrap,

@@ -36,10 +36,11 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
-from langchain_localllm._core.structured import OutputSchema, output_schema
+from langchain_localllm._core.base.tokens import unwrap_runnable as _unwrap
+from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.tools.schemas import OutputSchema, output_schema
 from langchain_localllm.chains._inputs import documents_of
-from langchain_localllm.chains._llm import _unwrap, is_chat_model, select_prompt
+from langchain_localllm.chains._llm import is_chat_model, select_prompt
 from langchain_localllm.chains._map import Progress, amap_bounded, map_bounded
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.prompts import format_prompt_selector

@@ -11,7 +11,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.gguf.reader import read_gguf
 
 __all__ = ["gpt4all_version", "unsupported_architecture"]
 

@@ -8,15 +8,15 @@ from typing import Any, ClassVar
 from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
-from langchain_localllm._core.chat_model import ChatDelta
-from langchain_localllm._core.constrained_chat import (
+from langchain_localllm._core.base.chat import ChatDelta
+from langchain_localllm._core.tools.calling import NoConstrainedDecoding, answer_constraint, tool_request
+from langchain_localllm._inprocess.chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm._inprocess.constrained import (
     constrained_deltas,
     prepare_tool_messages,
     tool_plan,
     uses_tools,
 )
-from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
-from langchain_localllm._core.tool_calling import NoConstrainedDecoding, answer_constraint, tool_request
 from langchain_localllm.gpt4all.params import GPT4AllParams
 from langchain_localllm.gpt4all.runtime import eos_text, generate_locked
 from langchain_localllm.prompts.chat_template import render_chat_template

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from langchain_localllm._core.compat import Ignored, PeerKwargs
-from langchain_localllm._core.derived import derived
-from langchain_localllm._core.embeddings_base import LocalEmbeddings
-from langchain_localllm._core.model_cache import LoadedModel
+from langchain_localllm._core.base.derived import derived
+from langchain_localllm._core.base.embeddings import LocalEmbeddings
+from langchain_localllm._core.base.peers import Ignored, PeerKwargs
+from langchain_localllm._inprocess.model_cache import LoadedModel
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
 from langchain_localllm.gpt4all.runtime import load_gpt4all, resolve_model_file, token_ids
 

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.base_llm import LocalLLM
-from langchain_localllm._core.compat import Ignored
+from langchain_localllm._core.base.llm import LocalLLM
+from langchain_localllm._core.base.peers import Ignored
 from langchain_localllm.gpt4all.params import GPT4AllParams
 from langchain_localllm.gpt4all.runtime import DEFAULT_MODEL_DIR, generate_locked, import_gpt4all
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from langchain_localllm._core.compat import Ignored, PeerArguments
-from langchain_localllm._core.derived import DerivedState, derived
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.model_cache import LoadedModel
+from langchain_localllm._core.base.derived import DerivedState, derived
+from langchain_localllm._core.base.peers import Ignored, PeerArguments
+from langchain_localllm._core.gguf.reader import read_gguf
+from langchain_localllm._inprocess.model_cache import LoadedModel
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.gpt4all.runtime import load_gpt4all, resolve_model_file, token_ids
 

@@ -17,12 +17,10 @@ from typing import Any
 
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.gguf_tokenizer import gguf_tokenizer
-from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
-from langchain_localllm._core.native_output import native_stderr
-from langchain_localllm._core.stop_sequences import StopScanner
+from langchain_localllm._core.base.timings import timings_info
+from langchain_localllm._core.gguf.reader import read_gguf
+from langchain_localllm._inprocess.model_cache import MODEL_CACHE, LoadedModel
+from langchain_localllm._inprocess.native_output import native_stderr
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     InvalidModelFileError,
@@ -31,6 +29,8 @@ from langchain_localllm.errors import (
     UnsupportedArchitectureError,
 )
 from langchain_localllm.gpt4all.architecture import gpt4all_version, unsupported_architecture
+from langchain_localllm.gpt4all.stop_sequences import StopScanner
+from langchain_localllm.gpt4all.tokenizer import gguf_tokenizer
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
@@ -132,7 +132,7 @@ def token_ids(path: Path, text: str) -> list[int]:
     gpt4all's API has no tokenizer, and loading llama.cpp for one would need another
     runtime: the vocabulary is read from the file (no weights) and applied in Python,
     the same as llama.cpp for SentencePiece vocabularies, close for byte-level BPE ones
-    (see :mod:`langchain_localllm._core.gguf_tokenizer`). Special tokens written in the
+    (see :mod:`langchain_localllm.gpt4all.tokenizer`). Special tokens written in the
     text count as one token; no BOS is added.
     """
     return gguf_tokenizer(path).encode(text)

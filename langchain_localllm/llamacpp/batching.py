@@ -66,8 +66,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.stop_sequences import StopScanner
+from langchain_localllm._core.base.timings import timings_info
 from langchain_localllm.errors import (
     BatchDecodeError,
     ContextLengthExceededError,
@@ -75,6 +74,7 @@ from langchain_localllm.errors import (
     InvalidParameterError,
     LocalLLMError,
 )
+from langchain_localllm.gpt4all.stop_sequences import StopScanner
 from langchain_localllm.llamacpp.runtime import check_grammar, import_llama_cpp
 
 __all__ = ["DEFAULT_N_PARALLEL", "BatchedEngine", "EngineStats", "SequenceResult", "SequenceStream"]

@@ -146,7 +146,7 @@ class BudgetedCompletion:
         *,
         reserve: int | None = None,
     ) -> None:
-        from langchain_localllm._core.json_grammar import json_schema_grammar
+        from langchain_localllm._core.decoding.json_grammar import json_schema_grammar
 
         self.model = model
         self.prompt = list(prompt_tokens)

@@ -9,17 +9,17 @@ from typing import Any, ClassVar
 from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
-from langchain_localllm._core.chat_model import ChatDelta
-from langchain_localllm._core.compat import Ignored
-from langchain_localllm._core.constrained_chat import (
+from langchain_localllm._core.base.chat import ChatDelta
+from langchain_localllm._core.base.peers import Ignored
+from langchain_localllm._core.tools.calling import ToolRequest, answer_constraint, tool_request
+from langchain_localllm._inprocess.chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
+from langchain_localllm._inprocess.constrained import (
     constrained_deltas,
     prepare_tool_messages,
     tool_plan,
     uses_tools,
 )
-from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
-from langchain_localllm._core.model_cache import LoadedModel
-from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
+from langchain_localllm._inprocess.model_cache import LoadedModel
 from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
 from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from langchain_localllm._core.compat import Ignored
-from langchain_localllm._core.derived import derived
-from langchain_localllm._core.embeddings_base import LocalEmbeddings
+from langchain_localllm._core.base.derived import derived
+from langchain_localllm._core.base.embeddings import LocalEmbeddings
+from langchain_localllm._core.base.peers import Ignored
 from langchain_localllm.errors import InvalidModelFileError, InvalidParameterError
 from langchain_localllm.llamacpp.runtime import LlamaModelUser, resolve_n_ctx
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.base.llm import LocalLLM
 from langchain_localllm.llamacpp.params import LlamaCppParams
 from langchain_localllm.llamacpp.runtime import stream_completion
 

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
-from langchain_localllm._core.compat import Ignored
-from langchain_localllm._core.derived import DerivedState, derived
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.base.derived import DerivedState, derived
+from langchain_localllm._core.base.peers import Ignored
+from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.gguf.reader import read_gguf
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.llamacpp.runtime import (
     CompletionSettings,

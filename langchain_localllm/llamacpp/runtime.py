@@ -23,12 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.gguf_file import read_gguf
-from langchain_localllm._core.model_cache import MODEL_CACHE, LoadedModel
-from langchain_localllm._core.model_turns import Cancelled, Turn
-from langchain_localllm._core.native_output import native_stderr
-from langchain_localllm._core.threads import current_cancel_token
+from langchain_localllm._core.base.threads import current_cancel_token
+from langchain_localllm._core.base.timings import timings_info
+from langchain_localllm._core.gguf.reader import read_gguf
+from langchain_localllm._inprocess.model_cache import MODEL_CACHE, LoadedModel
+from langchain_localllm._inprocess.native_output import native_stderr
+from langchain_localllm._inprocess.turns import Cancelled, Turn
 from langchain_localllm.errors import (
     ContextLengthExceededError,
     InvalidModelFileError,

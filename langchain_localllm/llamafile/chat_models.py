@@ -10,11 +10,11 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr
 
-from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
-from langchain_localllm._core.http_connection import BaseUrl
-from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm._core.server_exchange import ReadThrough, ServerRequest
-from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
+from langchain_localllm._core.base.chat import ChatDelta, messages_to_dicts
+from langchain_localllm._core.http.errors import LLAMA_SERVER, ServerKind
+from langchain_localllm._core.server.connection import BaseUrl
+from langchain_localllm._core.server.exchange import ReadThrough, ServerRequest
+from langchain_localllm._core.tools.calling import ToolRequest, answer_constraint, tool_request
 from langchain_localllm.errors import (
     LocalLLMError,
     MalformedResponseError,

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from langchain_localllm._core.fleet import FleetClient
-from langchain_localllm._core.http import HttpClient
-from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
-from langchain_localllm._core.http_errors import LLAMA_SERVER
+from langchain_localllm._core.http.client import HttpClient
+from langchain_localllm._core.http.errors import LLAMA_SERVER
+from langchain_localllm._core.http.fleet import FleetClient
+from langchain_localllm._core.server.connection import BaseUrl, ServerConnection
 from langchain_localllm.errors import MalformedResponseError
 
 __all__ = ["DEFAULT_LLAMAFILE_URL", "LlamaServerClient", "LlamaServerConnection"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
+from langchain_localllm._core.http.errors import LLAMA_SERVER, ServerKind
+from langchain_localllm._core.server.embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import (
     InvalidModelFileError,
     MalformedResponseError,

@@ -9,11 +9,11 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import Field, PrivateAttr, model_validator
 
-from langchain_localllm._core.compat import Ignored
-from langchain_localllm._core.derived import derived
-from langchain_localllm._core.http_errors import LLAMA_SERVER, ServerKind
-from langchain_localllm._core.http_llm import ServerLLM, drop_none
-from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.base.derived import derived
+from langchain_localllm._core.base.peers import Ignored
+from langchain_localllm._core.http.errors import LLAMA_SERVER, ServerKind
+from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.server.llm import ServerLLM, drop_none
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.llamafile.client import LlamaServerConnection
 from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE

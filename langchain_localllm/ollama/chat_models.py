@@ -9,15 +9,15 @@ from typing import Any, ClassVar, Literal
 from langchain_core.messages import BaseMessage
 from pydantic import model_validator
 
-from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
-from langchain_localllm._core.http_chat import ServerChatModel
-from langchain_localllm._core.http_errors import OLLAMA, ServerKind
-from langchain_localllm._core.http_llm import drop_none
-from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
-from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
+from langchain_localllm._core.base.chat import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
+from langchain_localllm._core.http.errors import OLLAMA, ServerKind
+from langchain_localllm._core.server.chat import ServerChatModel
+from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.server.llm import drop_none
+from langchain_localllm._core.tools.calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.ollama.llms import OllamaModel, ollama_timings
-from langchain_localllm.ollama.options import _OPTION_FIELDS
+from langchain_localllm.ollama.options import OPTION_FIELDS
 from langchain_localllm.ollama.tools import call_chunks, tool_fields
 
 __all__ = ["ChatOllama"]
@@ -100,7 +100,7 @@ class ChatOllama(OllamaModel, ServerChatModel):
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
         (
-            *_OPTION_FIELDS,
+            *OPTION_FIELDS,
             "options",
             "format",
             "keep_alive",

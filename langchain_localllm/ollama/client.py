@@ -1,7 +1,7 @@
 """The Ollama server's API: where it is (``OLLAMA_HOST``) and its administration endpoints.
 
 :func:`ollama_base_url_from_env` is the one reader of ``OLLAMA_HOST`` for every Ollama class
-and the CLI. :class:`OllamaClient` wraps the pooled :class:`~langchain_localllm._core.http.HttpClient`
+and the CLI. :class:`OllamaClient` wraps the pooled :class:`~langchain_localllm._core.http.client.HttpClient`
 with the endpoints that are not generation: ``/api/version``, ``/api/tags``, ``/api/show``,
 ``/api/pull`` (with a progress bar) and ``/api/ps``.
 
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from langchain_localllm._core.compat import warn_no_effect
-from langchain_localllm._core.fleet import FleetClient
-from langchain_localllm._core.http import HttpClient
-from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
-from langchain_localllm._core.http_errors import OLLAMA
+from langchain_localllm._core.base.peers import warn_no_effect
+from langchain_localllm._core.http.client import HttpClient
+from langchain_localllm._core.http.errors import OLLAMA
+from langchain_localllm._core.http.fleet import FleetClient
+from langchain_localllm._core.server.connection import BaseUrl, ServerConnection
 from langchain_localllm.errors import (
     GenerationError,
     MalformedResponseError,

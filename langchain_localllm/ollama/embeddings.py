@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from langchain_localllm._core.compat import Ignored, warn_no_effect
-from langchain_localllm._core.http_errors import OLLAMA, ServerKind
-from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
+from langchain_localllm._core.base.peers import Ignored, warn_no_effect
+from langchain_localllm._core.http.errors import OLLAMA, ServerKind
+from langchain_localllm._core.server.embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import MalformedResponseError, ServerResponseError, UnsupportedParameterError
 from langchain_localllm.ollama.client import OllamaConnection
 

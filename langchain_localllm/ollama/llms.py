@@ -10,14 +10,14 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 from pydantic import PrivateAttr, field_validator
 
-from langchain_localllm._core.compat import warn_no_effect
-from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.http_errors import OLLAMA, ServerKind
-from langchain_localllm._core.http_llm import ServerLLM, drop_none, nanos_to_ms
-from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.base.peers import warn_no_effect
+from langchain_localllm._core.base.timings import timings_info
+from langchain_localllm._core.http.errors import OLLAMA, ServerKind
+from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.server.llm import ServerLLM, drop_none, nanos_to_ms
 from langchain_localllm.errors import MalformedResponseError, UnsupportedParameterError
 from langchain_localllm.ollama.client import DEFAULT_OLLAMA_PORT, OllamaConnection, ollama_base_url_from_env
-from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
+from langchain_localllm.ollama.options import OPTION_FIELDS, OllamaOptions
 
 __all__ = ["DEFAULT_OLLAMA_PORT", "Ollama", "OllamaLLM", "OllamaModel", "ollama_base_url_from_env"]
 
@@ -219,7 +219,7 @@ class Ollama(OllamaModel, ServerLLM):
 
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
-        (*_OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options", "reasoning")
+        (*OPTION_FIELDS, *_REQUEST_FIELDS, *_CALL_ONLY_FIELDS, "options", "reasoning")
     )
 
     system: str | None = None

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from langchain_localllm._core.http_llm import drop_none
+from langchain_localllm._core.server.llm import drop_none
 
 #: Model options (``options`` in the request), named as Ollama names them.
-_OPTION_FIELDS = (
+OPTION_FIELDS = (
     "num_ctx",
     "num_predict",
     "num_keep",
@@ -121,13 +121,13 @@ class OllamaOptions(BaseModel):
     """More model options sent as given; per-call ``options=`` are merged over these."""
 
     def _instance_options(self) -> dict[str, Any]:
-        options = drop_none({name: getattr(self, name) for name in _OPTION_FIELDS})
+        options = drop_none({name: getattr(self, name) for name in OPTION_FIELDS})
         options.update(self.options or {})
         return options
 
     def _merged_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Instance options, then the call's option keywords, then the call's ``options=``."""
         options = self._instance_options()
-        options.update(drop_none({k: v for k, v in kwargs.items() if k in _OPTION_FIELDS}))
+        options.update(drop_none({k: v for k, v in kwargs.items() if k in OPTION_FIELDS}))
         options.update(kwargs.get("options") or {})
         return options

@@ -19,8 +19,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage
 
-from langchain_localllm._core.http_chat import server_call_chunk
-from langchain_localllm._core.tool_calling import Constraint, ToolRequest, new_call_id
+from langchain_localllm._core.server.chat import server_call_chunk
+from langchain_localllm._core.tools.calling import Constraint, ToolRequest, new_call_id
 from langchain_localllm.errors import MalformedResponseError
 
 __all__ = ["OLLAMA_FORMAT", "OllamaFormat", "call_chunks", "tool_fields"]

@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 from langchain_core.messages import BaseMessage
 from pydantic import Field
 
-from langchain_localllm._core.chat_model import ChatDelta, messages_to_dicts
-from langchain_localllm._core.http_chat import ServerChatModel, server_call_chunk
-from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
-from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
+from langchain_localllm._core.base.chat import ChatDelta, messages_to_dicts
+from langchain_localllm._core.server.chat import ServerChatModel, server_call_chunk
+from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.tools.calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_localllm._core.tool_calling import Constraint
+from langchain_localllm._core.tools.calling import Constraint
 
 __all__ = ["DIALECTS", "Dialect", "dialect_for_owner", "register_dialect"]
 

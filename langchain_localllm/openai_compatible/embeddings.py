@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_localllm._core.server_embeddings import Call, Exchange, ServerEmbeddings, vector_of
+from langchain_localllm._core.server.embeddings import Call, Exchange, ServerEmbeddings, vector_of
 from langchain_localllm.errors import LocalLLMError, MalformedResponseError, UnsupportedParameterError
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer
 

@@ -7,9 +7,9 @@ from typing import Any
 from langchain_core.language_models import LangSmithParams
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.generation_info import timings_info
-from langchain_localllm._core.http_llm import ServerLLM
-from langchain_localllm._core.server_exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.base.timings import timings_info
+from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
+from langchain_localllm._core.server.llm import ServerLLM
 from langchain_localllm.errors import MalformedResponseError
 from langchain_localllm.openai_compatible.params import GenerationFields
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer

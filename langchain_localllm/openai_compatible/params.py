@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from langchain_localllm._core.http_llm import drop_none
-from langchain_localllm._core.server_exchange import check_call_kwargs
+from langchain_localllm._core.server.exchange import check_call_kwargs
+from langchain_localllm._core.server.llm import drop_none
 from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
 from langchain_localllm.openai_compatible.server import ServerInfo
 

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from langchain_localllm._core.http_connection import BaseUrl, ServerConnection
-from langchain_localllm._core.http_errors import ServerKind
+from langchain_localllm._core.http.errors import ServerKind
+from langchain_localllm._core.server.connection import BaseUrl, ServerConnection
 from langchain_localllm.errors import (
     InvalidParameterError,
     LocalLLMError,

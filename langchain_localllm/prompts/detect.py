@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 
-from langchain_localllm._core.tokens import unwrap_runnable as _unwrap
+from langchain_localllm._core.base.tokens import unwrap_runnable as _unwrap
 from langchain_localllm.errors import ChatTemplateError, ChatTemplateLimitError
 from langchain_localllm.prompts.base_model import PROBE_CONTENTS, is_base_model_template
 from langchain_localllm.prompts.chat_template import render_chat_template, template_source

@@ -19,7 +19,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 
-from langchain_localllm._core.tokens import token_counter
+from langchain_localllm._core.base.tokens import token_counter
 from langchain_localllm.errors import DocumentLoadError, EmbeddingMismatchError, InvalidParameterError
 from langchain_localllm.rag._db import STORE_FILE_NAME
 from langchain_localllm.rag.files import (

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from langchain_core.exceptions import ContextOverflowError
 
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
 from langchain_localllm.errors import ContextLengthExceededError, EngineClosedError, InvalidParameterError
 from langchain_localllm.llamacpp.batching import BatchedEngine, SequenceStream
 

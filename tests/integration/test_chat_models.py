@@ -25,7 +25,7 @@ from langchain_localllm import (
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
-from langchain_localllm._core.inprocess_chat import deltas_from_text
+from langchain_localllm._inprocess.chat import deltas_from_text
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.prompts import get_chat_format
 from tests.fixtures.models import tiny_model

@@ -12,7 +12,7 @@ import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_localllm import GPT4All, GPT4AllEmbeddings, LlamaCppEmbeddings
-from langchain_localllm._core.model_cache import MODEL_CACHE
+from langchain_localllm._inprocess.model_cache import MODEL_CACHE
 from langchain_localllm.demo_models.minilm import (
     MINILM_NAME,
     minilm_gguf_path,
@@ -47,7 +47,7 @@ def cosine(a: Any, b: Any) -> float:
 
 
 def test_converted_gguf_is_a_mean_pooled_bert_with_the_real_vocabulary(minilm_path: Path) -> None:
-    from langchain_localllm._core.gguf_file import read_gguf
+    from langchain_localllm._core.gguf.reader import read_gguf
 
     info = read_gguf(minilm_path)
     assert info.architecture == "bert"

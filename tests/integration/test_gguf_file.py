@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from langchain_localllm._core.gguf_file import GGML_TYPES, read_gguf
+from langchain_localllm._core.gguf.reader import GGML_TYPES, read_gguf
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.errors import InvalidModelFileError, LocalLLMError, ModelFileNotFoundError
 from tests.fixtures.chat_templates import CHAT_TEMPLATES

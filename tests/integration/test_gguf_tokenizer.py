@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_localllm import ChatGPT4All, GPT4All, GPT4AllEmbeddings
-from langchain_localllm._core.gguf_tokenizer import gguf_tokenizer
+from langchain_localllm.gpt4all.tokenizer import gguf_tokenizer
 from langchain_localllm.prompts.chat_template import render_chat_template
 from tests.fixtures.models import tiny_model
 

@@ -18,7 +18,7 @@ from langchain_localllm import (
     ModelFileNotFoundError,
     UnsupportedParameterWarning,
 )
-from langchain_localllm._core.model_cache import MODEL_CACHE
+from langchain_localllm._inprocess.model_cache import MODEL_CACHE
 from tests.fixtures.runs import LLMEvents as Recorder
 
 PROMPT = "The first man on the moon was"

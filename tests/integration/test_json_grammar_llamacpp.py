@@ -1,9 +1,9 @@
-"""The grammars of :mod:`langchain_localllm._core.json_grammar` and of the tool-call syntaxes
+"""The grammars of :mod:`langchain_localllm._core.decoding.json_grammar` and of the tool-call syntaxes
 compile in llama.cpp itself (this needs llama-cpp-python, so it is not in the unit tier)."""
 
 from __future__ import annotations
 
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
 from langchain_localllm.prompts.tool_calls import get_tool_call_syntax
 from langchain_localllm.prompts.tool_calls.grammar import tool_call_grammar
 

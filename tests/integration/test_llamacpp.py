@@ -21,7 +21,7 @@ from langchain_localllm import (
     LlamaCpp,
     ModelFileNotFoundError,
 )
-from langchain_localllm._core.model_cache import MODEL_CACHE
+from langchain_localllm._inprocess.model_cache import MODEL_CACHE
 from tests.fixtures.models import tiny_model
 from tests.fixtures.runs import LLMEvents as Recorder
 

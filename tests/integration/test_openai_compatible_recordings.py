@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from pydantic import BaseModel
 
 from langchain_localllm import ChatOpenAICompatible, OpenAICompatible
-from langchain_localllm._core.http_errors import error_from_response
+from langchain_localllm._core.http.errors import error_from_response
 from langchain_localllm.errors import ContextLengthExceededError
 from langchain_localllm.openai_compatible.chat_models import ChatReader
 from langchain_localllm.openai_compatible.server import OPENAI_COMPATIBLE
@@ -231,7 +231,7 @@ def test_vllm_incremental_tool_call_deltas_are_joined_per_index() -> None:
     events = [item["__data__"] for item in record["response"]["body"]]
     reader = ChatReader("recorded")
     deltas = [d for d in [*map(reader.feed, events), reader.close()] if d is not None]
-    from langchain_localllm._core.chat_model import LocalChatModel
+    from langchain_localllm._core.base.chat import LocalChatModel
 
     chunks = [LocalChatModel._chunk(chat(model="m", dialect="vllm"), d).message for d in deltas]
     joined = chunks[0]

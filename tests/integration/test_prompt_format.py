@@ -76,7 +76,7 @@ def test_same_file_name_in_two_folders_is_two_models(tmp_path: Path) -> None:
 
 
 def test_detection_does_not_load_the_model(neutral_models: dict[str | None, Path]) -> None:
-    from langchain_localllm._core.model_cache import MODEL_CACHE
+    from langchain_localllm._inprocess.model_cache import MODEL_CACHE
 
     before = len(MODEL_CACHE)
     llm = LlamaCpp(model_path=str(neutral_models["phi3"]), n_ctx=321, verbose=False)

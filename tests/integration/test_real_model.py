@@ -87,7 +87,7 @@ def block(name, *calls):
         call()
     os.write(2, f"</{name}>\\n".encode())
 block("quiet", lambda: quiet.invoke("Hello"), lambda: chat.invoke("Hi"))
-from langchain_localllm._core.model_cache import MODEL_CACHE
+from langchain_localllm._inprocess.model_cache import MODEL_CACHE
 block("loud", lambda: loud.invoke("Hello"), lambda: MODEL_CACHE.evict(loud.load().key))  # freed here
 block("quiet", lambda: quiet.invoke("Hello again"), lambda: chat.invoke("Hi again"))
 """

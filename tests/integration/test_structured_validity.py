@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from langchain_localllm import LlamaCpp
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
 from tests.fixtures.models import tiny_model
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 12}

@@ -22,14 +22,14 @@ import jsonschema
 import pytest
 
 from langchain_localllm._core.decoding.budget import narrowed_grammar, static_grammar
-from langchain_localllm._core.decoding.pattern import Grammar, to_gbnf
-from langchain_localllm._core.decoding.tracker import Tracker
-from langchain_localllm._core.json_grammar import (
+from langchain_localllm._core.decoding.json_grammar import (
     MAX_INDENT,
     budget_gbnf,
     json_schema_grammar,
     json_schema_to_gbnf,
 )
+from langchain_localllm._core.decoding.pattern import Grammar, to_gbnf
+from langchain_localllm._core.decoding.tracker import Tracker
 from langchain_localllm.errors import TokenBudgetError
 from langchain_localllm.llamacpp.budgeted import budgeted_completion
 from langchain_localllm.llamacpp.runtime import check_grammar, import_llama_cpp, load_llama

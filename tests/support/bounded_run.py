@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from langchain_localllm import Llamafile, Ollama
-from langchain_localllm._core.http_llm import ServerLLM
+from langchain_localllm._core.server.llm import ServerLLM
 from tests.support.fault_server import FaultServer, Repeat
 
 MiB = 1 << 20

@@ -126,7 +126,7 @@ CALLS: dict[str, Callable[[dict[str, Any]], None]] = {
 
 
 def _run_case(kind: str, payload: dict[str, Any]) -> Outcome:
-    from langchain_localllm._core.model_cache import MODEL_CACHE
+    from langchain_localllm._inprocess.model_cache import MODEL_CACHE
 
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     before = _rss_kb()

@@ -63,9 +63,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from langchain_localllm._core.chat_model import ReasoningSplitter
-from langchain_localllm._core.constrained_chat import tool_plan
-from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.base.chat import ReasoningSplitter
+from langchain_localllm._core.gguf.reader import read_gguf
+from langchain_localllm._inprocess.constrained import tool_plan
 from langchain_localllm.prompts import FORMATS, ChatFormat, ChatTemplateError
 from langchain_localllm.prompts.chat_template import render_chat_template
 from langchain_localllm.prompts.tool_calls import ToolCallParser, ToolCallSyntax

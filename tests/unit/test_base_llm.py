@@ -11,7 +11,7 @@ from langchain_core.callbacks import CallbackManager
 from langchain_core.outputs import GenerationChunk
 
 from langchain_localllm import InvalidParameterError, LlamaCpp, LocalLLMError
-from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.base.llm import LocalLLM
 from tests.fixtures.runs import LLMEvents as Tokens
 
 

@@ -17,7 +17,7 @@ from langchain_core.outputs import GenerationChunk
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 
-from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.base.llm import LocalLLM
 from langchain_localllm.callbacks import (
     AsyncIteratorCallbackHandler,
     JupyterStreamingCallbackHandler,

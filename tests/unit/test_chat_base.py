@@ -16,7 +16,7 @@ import pytest
 from langchain_core import exceptions as lc_exceptions
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_localllm._core.chat_model import (
+from langchain_localllm._core.base.chat import (
     ChatDelta,
     LocalChatModel,
     ReasoningSplitter,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.base.llm import LocalLLM
 from langchain_localllm.cli.chat import Conversation
 from langchain_localllm.cli.llm_factory import _sampling_kwargs
 from langchain_localllm.cli.main import build_parser, main

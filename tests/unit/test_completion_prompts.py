@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.base.llm import LocalLLM
 from langchain_localllm.chains import search_queries_chain, summarize_chain
 from langchain_localllm.chains.summarize import COMPLETION_PROMPTS
 from langchain_localllm.prompts.base_model import LLAMA_SERVER_FALLBACK_TEMPLATE, is_base_model_template

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import BaseModel
 
 from langchain_localllm._core.decoding.budget import check_budget, narrowed_grammar, static_grammar
+from langchain_localllm._core.decoding.json_grammar import MAX_INDENT, budget_schema, json_schema_grammar
 from langchain_localllm._core.decoding.pattern import (
     Grammar,
     Repeat,
@@ -28,7 +29,6 @@ from langchain_localllm._core.decoding.pattern import (
     min_length,
 )
 from langchain_localllm._core.decoding.tracker import Tracker
-from langchain_localllm._core.json_grammar import MAX_INDENT, budget_schema, json_schema_grammar
 from langchain_localllm.errors import InvalidParameterError, TokenBudgetError
 from tests.support.grammar_sentences import sentence
 

@@ -21,8 +21,8 @@ from langchain_localllm import (
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
-from langchain_localllm._core.embeddings_base import LocalEmbeddings, l2_normalize
-from langchain_localllm._core.server_embeddings import Call
+from langchain_localllm._core.base.embeddings import LocalEmbeddings, l2_normalize
+from langchain_localllm._core.server.embeddings import Call
 from langchain_localllm.errors import InvalidModelFileError
 from langchain_localllm.llamafile.embeddings import _parse_batch
 

@@ -11,9 +11,9 @@ from contextlib import ExitStack
 import pytest
 
 from langchain_localllm import Llamafile, LlamafileEmbeddings
-from langchain_localllm._core import fleet as fleet_module
-from langchain_localllm._core.fleet import FleetClient
-from langchain_localllm._core.http_errors import LLAMA_SERVER
+from langchain_localllm._core.http import fleet as fleet_module
+from langchain_localllm._core.http.errors import LLAMA_SERVER
+from langchain_localllm._core.http.fleet import FleetClient
 from langchain_localllm.errors import (
     FleetUnavailableError,
     InvalidParameterError,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessageChunk
 
-from langchain_localllm._core.chat_model import ChatDelta
-from langchain_localllm._core.http_chat import ForcedCallReader
-from langchain_localllm._core.server_exchange import AnswerReader
-from langchain_localllm._core.tool_calling import forced_call_schema, tool_request
+from langchain_localllm._core.base.chat import ChatDelta
+from langchain_localllm._core.server.chat import ForcedCallReader
+from langchain_localllm._core.server.exchange import AnswerReader
+from langchain_localllm._core.tools.calling import forced_call_schema, tool_request
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.openai_compatible.chat_models import ChatReader
 

@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from langchain_core.messages import HumanMessage
 
 from langchain_localllm import ChatGPT4All, ChatLlamaCpp, GPT4All, LlamaCpp
-from langchain_localllm._core.gguf_file import GGML_TYPES, read_gguf, read_gguf_vocabulary
-from langchain_localllm._core.gguf_tokenizer import ENCODED_KINDS
+from langchain_localllm._core.gguf.reader import GGML_TYPES, read_gguf, read_gguf_vocabulary
 from langchain_localllm.errors import InvalidModelFileError, UnsupportedParameterError
 from langchain_localllm.gpt4all.runtime import eos_text
+from langchain_localllm.gpt4all.tokenizer import ENCODED_KINDS
 from langchain_localllm.llamacpp.runtime import resolve_n_ctx
 from tests.support.gguf_bytes import (
     ARRAY,

@@ -8,7 +8,7 @@ import random
 
 from hypothesis import given, strategies as st
 
-from langchain_localllm._core.gguf_tokenizer import GGUFTokenizer
+from langchain_localllm.gpt4all.tokenizer import GGUFTokenizer
 
 
 def reference_bpe(word: str, merges: dict[tuple[str, str], int]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_localllm._core.http import LLAMA_SERVER, OLLAMA, HttpClient
+from langchain_localllm._core.http.client import LLAMA_SERVER, OLLAMA, HttpClient
 from langchain_localllm.errors import (
     InvalidParameterError,
     MalformedResponseError,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from langchain_localllm._core.stream_decoders import LineDecoder, NDJSONDecoder, SSEDecoder
+from langchain_localllm._core.http.decoders import LineDecoder, NDJSONDecoder, SSEDecoder
 from langchain_localllm.errors import MalformedResponseError
 
 URL = "http://127.0.0.1:1/x"

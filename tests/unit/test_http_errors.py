@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from langchain_localllm._core.http_errors import (
+from langchain_localllm._core.http.errors import (
     LLAMA_SERVER,
     OLLAMA,
     error_from_response,

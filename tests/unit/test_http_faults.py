@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from langchain_localllm import Llamafile, Ollama
-from langchain_localllm._core.http_llm import ServerLLM
+from langchain_localllm._core.server.llm import ServerLLM
 from langchain_localllm.errors import (
     GenerationError,
     LocalLLMError,

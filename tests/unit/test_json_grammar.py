@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_localllm._core.json_grammar import _int_range
+from langchain_localllm._core.decoding.json_grammar import _int_range
 
 
 def _matches(rule: str, text: str) -> bool:

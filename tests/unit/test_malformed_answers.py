@@ -28,7 +28,7 @@ from langchain_localllm import (
     Ollama,
     OpenAICompatible,
 )
-from langchain_localllm._core.tool_calling import MAX_TOOL_CALL_ARGUMENTS
+from langchain_localllm._core.tools.calling import MAX_TOOL_CALL_ARGUMENTS
 from langchain_localllm.errors import MalformedResponseError, TruncatedOutputError
 from tests.support.fault_server import FaultServer, respond, stream
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from langchain_localllm._core.model_turns import Cancelled, ModelTurns
-from langchain_localllm._core.threads import CancelToken
+from langchain_localllm._core.base.threads import CancelToken
+from langchain_localllm._inprocess.turns import Cancelled, ModelTurns
 
 DEADLINE = 30
 

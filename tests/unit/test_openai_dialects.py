@@ -7,7 +7,7 @@ import json
 import pytest
 
 from langchain_localllm import ChatOpenAICompatible, OpenAICompatible
-from langchain_localllm._core.tool_calling import tool_request
+from langchain_localllm._core.tools.calling import tool_request
 from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
 from langchain_localllm.openai_compatible.dialects import DIALECTS, dialect_for_owner, register_dialect
 from langchain_localllm.openai_compatible.server import ServerInfo

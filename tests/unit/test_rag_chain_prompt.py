@@ -18,7 +18,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import GenerationChunk
 from langchain_core.runnables import RunnableLambda
 
-from langchain_localllm._core.base_llm import LocalLLM
+from langchain_localllm._core.base.llm import LocalLLM
 from langchain_localllm.chains import rag_chain
 from tests.fixtures.chat_templates import CHAT_TEMPLATES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import example, given, strategies as st
 
-from langchain_localllm._core.stop_sequences import StopScanner
+from langchain_localllm.gpt4all.stop_sequences import StopScanner
 
 alphabet = st.sampled_from("ab \n#")
 

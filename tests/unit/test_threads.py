@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from langchain_localllm._core.threads import READ_AHEAD, CancelToken, aiter_in_thread, current_cancel_token
+from langchain_localllm._core.base.threads import (
+    READ_AHEAD,
+    CancelToken,
+    aiter_in_thread,
+    current_cancel_token,
+)
 
 
 class Source:

@@ -9,8 +9,8 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-from langchain_localllm._core.structured import output_schema, parse_json_text
-from langchain_localllm._core.tool_calling import normalize_tool_choice, tool_request
+from langchain_localllm._core.tools.calling import normalize_tool_choice, tool_request
+from langchain_localllm._core.tools.schemas import output_schema, parse_json_text
 from langchain_localllm.errors import InvalidParameterError
 
 

@@ -1,8 +1,10 @@
 """Constrained decoding: the language an answer must belong to, and keeping it within a token budget.
 
+- :mod:`.json_grammar`: JSON schema to GBNF (objects, arrays, strings, numbers, enums,
+  anyOf, $ref) with bounded whitespace, and its budget variants for servers.
 - :mod:`.pattern`: a small grammar IR (literal text, character sets, sequences,
   alternatives, repeats with a *role*, named rules), its shortest and longest sentence in
-  bytes, and its rendering as llama.cpp GBNF. ``_core/json_grammar.py`` compiles JSON
+  bytes, and its rendering as llama.cpp GBNF. :mod:`.json_grammar` compiles JSON
   schemas into it, so the grammar sent to llama.cpp and the tracker below read one
   definition of the language.
 - :mod:`.tracker`: an I/O-free incremental parser over that IR. Fed the generated text

@@ -404,7 +404,7 @@ def _refs_in(p: Pattern) -> list[str]:
 
 class SchemaBudget:
     """Tighten a JSON schema so that every answer it allows fits a byte budget (see
-    :func:`~langchain_localllm._core.json_grammar.budget_schema` for the assumptions).
+    :func:`~langchain_localllm._core.decoding.json_grammar.budget_schema` for the assumptions).
 
     Measures are bytes of answers with ``gap_bytes`` of whitespace at each place JSON allows
     it, ``char_bytes`` per string character and ``number_bytes`` per unbounded number.
@@ -446,7 +446,7 @@ class SchemaBudget:
         """Bytes of the shortest valid answer."""
         key = id(schema)
         if key not in self._least:
-            from langchain_localllm._core.json_grammar import json_schema_grammar
+            from langchain_localllm._core.decoding.json_grammar import json_schema_grammar
 
             with_defs = {**self.resolve(schema), "$defs": self.root.get("$defs", {})}
             text = shortest_text(json_schema_grammar(with_defs))

@@ -65,7 +65,7 @@ class Tracker:
     @classmethod
     def for_schema(cls, schema: dict[str, Any]) -> Tracker:
         """A tracker for the JSON documents valid against ``schema`` (as the grammar allows them)."""
-        from langchain_localllm._core.json_grammar import json_schema_grammar
+        from langchain_localllm._core.decoding.json_grammar import json_schema_grammar
 
         return cls(json_schema_grammar(schema))
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_localllm._core.json_grammar import GrammarBuilder, gbnf_literal
+from langchain_localllm._core.decoding.json_grammar import GrammarBuilder, gbnf_literal
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.prompts.tool_calls.registry import ToolCallSyntax, get_tool_call_syntax
 

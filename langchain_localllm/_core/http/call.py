@@ -1,13 +1,13 @@
 """One HTTP call without its I/O: what to send, and what each answer or failure means.
 
-:class:`~langchain_localllm._core.http.HttpClient` has one sync and one async loop; both
+:class:`~langchain_localllm._core.http.client.HttpClient` has one sync and one async loop; both
 drive an :class:`Exchange`, which holds everything else, once:
 
 * the request (JSON body, per-call timeouts) and whether a failed send is sent again
   (the resend rule, below);
 * the answer: status interpretation and error bodies
-  (:mod:`~langchain_localllm._core.http_errors`), a whole JSON body, or a stream decoded
-  event by event (:mod:`~langchain_localllm._core.stream_decoders`), each bounded in
+  (:mod:`~langchain_localllm._core.http.errors`), a whole JSON body, or a stream decoded
+  event by event (:mod:`~langchain_localllm._core.http.decoders`), each bounded in
   size and, with ``stream_deadline``, in total time;
 * the translation of ``httpx`` failures into the package's typed errors, naming the URL.
 
@@ -29,18 +29,18 @@ from typing import Any
 
 import httpx
 
-from langchain_localllm._core.http_errors import (
-    ServerKind,
-    error_from_response,
-    error_from_stream_payload,
-    parse_error_payload,
-)
-from langchain_localllm._core.stream_decoders import (
+from langchain_localllm._core.http.decoders import (
     DEFAULT_MAX_EVENT_BYTES,
     NDJSONDecoder,
     SSEDecoder,
     make_decoder,
     too_large,
+)
+from langchain_localllm._core.http.errors import (
+    ServerKind,
+    error_from_response,
+    error_from_stream_payload,
+    parse_error_payload,
 )
 from langchain_localllm.errors import (
     InvalidParameterError,
@@ -269,7 +269,7 @@ class Exchange:
     def failure(self, error: httpx.HTTPError) -> LocalLLMError:
         """The typed error for an ``httpx`` failure now. A connection failure before any byte of
         the answer (refused, or closed before the status line) is tagged ``unanswered``: the
-        request had no effect, a fleet may send it elsewhere (:mod:`~langchain_localllm._core.fleet`)."""
+        request had no effect, a fleet may send it elsewhere (:mod:`~langchain_localllm._core.http.fleet`)."""
         typed = self._translate(error)
         if isinstance(typed, ServerUnreachableError | StreamInterruptedError) and not self._head:
             typed.unanswered = True

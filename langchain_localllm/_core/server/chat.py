@@ -7,10 +7,10 @@ A call runs the same steps on every server chat model:
 2. the runtime builds its request (:meth:`ServerChatModel._build_request`), carrying out a
    constrained answer with its strategy (Ollama's ``format``, the dialect's schema field);
 3. the runtime's reader (:meth:`ServerChatModel._new_reader`, an I/O-free
-   :class:`~langchain_localllm._core.server_exchange.AnswerReader` of :class:`ChatDelta`)
+   :class:`~langchain_localllm._core.server.exchange.AnswerReader` of :class:`ChatDelta`)
    reads the answer; for a forced tool choice :class:`ForcedCallReader` wraps it and turns the
    constrained JSON back into the tool call;
-4. the exchange every server model shares (:mod:`~langchain_localllm._core.server_exchange`)
+4. the exchange every server model shares (:mod:`~langchain_localllm._core.server.exchange`)
    sends the request and drives the reader, sync or async.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from langchain_localllm._core.chat_model import ChatDelta, LocalChatModel
-from langchain_localllm._core.server_exchange import AnswerReader, ReadThrough, ServerModel, ServerRequest
-from langchain_localllm._core.tool_calling import ToolRequest, new_call_id, tool_request
+from langchain_localllm._core.base.chat import ChatDelta, LocalChatModel
+from langchain_localllm._core.server.exchange import AnswerReader, ReadThrough, ServerModel, ServerRequest
+from langchain_localllm._core.tools.calling import ToolRequest, new_call_id, tool_request
 from langchain_localllm.errors import MalformedResponseError
 
 __all__ = ["ForcedCallReader", "ServerChatModel", "server_call_chunk"]

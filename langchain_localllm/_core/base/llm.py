@@ -21,10 +21,10 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from pydantic import ConfigDict, ValidationError, model_validator
 
-from langchain_localllm._core.compat import PeerArguments
-from langchain_localllm._core.derived import DerivedState
-from langchain_localllm._core.params import check_params, raise_from_validation_error
-from langchain_localllm._core.threads import aiter_in_thread
+from langchain_localllm._core.base.derived import DerivedState
+from langchain_localllm._core.base.params import check_params, raise_from_validation_error
+from langchain_localllm._core.base.peers import PeerArguments
+from langchain_localllm._core.base.threads import aiter_in_thread
 from langchain_localllm.errors import LocalLLMError
 
 

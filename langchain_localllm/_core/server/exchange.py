@@ -29,10 +29,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from langchain_localllm._core.fleet import FleetClient
-from langchain_localllm._core.http import HttpClient
-from langchain_localllm._core.http_connection import ServerConnection
-from langchain_localllm._core.params import check_params
+from langchain_localllm._core.base.params import check_params
+from langchain_localllm._core.http.client import HttpClient
+from langchain_localllm._core.http.fleet import FleetClient
+from langchain_localllm._core.server.connection import ServerConnection
 from langchain_localllm.errors import (
     InvalidParameterError,
     LocalLLMError,

@@ -1,6 +1,6 @@
 """Incremental decoders for streamed HTTP bodies, shared by the sync and async paths.
 
-The I/O loops (:mod:`~langchain_localllm._core.http`, ``httpx`` sync and async) only hand
+The I/O loops (:mod:`~langchain_localllm._core.http.client`, ``httpx`` sync and async) only hand
 over raw byte chunks as they arrive; everything else happens here, once:
 
 * :class:`LineDecoder` splits bytes into lines (``\\n``, ``\\r\\n`` or ``\\r``), keeping a

@@ -1,6 +1,6 @@
 """Several servers behind one client: least-in-flight dispatch, failover before the answer, backoff.
 
-:class:`~langchain_localllm._core.http.HttpClient` serves one endpoint or a fleet of them
+:class:`~langchain_localllm._core.http.client.HttpClient` serves one endpoint or a fleet of them
 through a :class:`Fleet` (one server is a fleet of one). This module holds the dispatch
 decisions and no I/O: the client's sync and async loops ask :meth:`Fleet.acquire` /
 :meth:`Fleet.aacquire` for an endpoint and tell a :class:`Walk` what happened.
@@ -38,11 +38,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_localllm._core.http_errors import ServerKind
+from langchain_localllm._core.http.errors import ServerKind
 from langchain_localllm.errors import FleetUnavailableError, InvalidParameterError, ServerError
 
 if TYPE_CHECKING:
-    from langchain_localllm._core.http import HttpClient as FleetClient
+    from langchain_localllm._core.http.client import HttpClient as FleetClient
 
 __all__ = ["Endpoint", "EndpointStatus", "Fleet", "FleetClient", "Walk", "is_unanswered", "last_url"]
 
@@ -66,7 +66,7 @@ def last_url() -> str | None:
 def __getattr__(name: str) -> Any:
     # ``FleetClient`` is the name older code imports the one client under (see the module doc).
     if name == "FleetClient":
-        from langchain_localllm._core.http import HttpClient
+        from langchain_localllm._core.http.client import HttpClient
 
         return HttpClient
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from langchain_localllm._core.gguf_file import check_model_path, read_gguf_vocabulary
+from langchain_localllm._core.gguf.reader import check_model_path, read_gguf_vocabulary
 from langchain_localllm.errors import InvalidModelFileError, UnsupportedParameterError
 
 __all__ = ["GGUFTokenizer", "gguf_tokenizer"]

@@ -3,10 +3,10 @@ their embeddings), on ``httpx``: one endpoint or a fleet of them.
 
 :class:`HttpClient` owns one pooled ``httpx.Client`` for the sync path and one pooled
 ``httpx.AsyncClient`` per event loop for the async path (no thread fallback). Each call is
-an :class:`~langchain_localllm._core.http_exchange.Exchange` (request building, the resend
+an :class:`~langchain_localllm._core.http.call.Exchange` (request building, the resend
 rule, status and error interpretation, bounded stream decoding: no I/O) driven by a thin
 sync loop or a thin async loop here, and dispatched over the endpoints by a
-:class:`~langchain_localllm._core.fleet.Fleet` (one server is a fleet of one).
+:class:`~langchain_localllm._core.http.fleet.Fleet` (one server is a fleet of one).
 
 Privacy: the client talks to its ``base_url`` (or the URLs of its fleet) and nothing else.
 It ignores proxy environment variables and ``.netrc`` (``trust_env=False``) and never
@@ -34,15 +34,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from langchain_localllm._core.fleet import EndpointStatus, Fleet, Walk, is_unanswered, last_url
-from langchain_localllm._core.http_errors import LLAMA_SERVER, OLLAMA, ServerKind
-from langchain_localllm._core.http_exchange import (
+from langchain_localllm._core.http.call import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BYTES,
     CallSettings,
     Exchange,
 )
-from langchain_localllm._core.stream_decoders import DEFAULT_MAX_EVENT_BYTES
+from langchain_localllm._core.http.decoders import DEFAULT_MAX_EVENT_BYTES
+from langchain_localllm._core.http.errors import LLAMA_SERVER, OLLAMA, ServerKind
+from langchain_localllm._core.http.fleet import EndpointStatus, Fleet, Walk, is_unanswered, last_url
 from langchain_localllm.errors import InvalidParameterError
 
 __all__ = [
@@ -83,7 +83,7 @@ class HttpClient:
 
     Args:
         base_url: The server's root URL, e.g. ``http://localhost:11434``, or a list of root
-            URLs: a fleet serving the same model (see :mod:`~langchain_localllm._core.fleet`).
+            URLs: a fleet serving the same model (see :mod:`~langchain_localllm._core.http.fleet`).
         server: What kind of server it is (names and hints used in error messages).
         weights: With several URLs: each endpoint's relative speed.
         max_concurrency: With several URLs: each endpoint's most requests in flight (None: no limit).

@@ -2,7 +2,7 @@
 
 :func:`constrained_deltas` drives one chat turn given a ``generate(prompt, grammar,
 extra_stop)`` function of the runtime. A constrained answer (the tool layer's
-:class:`~langchain_localllm._core.tool_calling.Constraint`) is carried out in process by
+:class:`~langchain_localllm._core.tools.calling.Constraint`) is carried out in process by
 :class:`GrammarDecoding`, the in-process strategy of the tool layer:
 
 - a forced tool choice: the answer is generated under a grammar allowing only calls to
@@ -33,10 +33,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_localllm._core.chat_model import ChatDelta
-from langchain_localllm._core.inprocess_chat import ChatPrompt
-from langchain_localllm._core.json_grammar import json_schema_to_gbnf
-from langchain_localllm._core.tool_calling import Constraint, ToolRequest
+from langchain_localllm._core.base.chat import ChatDelta
+from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.tools.calling import Constraint, ToolRequest
+from langchain_localllm._inprocess.chat import ChatPrompt
 from langchain_localllm.prompts.tool_calls import (
     ParsedOutput,
     ToolCallParser,

@@ -14,8 +14,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_localllm._core.embeddings_base import LocalEmbeddings
-from langchain_localllm._core.http_connection import ServerConnection
+from langchain_localllm._core.base.embeddings import LocalEmbeddings
+from langchain_localllm._core.server.connection import ServerConnection
 from langchain_localllm.errors import MalformedResponseError
 
 __all__ = ["Call", "Exchange", "ServerEmbeddings", "vector_of"]

@@ -17,9 +17,9 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import ConfigDict, ValidationError, field_validator
 
-from langchain_localllm._core.compat import PeerArguments
-from langchain_localllm._core.derived import DerivedState
-from langchain_localllm._core.params import raise_from_validation_error
+from langchain_localllm._core.base.derived import DerivedState
+from langchain_localllm._core.base.params import raise_from_validation_error
+from langchain_localllm._core.base.peers import PeerArguments
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 
 __all__ = ["LocalEmbeddings", "l2_normalize"]

@@ -21,7 +21,7 @@ Taking the model *suspends* the parked owner: its state is saved (the runtime's
 ``suspend`` function) and put back before its next step, so a stream resumed later goes
 on exactly where it stopped, as if it had not been interrupted; it then waits for its turn
 like any other call. Waiting ends early when the call is cancelled
-(:class:`~langchain_localllm._core.threads.CancelToken`).
+(:class:`~langchain_localllm._core.base.threads.CancelToken`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from langchain_localllm._core.threads import CancelToken
+from langchain_localllm._core.base.threads import CancelToken
 
 __all__ = ["Cancelled", "ModelTurns", "Turn"]
 

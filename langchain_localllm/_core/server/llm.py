@@ -1,9 +1,9 @@
 """What the server LLMs (``Ollama``, ``Llamafile``, ``OpenAICompatible``) share on top of :class:`LocalLLM`.
 
 A subclass says how to build a request (:meth:`ServerLLM._build_request`) and how to read
-the server's answer (an :class:`~langchain_localllm._core.server_exchange.AnswerReader` of
+the server's answer (an :class:`~langchain_localllm._core.server.exchange.AnswerReader` of
 ``GenerationChunk``); the exchange itself, sync and async, is the one every server model
-runs (:mod:`~langchain_localllm._core.server_exchange`).
+runs (:mod:`~langchain_localllm._core.server.exchange`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from langchain_core.outputs import GenerationChunk
 
-from langchain_localllm._core.base_llm import LocalLLM
-from langchain_localllm._core.server_exchange import AnswerReader, ServerModel, ServerRequest
+from langchain_localllm._core.base.llm import LocalLLM
+from langchain_localllm._core.server.exchange import AnswerReader, ServerModel, ServerRequest
 
 __all__ = ["ServerLLM", "drop_none", "nanos_to_ms"]
 

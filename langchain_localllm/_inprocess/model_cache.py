@@ -4,7 +4,7 @@ Instances of ``LlamaCpp``, ``GPT4All`` and their embeddings classes that name th
 same file with the same load parameters share one loaded model: constructing
 them is cheap and the model loads once, on first use. The lock serialises calls
 into the runtime, which is not safe to call from two threads at once; a generation
-holds it one step at a time (:mod:`~langchain_localllm._core.model_turns`).
+holds it one step at a time (:mod:`~langchain_localllm._inprocess.turns`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_localllm._core.model_turns import ModelTurns
+from langchain_localllm._inprocess.turns import ModelTurns
 
 
 @dataclass

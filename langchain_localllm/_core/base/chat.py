@@ -17,7 +17,7 @@ message equals the sum of the streamed chunks. Shared behaviour:
 - a typed error raised mid-stream carries the answer already streamed in ``partial_text``;
 - an empty message list is refused with a typed error before the runtime is touched;
 - ``bind_tools`` and ``with_structured_output`` are the same on every runtime
-  (:mod:`~langchain_localllm._core.tool_calling`), and a tool call's arguments are bounded
+  (:mod:`~langchain_localllm._core.tools.calling`), and a tool call's arguments are bounded
   (``MAX_TOOL_CALL_ARGUMENTS``): more is a ``MalformedResponseError``.
 
 :func:`messages_to_dicts` converts LangChain messages to OpenAI-style dicts (role,
@@ -44,10 +44,10 @@ from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, ValidationError
 
-from langchain_localllm._core.compat import PeerArguments
-from langchain_localllm._core.params import check_params, raise_from_validation_error
-from langchain_localllm._core.threads import aiter_in_thread
-from langchain_localllm._core.tool_calling import MAX_TOOL_CALL_ARGUMENTS, ToolCalling
+from langchain_localllm._core.base.params import check_params, raise_from_validation_error
+from langchain_localllm._core.base.peers import PeerArguments
+from langchain_localllm._core.base.threads import aiter_in_thread
+from langchain_localllm._core.tools.calling import MAX_TOOL_CALL_ARGUMENTS, ToolCalling
 from langchain_localllm.errors import InvalidMessagesError, LocalLLMError, MalformedResponseError
 
 __all__ = [
@@ -275,7 +275,7 @@ class _ToolCallSizes:
                 msg = (
                     f"The answer of {model} holds a tool call (index {index!r}) whose arguments exceed "
                     f"{MAX_TOOL_CALL_ARGUMENTS} characters; it is refused rather than parsed "
-                    "(MAX_TOOL_CALL_ARGUMENTS in langchain_localllm._core.tool_calling)."
+                    "(MAX_TOOL_CALL_ARGUMENTS in langchain_localllm._core.tools.calling)."
                 )
                 raise MalformedResponseError(msg, limit=MAX_TOOL_CALL_ARGUMENTS)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from langchain_localllm._core.chat_model import (
+from langchain_localllm._core.base.chat import (
     ChatDelta,
     LocalChatModel,
     ReasoningSplitter,

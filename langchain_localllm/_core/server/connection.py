@@ -1,7 +1,7 @@
 """The connection settings that every server-backed class shares (LLMs, chat models, embeddings).
 
 ``base_url`` is one URL or a list of them: a list makes a fleet
-(:mod:`~langchain_localllm._core.fleet`), where each request goes to the healthy server with
+(:mod:`~langchain_localllm._core.http.fleet`), where each request goes to the healthy server with
 the fewest requests in flight and moves to another one if the first refuses it before
 answering.
 
@@ -17,15 +17,15 @@ from typing import Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
-from langchain_localllm._core.fleet import EndpointStatus
-from langchain_localllm._core.http import (
+from langchain_localllm._core.http.client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
     HttpClient,
     check_base_url,
 )
-from langchain_localllm._core.http_errors import ServerKind
+from langchain_localllm._core.http.errors import ServerKind
+from langchain_localllm._core.http.fleet import EndpointStatus
 from langchain_localllm.errors import InvalidParameterError
 
 BaseUrl: TypeAlias = str | list[str]

@@ -46,7 +46,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 
-from langchain_localllm._core.structured import content_parser, output_schema, tool_args_parser
+from langchain_localllm._core.tools.schemas import content_parser, output_schema, tool_args_parser
 from langchain_localllm.errors import InvalidParameterError, UnsupportedParameterError
 
 __all__ = [
