@@ -32,7 +32,7 @@ from langchain_localllm.prompts.chat_template import ChatTemplateError, render_c
 from langchain_localllm.prompts.detect import format_from_chat_template, format_from_model_name
 
 #: Per-call keyword arguments the prompt rendering takes (the rest go to sampling).
-PROMPT_CALL_ARGS = ("chat_template_kwargs", "tools")
+PROMPT_CALL_ARGS = ("chat_template_kwargs", "tools", "reasoning")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,11 @@ class InProcessChatModel(LocalChatModel):
     """Extra variables for the chat template, e.g. ``{"enable_thinking": False}`` (Qwen3).
     Per call: ``invoke(..., chat_template_kwargs={...})``, merged over these."""
 
+    reasoning: bool | None = None
+    """Whether a model that can think first does (the template's ``enable_thinking``). None
+    and True: it does, as llama.cpp has it by default; False: it answers at once. An
+    ``enable_thinking`` in ``chat_template_kwargs`` wins. Per call: ``invoke(..., reasoning=False)``."""
+
     # --- what subclasses provide -----------------------------------------------------
 
     def _own_chat_template(self) -> str | None:
@@ -77,11 +82,19 @@ class InProcessChatModel(LocalChatModel):
         """The texts of the model's BOS and EOS tokens (as templates expect them)."""
         raise NotImplementedError
 
+    def _count_prompt(self, text: str) -> int:
+        """Tokens of a prompt text as the runtime counts them (what it adds, BOS, included)."""
+        return int(self.get_num_tokens(text))
+
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
-        """Tokens of the conversation as the model sees it: laid out by its chat template
-        (with the generation prompt) and counted by its own tokenizer."""
-        kwargs: dict[str, Any] = {"tools": tools} if tools else {}
-        return int(self.get_num_tokens(self._chat_prompt(messages, kwargs).text))
+        """Tokens of the conversation as a call runs it: the tools described as the call
+        describes them, laid out by the model's chat template (with the generation prompt)
+        and counted by its own tokenizer, BOS included: the ``input_tokens`` the same call
+        reports. Any list is counted, also one the template refuses (a slice starting with an
+        assistant or tool message): see ``_core.message_tokens`` for how, and the bound."""
+        from langchain_localllm._core.message_tokens import count_conversation, inprocess_count  # a cycle
+
+        return count_conversation(messages, inprocess_count(self, tools), self._count_prompt)
 
     # --- prompt --------------------------------------------------------------------------
 
@@ -127,7 +140,9 @@ class InProcessChatModel(LocalChatModel):
                 )
             if isinstance(message.get("content"), list):
                 message["content"] = "".join(part.get("text", "") for part in message["content"])
+        reasoning = kwargs.pop("reasoning", self.reasoning)
         template_kwargs = {
+            "enable_thinking": reasoning is not False,  # llama.cpp's default: on
             **(self.chat_template_kwargs or {}),
             **(kwargs.pop("chat_template_kwargs", None) or {}),
         }

@@ -9,17 +9,20 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.chat_profile import ProfileReader
 from langchain_localllm._core.constrained_chat import (
     constrained_deltas,
     prepare_tool_messages,
     tool_plan,
     uses_tools,
 )
+from langchain_localllm._core.gguf_file import read_gguf
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._core.tool_calling import ToolCallingMixin, tool_request
 from langchain_localllm.errors import MissingDependencyError, UnsupportedParameterError
 from langchain_localllm.gpt4all.llms import _generate_locked
 from langchain_localllm.gpt4all.params import GPT4AllParams
+from langchain_localllm.gpt4all.profile import GPT4ALL_PROFILE
 from langchain_localllm.llamacpp.runtime import load_llama
 from langchain_localllm.prompts.chat_template import render_chat_template
 
@@ -79,6 +82,7 @@ class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
     """
 
     _provider: ClassVar[str] = "gpt4all"
+    _profile_reader: ClassVar[ProfileReader | None] = GPT4ALL_PROFILE
 
     def _own_chat_template(self) -> str | None:
         return self.chat_template()
@@ -93,6 +97,12 @@ class ChatGPT4All(ToolCallingMixin, GPT4AllParams, InProcessChatModel):
         with vocab.lock:
             eos = vocab.model.token_eos()
             return "", vocab.model.detokenize([eos], special=True).decode("utf-8", errors="replace")
+
+    def _count_prompt(self, text: str) -> int:
+        # gpt4all tokenizes the prompt itself (it has no tokenizer API): the vocabulary's own
+        # count plus BOS. gpt4all 2.8 reports 2 prompt tokens more than that (measured).
+        bos = read_gguf(self.model_file).metadata.get("tokenizer.ggml.add_bos_token", True)
+        return len(self.get_token_ids(text)) + int(bool(bos))
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any

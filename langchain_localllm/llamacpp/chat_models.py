@@ -9,6 +9,7 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.chat_model import ChatDelta
+from langchain_localllm._core.chat_profile import ProfileReader
 from langchain_localllm._core.constrained_chat import (
     constrained_deltas,
     prepare_tool_messages,
@@ -19,6 +20,7 @@ from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessC
 from langchain_localllm._core.tool_calling import ToolCallingMixin, ToolRequest, tool_request
 from langchain_localllm.llamacpp.llms import generate_locked
 from langchain_localllm.llamacpp.params import LlamaCppParams
+from langchain_localllm.llamacpp.profile import LLAMACPP_PROFILE
 from langchain_localllm.llamacpp.runtime import use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
@@ -88,6 +90,7 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
     """
 
     _provider: ClassVar[str] = "llamacpp"
+    _profile_reader: ClassVar[ProfileReader | None] = LLAMACPP_PROFILE
 
     state_cache_bytes: int = 1 << 30
     """Memory for saved model states, one per recent conversation (llama-cpp-python's
@@ -100,6 +103,11 @@ class ChatLlamaCpp(ToolCallingMixin, LlamaCppParams, InProcessChatModel):
     def _special_token_texts(self) -> tuple[str, str]:
         model = self.client
         return _token_text(model, model.token_bos()), _token_text(model, model.token_eos())
+
+    def _count_prompt(self, text: str) -> int:
+        loaded = self.load()
+        with loaded.lock:
+            return len(_prompt_tokens(loaded.model, text))
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any

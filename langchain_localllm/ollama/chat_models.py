@@ -11,9 +11,11 @@ from langchain_core.messages import BaseMessage
 from pydantic import PrivateAttr, model_validator
 
 from langchain_localllm._core.chat_model import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
+from langchain_localllm._core.chat_profile import ProfileReader
 from langchain_localllm._core.http_chat import ServerChatModel
 from langchain_localllm._core.http_errors import OLLAMA, ServerKind
 from langchain_localllm._core.http_llm import ResponseParser, ServerRequest, drop_none
+from langchain_localllm._core.message_tokens import estimated_tokens
 from langchain_localllm._core.tool_calling import TOOL_CALL_ARGS, ToolCallingMixin, tool_request
 from langchain_localllm.errors import (
     InvalidParameterError,
@@ -22,6 +24,7 @@ from langchain_localllm.errors import (
 from langchain_localllm.ollama.client import OllamaConnection
 from langchain_localllm.ollama.llms import Ollama, ollama_timings
 from langchain_localllm.ollama.options import _OPTION_FIELDS, OllamaOptions
+from langchain_localllm.ollama.profile import OLLAMA_PROFILE
 from langchain_localllm.ollama.tools import aforced_deltas, apply_tool_request, call_chunks, forced_deltas
 
 __all__ = ["ChatOllama"]
@@ -101,6 +104,7 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
     """
 
     _provider: ClassVar[str] = "ollama"
+    _profile_reader: ClassVar[ProfileReader | None] = OLLAMA_PROFILE
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
         (
@@ -218,6 +222,12 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
         (``get_num_tokens``). Never falls back to downloading GPT-2's tokenizer."""
         return self._ollama.get_token_ids(text)  # raises UnsupportedParameterError saying why
 
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """An estimate, without a request: Ollama has no tokenizer endpoint, and counting by
+        running the model would evict the conversation's prompt cache. See
+        ``_core.message_tokens.estimated_tokens`` for how and its error bound."""
+        return estimated_tokens(messages, tools)
+
     # --- requests -------------------------------------------------------------------------
 
     def _build_request(
@@ -230,6 +240,7 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
             "model": kwargs.get("model") or self.model,
             "messages": [_ollama_message(m) for m in messages_to_dicts(messages)],
             "stream": self.streaming,
+            "truncate": False,  # a prompt longer than the context is an error, never cut at the front
         }
         reasoning = kwargs.get("reasoning", kwargs.get("think", self.reasoning))
         _check_reasoning(reasoning)

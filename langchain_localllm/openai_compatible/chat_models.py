@@ -27,6 +27,8 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import Field
 
 from langchain_localllm._core.chat_model import ChatDelta, LocalChatModel, messages_to_dicts
+from langchain_localllm._core.chat_profile import ProfileReader
+from langchain_localllm._core.compat import warn_no_effect
 from langchain_localllm.errors import (
     InvalidParameterError,
     LocalLLMError,
@@ -36,7 +38,9 @@ from langchain_localllm.errors import (
 from langchain_localllm.openai_compatible.forced_calls import ForcedCallReader, call_schema, forced_tools
 from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields
+from langchain_localllm.openai_compatible.profile import OPENAI_COMPATIBLE_PROFILE
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer, ServerInfo
+from langchain_localllm.openai_compatible.token_count import server_message_tokens
 
 __all__ = ["ChatOpenAICompatible", "ChatReader", "DeltaReader"]
 
@@ -48,6 +52,7 @@ _CHAT_CALL_PARAMS = (
     "logprobs",
     "top_logprobs",
     "chat_template_kwargs",
+    "reasoning",
     "ls_structured_output_format",
     "model",
 )
@@ -132,6 +137,7 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     """
 
     _provider: ClassVar[str] = "openai-compatible"
+    _profile_reader: ClassVar[ProfileReader | None] = OPENAI_COMPATIBLE_PROFILE
     _extra_call_params: ClassVar[frozenset[str]] = frozenset(_CHAT_CALL_PARAMS)
 
     max_retries: int | None = None
@@ -145,6 +151,11 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     chat_template_kwargs: dict[str, Any] | None = None
     """Variables for the server's chat template (vLLM, SGLang and llama-server ``--jinja``),
     e.g. ``{"enable_thinking": False}`` for Qwen3."""
+
+    reasoning: bool | None = None
+    """Whether a model that can think first does: sent as the chat template's
+    ``enable_thinking`` (``chat_template_kwargs``: vLLM, SGLang, llama-server), unless
+    ``chat_template_kwargs`` sets it. None: the server's default (llama-server's: on)."""
 
     logprobs: bool | None = None
     """Return the log-probability of each generated token (``response_metadata["logprobs"]``)."""
@@ -160,6 +171,13 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "max_tokens": self.max_tokens}
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """Tokens of the conversation as the server runs it: exact on llama-server (its
+        ``/apply-template`` and ``/tokenize``), an estimate elsewhere (see ``.token_count``)."""
+        return server_message_tokens(
+            self, messages, tools, lambda turn, call: self._chat_body(self.server_info(), turn, [], call)
+        )
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -190,6 +208,13 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, LocalChatMo
             value = chat_only.pop(name, getattr(self, name))
             if value is not None:
                 body[name] = value
+        reasoning = chat_only.pop("reasoning", self.reasoning)
+        if reasoning is not None and "chat_template_kwargs" in info.dialect.extras:
+            template_kwargs = body.get("chat_template_kwargs") or {}
+            body["chat_template_kwargs"] = {"enable_thinking": reasoning, **template_kwargs}
+        elif reasoning is not None:
+            reason = f"the {info.dialect.name!r} server takes no chat_template_kwargs to switch thinking"
+            warn_no_effect(type(self).__name__, "reasoning", reasoning, reason, stacklevel=6)
         tools = chat_only.pop("tools", None)
         choice = chat_only.pop("tool_choice", None)
         forced = forced_tools(tools, choice)
