@@ -229,8 +229,10 @@ class LiveProfile(dict):
         return LiveProfile(self._owner, self._reader, self.overrides)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LiveProfile:
-        # pydantic's deep copy of the owner registers the new owner in ``memo`` first.
-        return LiveProfile(copy.deepcopy(self._owner, memo), self._reader, copy.deepcopy(self.overrides))
+        # Within a deep copy of the owner, pydantic has put the new owner in ``memo``; the
+        # owner itself is never copied from here (a profile belongs to its chat model).
+        owner = memo.get(id(self._owner), self._owner)
+        return LiveProfile(owner, self._reader, copy.deepcopy(self.overrides, memo))
 
     def __reduce__(self) -> Any:
         return (LiveProfile, (self._owner, self._reader, self.overrides))

@@ -5,10 +5,11 @@ The prompt comes from, in order: the registry format named by ``chat_format``; t
 model's own chat template (the GGUF's ``tokenizer.chat_template``, rendered in the
 sandbox); the registry format whose name patterns match the model's name (with a
 warning saying so); else a :class:`MissingChatTemplateError` — never a silent guess.
-Generation stops at the format's end-of-turn strings (the runtime also stops at its
-end-of-generation tokens), and ``<think>...</think>`` (or the format's own markers) is
-split out of the answer as reasoning, also when the template opens the thinking block
-in the prompt.
+Consecutive turns of one role (a summary turn put before a user turn by middleware) are
+joined into one for templates that need roles to alternate. Generation stops at the
+format's end-of-turn strings (the runtime also stops at its end-of-generation tokens),
+and ``<think>...</think>`` (or the format's own markers) is split out of the answer as
+reasoning, also when the template opens the thinking block in the prompt.
 """
 
 from __future__ import annotations
@@ -150,9 +151,17 @@ class InProcessChatModel(LocalChatModel):
         template, fmt, source = self._chat_layout()
         bos, eos = self._special_token_texts()
         try:
-            text = render_chat_template(
-                template, dicts, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
-            )
+            try:
+                text = render_chat_template(
+                    template, dicts, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
+                )
+            except ChatTemplateError:
+                joined = _joined_turns(dicts)  # e.g. a summary turn before a user turn (middleware)
+                if len(joined) == len(dicts):
+                    raise
+                text = render_chat_template(
+                    template, joined, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
+                )
         except ChatTemplateError as error:
             raise InvalidMessagesError(
                 f"{type(self).__name__}: {source} cannot render this conversation: {error}. "
@@ -167,6 +176,25 @@ class InProcessChatModel(LocalChatModel):
             starts_in_reasoning=text.rstrip().endswith(reasoning[0]),
             source=source,
         )
+
+
+def _joined_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive user (or system, or assistant) turns of text joined into one, for templates
+    that need roles to alternate: nothing is dropped, the texts are separated by a blank line."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last["role"] == message["role"]
+            and message["role"] in ("user", "system", "assistant")
+            and not last.get("tool_calls")
+            and not message.get("tool_calls")
+        ):
+            out[-1] = {**last, "content": f"{last.get('content') or ''}\n\n{message.get('content') or ''}"}
+        else:
+            out.append(message)
+    return out
 
 
 def deltas_from_text(
