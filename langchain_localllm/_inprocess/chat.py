@@ -5,10 +5,11 @@ The prompt comes from, in order: the registry format named by ``chat_format``; t
 model's own chat template (the GGUF's ``tokenizer.chat_template``, rendered in the
 sandbox); the registry format whose name patterns match the model's name (with a
 warning saying so); else a :class:`MissingChatTemplateError` — never a silent guess.
-Generation stops at the format's end-of-turn strings (the runtime also stops at its
-end-of-generation tokens), and ``<think>...</think>`` (or the format's own markers) is
-split out of the answer as reasoning, also when the template opens the thinking block
-in the prompt.
+Consecutive turns of one role (a summary turn put before a user turn by middleware) are
+joined into one for templates that need roles to alternate. Generation stops at the
+format's end-of-turn strings (the runtime also stops at its end-of-generation tokens),
+and ``<think>...</think>`` (or the format's own markers) is split out of the answer as
+reasoning, also when the template opens the thinking block in the prompt.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from langchain_localllm.prompts.chat_template import (
 from langchain_localllm.prompts.detect import format_from_chat_template, format_from_model_name
 
 #: Per-call keyword arguments the prompt rendering takes (the rest go to sampling).
-PROMPT_CALL_ARGS = ("chat_template_kwargs", "tools")
+PROMPT_CALL_ARGS = ("chat_template_kwargs", "tools", "reasoning")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ class InProcessChatModel(LocalChatModel):
     """Extra variables for the chat template, e.g. ``{"enable_thinking": False}`` (Qwen3).
     Per call: ``invoke(..., chat_template_kwargs={...})``, merged over these."""
 
+    reasoning: bool | None = None
+    """Whether a model that can think first does (the template's ``enable_thinking``). None
+    and True: it does, as llama.cpp has it by default; False: it answers at once. An
+    ``enable_thinking`` in ``chat_template_kwargs`` wins. Per call: ``invoke(..., reasoning=False)``."""
+
     # --- what subclasses provide -----------------------------------------------------
 
     def _own_chat_template(self) -> str | None:
@@ -81,11 +87,22 @@ class InProcessChatModel(LocalChatModel):
         """The texts of the model's BOS and EOS tokens (as templates expect them)."""
         raise NotImplementedError
 
+    def _count_prompt(self, text: str) -> int:
+        """Tokens of a prompt text as the runtime counts them (what it adds, BOS, included)."""
+        return int(self.get_num_tokens(text))
+
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
-        """Tokens of the conversation as the model sees it: laid out by its chat template
-        (with the generation prompt) and counted by its own tokenizer."""
-        kwargs: dict[str, Any] = {"tools": tools} if tools else {}
-        return int(self.get_num_tokens(self._chat_prompt(messages, kwargs).text))
+        """Tokens of the conversation as a call runs it: the tools described as the call
+        describes them, laid out by the model's chat template (with the generation prompt)
+        and counted by its own tokenizer, BOS included: the ``input_tokens`` the same call
+        reports. Any list is counted, also one the template refuses (a slice starting with an
+        assistant or tool message): see ``_core.message_tokens`` for how, and the bound."""
+        from langchain_localllm._inprocess.message_tokens import (  # a cycle
+            count_conversation,
+            inprocess_count,
+        )
+
+        return count_conversation(messages, inprocess_count(self, tools), self._count_prompt)
 
     # --- prompt --------------------------------------------------------------------------
 
@@ -131,7 +148,9 @@ class InProcessChatModel(LocalChatModel):
                 )
             if isinstance(message.get("content"), list):
                 message["content"] = "".join(part.get("text", "") for part in message["content"])
+        reasoning = kwargs.pop("reasoning", self.reasoning)
         template_kwargs = {
+            "enable_thinking": reasoning is not False,  # llama.cpp's default: on
             **(self.chat_template_kwargs or {}),
             **(kwargs.pop("chat_template_kwargs", None) or {}),
         }
@@ -139,9 +158,19 @@ class InProcessChatModel(LocalChatModel):
         template, fmt, source = self._chat_layout()
         bos, eos = self._special_token_texts()
         try:
-            text = render_chat_template(
-                template, dicts, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
-            )
+            try:
+                text = render_chat_template(
+                    template, dicts, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
+                )
+            except ChatTemplateLimitError:
+                raise
+            except ChatTemplateError:
+                joined = _joined_turns(dicts)  # e.g. a summary turn before a user turn (middleware)
+                if len(joined) == len(dicts):
+                    raise
+                text = render_chat_template(
+                    template, joined, tools=tools, bos_token=bos, eos_token=eos, **template_kwargs
+                )
         except ChatTemplateLimitError:
             raise  # an untrusted template stopped by the sandbox: not a problem of the messages
         except ChatTemplateError as error:
@@ -158,6 +187,25 @@ class InProcessChatModel(LocalChatModel):
             starts_in_reasoning=text.rstrip().endswith(reasoning[0]),
             source=source,
         )
+
+
+def _joined_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive user (or system, or assistant) turns of text joined into one, for templates
+    that need roles to alternate: nothing is dropped, the texts are separated by a blank line."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last["role"] == message["role"]
+            and message["role"] in ("user", "system", "assistant")
+            and not last.get("tool_calls")
+            and not message.get("tool_calls")
+        ):
+            out[-1] = {**last, "content": f"{last.get('content') or ''}\n\n{message.get('content') or ''}"}
+        else:
+            out.append(message)
+    return out
 
 
 def deltas_from_text(

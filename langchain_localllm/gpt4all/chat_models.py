@@ -9,6 +9,8 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.base.chat import ChatDelta
+from langchain_localllm._core.base.profile import ProfileReader
+from langchain_localllm._core.gguf.reader import read_gguf
 from langchain_localllm._core.tools.calling import NoConstrainedDecoding, answer_constraint, tool_request
 from langchain_localllm._inprocess.chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._inprocess.constrained import (
@@ -18,6 +20,7 @@ from langchain_localllm._inprocess.constrained import (
     uses_tools,
 )
 from langchain_localllm.gpt4all.params import GPT4AllParams
+from langchain_localllm.gpt4all.profile import GPT4ALL_PROFILE
 from langchain_localllm.gpt4all.runtime import eos_text, generate_locked
 from langchain_localllm.prompts.chat_template import render_chat_template
 
@@ -86,6 +89,7 @@ class ChatGPT4All(GPT4AllParams, InProcessChatModel):
     """
 
     _provider: ClassVar[str] = "gpt4all"
+    _profile_reader: ClassVar[ProfileReader | None] = GPT4ALL_PROFILE
 
     def _own_chat_template(self) -> str | None:
         return self.chat_template()
@@ -94,6 +98,12 @@ class ChatGPT4All(GPT4AllParams, InProcessChatModel):
         # gpt4all adds BOS itself when it tokenizes the prompt: templates get none. The EOS
         # text (templates close past assistant turns with it) comes from the vocabulary.
         return "", eos_text(self.model_file)
+
+    def _count_prompt(self, text: str) -> int:
+        # gpt4all tokenizes the prompt itself (it has no tokenizer API): the vocabulary's own
+        # count plus BOS. gpt4all 2.8 reports 2 prompt tokens more than that (measured).
+        bos = read_gguf(self.model_file).metadata.get("tokenizer.ggml.add_bos_token", True)
+        return len(self.get_token_ids(text)) + int(bool(bos))
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any

@@ -11,6 +11,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_localllm._core.base.chat import ChatDelta
 from langchain_localllm._core.base.peers import Ignored
+from langchain_localllm._core.base.profile import ProfileReader
 from langchain_localllm._core.tools.calling import ToolRequest, answer_constraint, tool_request
 from langchain_localllm._inprocess.chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._inprocess.constrained import (
@@ -21,6 +22,7 @@ from langchain_localllm._inprocess.constrained import (
 )
 from langchain_localllm._inprocess.model_cache import LoadedModel
 from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
+from langchain_localllm.llamacpp.profile import LLAMACPP_PROFILE
 from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
@@ -92,6 +94,7 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
     """
 
     _provider: ClassVar[str] = "llamacpp"
+    _profile_reader: ClassVar[ProfileReader | None] = LLAMACPP_PROFILE
 
     state_cache_bytes: int = 1 << 30
     """Memory for saved model states, one per recent conversation (llama-cpp-python's
@@ -109,6 +112,11 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
     def _special_token_texts(self) -> tuple[str, str]:
         model = self.client
         return _token_text(model, model.token_bos()), _token_text(model, model.token_eos())
+
+    def _count_prompt(self, text: str) -> int:
+        loaded = self.load()
+        with loaded.lock:
+            return len(_prompt_tokens(loaded.model, text))
 
     def _iter_deltas(
         self, messages: list[BaseMessage], stop: list[str], **kwargs: Any

@@ -178,7 +178,7 @@ class ChatLlamafile(ChatOpenAICompatible):
                 "has no tools. Use chat_api='chat' with a server started with --jinja."
             )
             raise UnsupportedParameterError(msg, parameter="tools")
-        for name in ("model", "chat_template_kwargs"):
+        for name in ("model", "chat_template_kwargs", "reasoning"):
             kwargs.pop(name, None)
         options = {name: kwargs.pop(name, getattr(self, name)) for name in _LLAMA_OPTIONS}
         options.pop("reasoning_format")

@@ -10,14 +10,17 @@ from langchain_core.messages import BaseMessage
 from pydantic import model_validator
 
 from langchain_localllm._core.base.chat import ChatDelta, ReasoningSplitter, image_base64, messages_to_dicts
+from langchain_localllm._core.base.profile import ProfileReader
 from langchain_localllm._core.http.errors import OLLAMA, ServerKind
 from langchain_localllm._core.server.chat import ServerChatModel
 from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
 from langchain_localllm._core.server.llm import drop_none
 from langchain_localllm._core.tools.calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
+from langchain_localllm._inprocess.message_tokens import estimated_tokens
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.ollama.llms import OllamaModel, ollama_timings
 from langchain_localllm.ollama.options import OPTION_FIELDS
+from langchain_localllm.ollama.profile import OLLAMA_PROFILE
 from langchain_localllm.ollama.tools import call_chunks, tool_fields
 
 __all__ = ["ChatOllama"]
@@ -97,6 +100,7 @@ class ChatOllama(OllamaModel, ServerChatModel):
     """
 
     _provider: ClassVar[str] = "ollama"
+    _profile_reader: ClassVar[ProfileReader | None] = OLLAMA_PROFILE
     _server_kind: ClassVar[ServerKind] = OLLAMA
     _call_params: ClassVar[frozenset[str]] = frozenset(
         (
@@ -156,6 +160,12 @@ class ChatOllama(OllamaModel, ServerChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "options": self._instance_options()}
 
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """An estimate, without a request: Ollama has no tokenizer endpoint, and counting by
+        running the model would evict the conversation's prompt cache. See
+        ``_core.message_tokens.estimated_tokens`` for how and its error bound."""
+        return estimated_tokens(messages, tools)
+
     # --- requests -------------------------------------------------------------------------
 
     def _chat_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +188,7 @@ class ChatOllama(OllamaModel, ServerChatModel):
             "model": kwargs.get("model") or self.model,
             "messages": [_ollama_message(m) for m in messages_to_dicts(messages)],
             "stream": self.streaming,
+            "truncate": False,  # a prompt longer than the context is an error, never cut at the front
         }
         reasoning = kwargs.get("reasoning", kwargs.get("think", self.reasoning))
         _check_reasoning(reasoning)

@@ -20,18 +20,27 @@ from langchain_core.messages import BaseMessage
 from pydantic import Field
 
 from langchain_localllm._core.base.chat import ChatDelta, messages_to_dicts
+from langchain_localllm._core.base.peers import warn_no_effect
+from langchain_localllm._core.base.profile import ProfileReader
 from langchain_localllm._core.server.chat import ServerChatModel, server_call_chunk
 from langchain_localllm._core.server.exchange import AnswerReader, ServerRequest, text_field
-from langchain_localllm._core.tools.calling import TOOL_CALL_ARGS, ToolRequest, answer_constraint
+from langchain_localllm._core.tools.calling import (
+    TOOL_CALL_ARGS,
+    ToolRequest,
+    answer_constraint,
+    tool_request,
+)
 from langchain_localllm.errors import InvalidParameterError, MalformedResponseError
 from langchain_localllm.openai_compatible.llms import server_timings
 from langchain_localllm.openai_compatible.params import GenerationFields
+from langchain_localllm.openai_compatible.profile import OPENAI_COMPATIBLE_PROFILE
 from langchain_localllm.openai_compatible.server import OpenAICompatibleServer, ServerInfo
+from langchain_localllm.openai_compatible.token_count import server_message_tokens
 
 __all__ = ["ChatOpenAICompatible", "ChatReader"]
 
 #: Per-call arguments of the chat endpoint beyond the generation fields (and the tool layer's).
-_CHAT_ARGS = ("logprobs", "top_logprobs", "chat_template_kwargs")
+_CHAT_ARGS = ("logprobs", "top_logprobs", "chat_template_kwargs", "reasoning")
 
 
 class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerChatModel):
@@ -113,6 +122,7 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerChatM
     """
 
     _provider: ClassVar[str] = "openai-compatible"
+    _profile_reader: ClassVar[ProfileReader | None] = OPENAI_COMPATIBLE_PROFILE
     _extra_call_params: ClassVar[frozenset[str]] = frozenset((*_CHAT_ARGS, *TOOL_CALL_ARGS, "model"))
 
     max_retries: int | None = None
@@ -126,6 +136,11 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerChatM
     chat_template_kwargs: dict[str, Any] | None = None
     """Variables for the server's chat template (vLLM, SGLang and llama-server ``--jinja``),
     e.g. ``{"enable_thinking": False}`` for Qwen3."""
+
+    reasoning: bool | None = None
+    """Whether a model that can think first does: sent as the chat template's
+    ``enable_thinking`` (``chat_template_kwargs``: vLLM, SGLang, llama-server), unless
+    ``chat_template_kwargs`` sets it. None: the server's default (llama-server's: on)."""
 
     logprobs: bool | None = None
     """Return the log-probability of each generated token (``response_metadata["logprobs"]``)."""
@@ -141,6 +156,15 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerChatM
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "max_tokens": self.max_tokens}
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """Tokens of the conversation as the server runs it: exact on llama-server (its
+        ``/apply-template`` and ``/tokenize``), an estimate elsewhere (see ``.token_count``)."""
+        return server_message_tokens(self, messages, tools, lambda turn, call: self._counted_body(turn, call))
+
+    def _counted_body(self, messages: list[BaseMessage], call: dict[str, Any]) -> dict[str, Any]:
+        call = dict(call)
+        return self._chat_body(self.server_info(), messages, [], call, tool_request(call))
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -180,6 +204,13 @@ class ChatOpenAICompatible(OpenAICompatibleServer, GenerationFields, ServerChatM
         body["messages"] = messages_to_dicts(messages)
         if stop:
             body["stop"] = stop
+        reasoning = chat_args.pop("reasoning")
+        if reasoning is not None and "chat_template_kwargs" in info.dialect.extras:
+            template_kwargs = chat_args.get("chat_template_kwargs") or {}
+            chat_args["chat_template_kwargs"] = {"enable_thinking": reasoning, **template_kwargs}
+        elif reasoning is not None:
+            reason = f"the {info.dialect.name!r} server takes no chat_template_kwargs to switch thinking"
+            warn_no_effect(type(self).__name__, "reasoning", reasoning, reason, stacklevel=None)
         body.update({name: value for name, value in chat_args.items() if value is not None})
         self._add_tools(info, body, tools)
         body["stream"] = self.streaming

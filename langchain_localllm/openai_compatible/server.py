@@ -83,6 +83,7 @@ class OpenAICompatibleServer(ServerConnection):
     the server once (``/v1/models`` ``owned_by``, then ``/props``, ``/version``)."""
 
     _info: ServerInfo | None = PrivateAttr(default=None)
+    _info_key: tuple[Any, ...] = PrivateAttr(default=())
     _env_prefix: ClassVar[str] = "OPENAI_COMPATIBLE"
     """``<prefix>_BASE_URL`` and ``<prefix>_API_KEY`` are read when the arguments are not given."""
 
@@ -123,19 +124,24 @@ class OpenAICompatibleServer(ServerConnection):
     # --- the server, identified once ------------------------------------------------------
 
     def server_info(self) -> ServerInfo:
-        """The server's dialect, served models and context size (asked once, then cached)."""
-        if self._info is None:
-            self._info = self._identify()
+        """The server's dialect, served models and context size (asked once per server, then
+        cached; a copy or an assignment naming another server or model asks again)."""
+        if self._info is None or self._info_key != self._identity():
+            self._info, self._info_key = self._identify(), self._identity()
         return self._info
 
     async def aserver_info(self) -> ServerInfo:
         """Async :meth:`server_info` (the one identification runs in a worker thread)."""
-        if self._info is None:
-            self._info = await asyncio.to_thread(self._identify)
+        if self._info is None or self._info_key != self._identity():
+            self._info, self._info_key = await asyncio.to_thread(self._identify), self._identity()
         return self._info
 
     async def _aprepare(self) -> None:
         await self.aserver_info()  # before a request is built from it, without blocking the loop
+
+    def _identity(self) -> tuple[Any, ...]:
+        urls = self.base_url if isinstance(self.base_url, str) else tuple(self.base_url)
+        return (urls, self.model, self.dialect, tuple(sorted(self._request_headers().items())))
 
     def _optional_json(self, path: str) -> Any:
         try:

@@ -24,25 +24,8 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from langchain_localllm import ChatGPT4All, ChatLlamaCpp, ChatOllama
 from langchain_localllm.errors import UnsupportedParameterError
 from tests.fixtures.models import tiny_model
-from tests.fixtures.standard_suites import ToolCapabilities
+from tests.fixtures.standard_suites import NoToolsOnRandomWeights, ServesSeveralModels, ToolCapabilities
 from tests.support.ollama_server import OllamaTestServer
-
-
-class _NoToolsOnRandomWeights(ToolCapabilities):
-    """Integration suites on random weights: the tool tests compare argument values (run on
-    the real model in the ``*_tools_standard`` files)."""
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return False
-
-    @property
-    def has_structured_output(self) -> bool:
-        return False
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return False
 
 
 class _InProcess(ToolCapabilities):
@@ -80,8 +63,9 @@ class _GPT4All(_InProcess):
         return {"temp": 0, "max_tokens": 100, "stop": []}
 
 
-class _Ollama(ToolCapabilities):
+class _Ollama(ServesSeveralModels, ToolCapabilities):
     base_url = "http://127.0.0.1:11434"
+    override_model = "tiny"  # the emulator serves tiny-chatml and tiny
 
     @property
     def chat_model_class(self) -> type[ChatOllama]:
@@ -108,7 +92,7 @@ class TestChatOllamaUnit(_Ollama, ChatModelUnitTests):
     pass
 
 
-class TestChatLlamaCppIntegration(_NoToolsOnRandomWeights, _LlamaCpp, ChatModelIntegrationTests):
+class TestChatLlamaCppIntegration(NoToolsOnRandomWeights, _LlamaCpp, ChatModelIntegrationTests):
     pass
 
 
@@ -152,7 +136,7 @@ class TestChatGPT4AllIntegration(_GPT4All, ChatModelIntegrationTests):
             )
 
 
-class TestChatOllamaIntegration(_NoToolsOnRandomWeights, _Ollama, ChatModelIntegrationTests):
+class TestChatOllamaIntegration(NoToolsOnRandomWeights, _Ollama, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _emulator(self, ollama_server: OllamaTestServer) -> None:
         self.base_url = ollama_server.base_url

@@ -42,10 +42,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_ai_message_chunks
 from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError, model_validator
 
 from langchain_localllm._core.base.params import check_params, raise_from_validation_error
 from langchain_localllm._core.base.peers import PeerArguments
+from langchain_localllm._core.base.profile import ProfileReader, attach_profile, rebind_profile
 from langchain_localllm._core.base.threads import aiter_in_thread
 from langchain_localllm._core.tools.calling import MAX_TOOL_CALL_ARGUMENTS, ToolCalling
 from langchain_localllm.errors import InvalidMessagesError, LocalLLMError, MalformedResponseError
@@ -97,6 +98,9 @@ class LocalChatModel(PeerArguments, ToolCalling, BaseChatModel):
     _provider: ClassVar[str] = "localllm"
     """``response_metadata["model_provider"]``."""
 
+    _profile_reader: ClassVar[ProfileReader | None] = None
+    """How ``profile`` is read from the model and the runtime (``_core.chat_profile``)."""
+
     stop: list[str] | None = None
     """Stop sequences for every call. Sequences passed to a call (``stop=[...]``) are
     added to these; generation ends at the first one found, which is not returned."""
@@ -107,6 +111,17 @@ class LocalChatModel(PeerArguments, ToolCalling, BaseChatModel):
         except ValidationError as error:
             raise_from_validation_error(error, type(self).__name__, type(self).model_fields)
         check_params(self.__dict__, type(self).__name__)
+
+    @model_validator(mode="after")
+    def _attach_live_profile(self) -> LocalChatModel:
+        # After langchain-core's own profile validators (which see only what the user passed).
+        attach_profile(self, self._profile_reader)
+        return self
+
+    def __copy__(self) -> LocalChatModel:
+        copied = super().__copy__()
+        rebind_profile(copied)
+        return copied
 
     # --- what subclasses implement ---------------------------------------------------
 
