@@ -34,8 +34,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.messages.utils import convert_to_messages, count_tokens_approximately
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from langchain_localllm._core.constrained_chat import prepare_tool_messages, tool_plan, uses_tools
-from langchain_localllm._core.inprocess_chat import ChatPrompt
+from langchain_localllm._inprocess.chat import ChatPrompt
+from langchain_localllm._inprocess.constrained import prepare_tool_messages, tool_plan, uses_tools
 from langchain_localllm.errors import (
     InvalidMessagesError,
     InvalidParameterError,

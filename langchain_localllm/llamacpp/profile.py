@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.language_models import ModelProfile
 
 from langchain_localllm._core.base.profile import ProfileReader, inprocess_profile
-from langchain_localllm._core.gguf_file import read_gguf
+from langchain_localllm._core.gguf.reader import read_gguf
 from langchain_localllm.llamacpp.runtime import resolve_n_ctx
 
 __all__ = ["LLAMACPP_PROFILE"]

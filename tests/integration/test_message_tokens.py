@@ -13,9 +13,9 @@ import pytest
 from langchain.agents.middleware import SummarizationMiddleware
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
-from langchain_localllm._core.gguf_file import read_gguf
 
 from langchain_localllm import ChatGPT4All, ChatLlamaCpp, ChatLlamafile, ChatOllama
+from langchain_localllm._core.gguf.reader import read_gguf
 from langchain_localllm.errors import InvalidMessagesError, LocalLLMError
 from tests.fixtures.models import tiny_model
 from tests.fixtures.template_models import TEMPLATE_NAMES, template_model
