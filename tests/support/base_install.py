@@ -25,6 +25,7 @@ NOT_IN_A_BASE_INSTALL = (
     "chromadb",
     "pypdf",
     "bs4",
+    "matplotlib",
 )
 
 
