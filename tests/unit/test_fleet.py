@@ -10,8 +10,8 @@ from contextlib import ExitStack
 
 import pytest
 
+import langchain_localllm._core.http.fleet as fleet_module
 from langchain_localllm import Llamafile, LlamafileEmbeddings
-from langchain_localllm._core.http import fleet as fleet_module
 from langchain_localllm._core.http.errors import LLAMA_SERVER
 from langchain_localllm._core.http.fleet import FleetClient
 from langchain_localllm.errors import (
