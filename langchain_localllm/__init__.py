@@ -18,8 +18,13 @@ if TYPE_CHECKING:
         clear_model_cache as clear_model_cache,
     )
     from langchain_localllm.errors import (
+        BatchDecodeError as BatchDecodeError,
+        ChatTemplateError as ChatTemplateError,
+        ChatTemplateLimitError as ChatTemplateLimitError,
         ContextLengthExceededError as ContextLengthExceededError,
         DocumentLoadError as DocumentLoadError,
+        EmbeddingMismatchError as EmbeddingMismatchError,
+        EngineClosedError as EngineClosedError,
         FleetUnavailableError as FleetUnavailableError,
         GenerationError as GenerationError,
         InvalidMessagesError as InvalidMessagesError,
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
         ServerTimeoutError as ServerTimeoutError,
         ServerUnreachableError as ServerUnreachableError,
         StreamInterruptedError as StreamInterruptedError,
+        TokenBudgetError as TokenBudgetError,
+        TruncatedOutputError as TruncatedOutputError,
+        UnsupportedArchitectureError as UnsupportedArchitectureError,
         UnsupportedParameterError as UnsupportedParameterError,
         UnsupportedParameterWarning as UnsupportedParameterWarning,
     )

@@ -9,6 +9,14 @@ import sys
 import langchain_localllm
 
 EXPECTED_ALL = [
+    "BatchDecodeError",
+    "ChatTemplateError",
+    "ChatTemplateLimitError",
+    "EmbeddingMismatchError",
+    "EngineClosedError",
+    "TokenBudgetError",
+    "TruncatedOutputError",
+    "UnsupportedArchitectureError",
     "ChatLlamafile",
     "ChatOpenAICompatible",
     "ChatGPT4All",
@@ -50,6 +58,12 @@ EXPECTED_ALL = [
     "__version__",
     "clear_model_cache",
 ]
+
+
+def test_every_error_class_is_exported() -> None:
+    import langchain_localllm.errors as errors
+
+    assert set(errors.__all__) <= set(langchain_localllm.__all__)
 
 
 def test_all_is_the_documented_surface() -> None:
