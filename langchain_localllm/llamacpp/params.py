@@ -150,11 +150,12 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
     n_parallel: int = Field(default=DEFAULT_N_PARALLEL, ge=1)
     """Most calls decoded together, sharing each forward pass, when several want the model at
     once (``batch``/``abatch``, concurrent ``ainvoke``/``astream``, threads): they go through
-    one batched engine per loaded model (its own KV cache of ``n_ctx`` cells, ``n_ctx /
-    n_parallel`` per call; a call that does not fit its share runs alone). A call alone on the
-    model never uses it. 1: calls take turns, one at a time. The default, 4, was measured on
-    Gemma 3 270M, 2 CPU cores: 82-94 tokens/s for 4 sequences against 66 for one (see
-    ``llamacpp/sharing.py`` for the rule, ``benchmarks/batched_decoding.py`` for the numbers).
+    one batched engine per loaded model, made at the first concurrent call (its own KV
+    cache: ``n_ctx`` cells per sequence, ``n_parallel * n_ctx`` in all, on top of the model's
+    ``n_ctx``). A call alone on the model never uses it. 1: calls take turns, one at a time.
+    The default, 4, was measured on Gemma 3 270M, 2 CPU cores: 82-94 tokens/s for 4 sequences
+    against 66 for one (``llamacpp/sharing.py`` has the rule, ``benchmarks/batched_decoding.py``
+    the numbers).
     The chains' map steps run this many calls at once by default."""
 
     _grammar_cache: dict[str, Any] = PrivateAttr(default_factory=dict)

@@ -11,13 +11,15 @@
   passes from the second call on; the first goes on alone, its steps taking turns with the
   engine's under the model's lock (the CPU is not split between two contexts).
 * Still alone, whatever the load: ``n_parallel=1``, a ``suffix`` (fill-in-the-middle), and a
-  call whose prompt plus ``max_tokens`` does not fit one engine sequence's share of the context
-  (``n_ctx / n_parallel``) or that has no ``max_tokens`` bound: it waits for the model instead.
+  call without a ``max_tokens`` bound (``max_tokens=None``): it waits for the model instead.
 
 One engine per loaded model and ``n_parallel``, made on first use and kept with the
 :class:`~langchain_localllm._core.model_cache.LoadedModel` (closed when the model is evicted or
-the cache cleared). Its KV cache holds ``n_ctx`` cells on top of the ``Llama``'s own (the
-weights are shared). Streaming, callbacks, usage, timings, grammars, stop strings and
+the cache cleared). Each of its sequences has the ``Llama``'s whole ``n_ctx``, so a call fits
+the engine exactly when it fits alone (the chains size their chunks to that window): its KV
+cache holds ``n_parallel * n_ctx`` cells, on top of the ``Llama``'s own ``n_ctx`` (the
+weights are shared). A prompt too long for ``n_ctx`` is a ContextLengthExceededError of its
+call alone. Streaming, callbacks, usage, timings, grammars, stop strings and
 cancellation stay per sequence; an error of one sequence (its prompt too long) is its own.
 """
 
@@ -58,7 +60,12 @@ def engine_of(loaded: LoadedModel, n_parallel: int) -> BatchedEngine:
 
     return loaded.attach(
         ("batched_engine", n_parallel),
-        lambda: BatchedEngine(loaded.model, n_parallel=n_parallel, step_lock=loaded.lock),
+        lambda: BatchedEngine(
+            loaded.model,
+            n_parallel=n_parallel,
+            n_ctx=n_parallel * loaded.model.n_ctx(),  # each sequence the window it has alone
+            step_lock=loaded.lock,
+        ),
     )
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
 from langchain_localllm import ChatLlamaCpp, LlamaCpp
+from langchain_localllm.chains import extraction_chain, summarize_chain
 from langchain_localllm.errors import ContextLengthExceededError
 from langchain_localllm.llamacpp.sharing import engine_of
 from tests.fixtures.models import tiny_model
@@ -114,3 +116,21 @@ async def test_a_cancelled_stream_frees_its_slot() -> None:
         kept.close()
     short = llm.bind(max_tokens=8)
     assert len(await short.abatch(PROMPTS[:2])) == 2  # the slots serve the next calls
+
+
+def test_chains_run_n_parallel_steps_at_once_on_the_engine() -> None:
+    ruth = (Path(__file__).parents[1] / "data" / "book_of_ruth_kjv.txt").read_text(encoding="utf-8")
+    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=768, max_tokens=64, temperature=0, n_parallel=6)
+    result = summarize_chain(llm, "map_reduce", return_intermediate_steps=True).invoke(ruth[:12000])
+    assert len(result["intermediate_steps"]) >= 6
+    # six map steps at once (the default, sized to n_parallel, not 4): the first runs alone,
+    # the others find the model busy and share the passes
+    assert engine_of(llm.load(), 6).stats().peak_active >= 5
+
+    chat = ChatLlamaCpp(
+        model_path=str(tiny_model("chatml")), n_ctx=1024, max_tokens=120, temperature=0, n_parallel=6
+    )
+    results = extraction_chain(chat, Setting).invoke([f"Document {i}: set it." for i in range(6)])
+    assert [r.error for r in results] == [None] * 6
+    assert all(isinstance(r.records[0], Setting) for r in results)
+    assert engine_of(chat.load(), 6).stats().peak_active >= 5
