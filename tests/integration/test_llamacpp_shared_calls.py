@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+import pytest
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
 from langchain_localllm import ChatLlamaCpp, LlamaCpp
+from langchain_localllm._core.model_cache import MODEL_CACHE
 from langchain_localllm.chains import extraction_chain, summarize_chain
-from langchain_localllm.errors import ContextLengthExceededError
+from langchain_localllm.errors import ContextLengthExceededError, EngineClosedError
 from langchain_localllm.llamacpp.sharing import engine_of
 from tests.fixtures.models import tiny_model
 
@@ -134,3 +136,16 @@ def test_chains_run_n_parallel_steps_at_once_on_the_engine() -> None:
     assert [r.error for r in results] == [None] * 6
     assert all(isinstance(r.records[0], Setting) for r in results)
     assert engine_of(chat.load(), 6).stats().peak_active >= 5
+
+
+def test_evicting_the_model_closes_its_engine() -> None:
+    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=640, max_tokens=8, temperature=0, n_parallel=2)
+    assert len(llm.batch(PROMPTS[:2])) == 2
+    loaded = llm.load()
+    engine = engine_of(loaded, 2)
+    assert MODEL_CACHE.evict(loaded.key)
+    assert loaded.attached == {}
+    with pytest.raises(EngineClosedError):
+        engine.submit(PROMPTS[0], max_tokens=4)
+    assert len(llm.batch(PROMPTS[:2])) == 2  # reloaded, with a new engine
+    assert engine_of(llm.load(), 2) is not engine
