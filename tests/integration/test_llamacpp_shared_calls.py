@@ -44,6 +44,13 @@ class Setting(BaseModel):
     count: int = Field(ge=0, le=10)
 
 
+def fresh(model: Any) -> Any:
+    """``model`` with a load of its own (other tests may have used the same file and settings,
+    and the engine's statistics count from its creation)."""
+    MODEL_CACHE.evict(model.load().key)
+    return model
+
+
 def _until(condition: Any, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -54,7 +61,9 @@ def _until(condition: Any, timeout: float = 10.0) -> bool:
 
 
 def test_batch_shares_the_passes_and_equals_runs_alone() -> None:
-    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=2048, max_tokens=24, temperature=0, n_parallel=4)
+    llm = fresh(
+        LlamaCpp(model_path=str(tiny_model()), n_ctx=2048, max_tokens=24, temperature=0, n_parallel=4)
+    )
     alone = [llm.invoke(p) for p in PROMPTS]
     assert llm.load().attached == {}  # one call at a time never makes the engine
     assert len(set(alone)) == len(PROMPTS)  # distinct answers: a crossed output would show
@@ -71,7 +80,7 @@ def test_batch_shares_the_passes_and_equals_runs_alone() -> None:
 
 
 async def test_abatch_errors_stay_per_request() -> None:
-    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=512, max_tokens=16, temperature=0, n_parallel=2)
+    llm = fresh(LlamaCpp(model_path=str(tiny_model()), n_ctx=512, max_tokens=16, temperature=0, n_parallel=2))
     alone = [await llm.ainvoke(p) for p in PROMPTS[:2]]
     too_long = "word " * 600
     answers = await llm.abatch([PROMPTS[0], too_long, PROMPTS[1]], return_exceptions=True)
@@ -81,8 +90,10 @@ async def test_abatch_errors_stay_per_request() -> None:
 
 
 async def test_concurrent_chat_calls_each_get_their_own_answer_and_grammar() -> None:
-    chat = ChatLlamaCpp(
-        model_path=str(tiny_model("chatml")), n_ctx=2048, max_tokens=120, temperature=0, n_parallel=4
+    chat = fresh(
+        ChatLlamaCpp(
+            model_path=str(tiny_model("chatml")), n_ctx=2048, max_tokens=120, temperature=0, n_parallel=4
+        )
     )
     questions = PROMPTS[:4]
     structured = chat.with_structured_output(Setting)
@@ -102,7 +113,9 @@ async def test_concurrent_chat_calls_each_get_their_own_answer_and_grammar() -> 
 
 
 async def test_a_cancelled_stream_frees_its_slot() -> None:
-    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=1024, max_tokens=400, temperature=0, n_parallel=2)
+    llm = fresh(
+        LlamaCpp(model_path=str(tiny_model()), n_ctx=1024, max_tokens=400, temperature=0, n_parallel=2)
+    )
     kept = llm.stream(PROMPTS[0])  # kept half read: the model is busy, the next call shares
     next(kept)
     try:
@@ -122,15 +135,17 @@ async def test_a_cancelled_stream_frees_its_slot() -> None:
 
 def test_chains_run_n_parallel_steps_at_once_on_the_engine() -> None:
     ruth = (Path(__file__).parents[1] / "data" / "book_of_ruth_kjv.txt").read_text(encoding="utf-8")
-    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=768, max_tokens=64, temperature=0, n_parallel=6)
+    llm = fresh(LlamaCpp(model_path=str(tiny_model()), n_ctx=768, max_tokens=64, temperature=0, n_parallel=6))
     result = summarize_chain(llm, "map_reduce", return_intermediate_steps=True).invoke(ruth[:12000])
     assert len(result["intermediate_steps"]) >= 6
     # six map steps at once (the default, sized to n_parallel, not 4): the first runs alone,
     # the others find the model busy and share the passes
     assert engine_of(llm.load(), 6).stats().peak_active >= 5
 
-    chat = ChatLlamaCpp(
-        model_path=str(tiny_model("chatml")), n_ctx=1024, max_tokens=120, temperature=0, n_parallel=6
+    chat = fresh(
+        ChatLlamaCpp(
+            model_path=str(tiny_model("chatml")), n_ctx=1024, max_tokens=120, temperature=0, n_parallel=6
+        )
     )
     results = extraction_chain(chat, Setting).invoke([f"Document {i}: set it." for i in range(6)])
     assert [r.error for r in results] == [None] * 6
@@ -139,7 +154,7 @@ def test_chains_run_n_parallel_steps_at_once_on_the_engine() -> None:
 
 
 def test_evicting_the_model_closes_its_engine() -> None:
-    llm = LlamaCpp(model_path=str(tiny_model()), n_ctx=640, max_tokens=8, temperature=0, n_parallel=2)
+    llm = fresh(LlamaCpp(model_path=str(tiny_model()), n_ctx=640, max_tokens=8, temperature=0, n_parallel=2))
     assert len(llm.batch(PROMPTS[:2])) == 2
     loaded = llm.load()
     engine = engine_of(loaded, 2)
