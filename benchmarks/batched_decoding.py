@@ -10,6 +10,10 @@ arrive at once, each asking for ``--tokens`` tokens at temperature 0. In interle
   (today's in-process classes, which serialise calls behind the model's lock);
 * **engine**: ``langchain_localllm.llamacpp.batching.BatchedEngine`` with ``n_parallel=N``
   on the same loaded ``Llama``;
+* **LlamaCpp.batch** and **concurrent ainvoke**: our ``LlamaCpp(n_parallel=N)`` (a model of its
+  own; its calls share the passes on the engine it keeps with the model, whose sequences each
+  get the whole ``--n-ctx``), through ``batch`` and through ``asyncio.gather`` of ``ainvoke``
+  (the first call of a gather runs alone, the others find the model busy and join the engine);
 * **llama-server** ``--parallel N`` (the C++ ceiling): the N requests in turn, then all at
   once, streamed over loopback.
 
@@ -27,19 +31,24 @@ slots) and flash attention setting (``--flash-attn``, off by default as in llama
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import http.client
 import json
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.outputs import LLMResult
+
+from langchain_localllm import LlamaCpp
 from langchain_localllm.demo_models.gemma import gemma_gguf_path
 from langchain_localllm.llamacpp.batching import BatchedEngine
-from langchain_localllm.llamacpp.runtime import CompletionCounters
 from tests.support.llama_server import LlamaServer
 
 PROMPTS = [
@@ -73,15 +82,72 @@ def one_at_a_time(llm: Any, prompts: list[str], tokens: int) -> Run:
     firsts, texts, total = [], [], 0
     for prompt in prompts:
         first, parts = None, []
-        with CompletionCounters(llm) as counters:  # counts the sampled tokens
+        with counting(llm) as count:  # the sampled tokens, end of generation excluded
             for part in llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, stream=True):
                 if first is None:
                     first = time.perf_counter() - start
                 parts.append(part["choices"][0]["text"])
-        total += counters.count
+        total += count[0]
         firsts.append(first if first is not None else time.perf_counter() - start)
         texts.append("".join(parts))
     return Run(time.perf_counter() - start, total, firsts, texts)
+
+
+@contextlib.contextmanager
+def counting(llm: Any) -> Iterator[list[int]]:
+    """Count the tokens ``llm.generate`` yields in the block (end of generation excluded)."""
+    import llama_cpp
+
+    count = [0]
+    generate = type(llm).generate.__get__(llm)
+
+    def counted(*args: Any, **kwargs: Any) -> Iterator[int]:
+        for token in generate(*args, **kwargs):
+            count[0] += not llama_cpp.llama_vocab_is_eog(llm._model.vocab, token)
+            yield token
+
+    llm.generate = counted
+    try:
+        yield count
+    finally:
+        del llm.generate
+
+
+class _Watch(BaseCallbackHandler):
+    """One request's time to its first token and its completion tokens, from LangChain's callbacks."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.first: float | None = None
+        self.tokens = 0
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        if self.first is None:
+            self.first = time.perf_counter() - self.start
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        info = response.generations[0][0].generation_info or {}
+        self.tokens = int(info.get("usage", {}).get("completion_tokens", 0))
+
+
+def ours_run(llm: LlamaCpp, prompts: list[str], gather: bool) -> Run:
+    """``llm.batch(prompts)``, or ``asyncio.gather`` of one ``ainvoke`` per prompt."""
+    start = time.perf_counter()
+    watches = [_Watch(start) for _ in prompts]
+    configs: list[Any] = [{"callbacks": [w]} for w in watches]
+    if gather:
+
+        async def all_at_once() -> list[str]:
+            return list(
+                await asyncio.gather(*(llm.ainvoke(p, c) for p, c in zip(prompts, configs, strict=True)))
+            )
+
+        texts = asyncio.run(all_at_once())
+    else:
+        texts = llm.batch(prompts, configs)
+    seconds = time.perf_counter() - start
+    firsts = [w.first if w.first is not None else seconds for w in watches]
+    return Run(seconds, sum(w.tokens for w in watches), firsts, texts)
 
 
 def engine_run(engine: BatchedEngine, prompts: list[str], tokens: int) -> Run:
@@ -166,9 +232,22 @@ def compare(llm: Any, path: Path, n: int, args: argparse.Namespace) -> str | Non
     """Print the rows of N concurrent requests; the engine-vs-llama-server verdict line."""
     prompts, tokens, threads = PROMPTS[:n], args.tokens, args.threads
     engine = BatchedEngine(llm, n_parallel=n, n_ctx=args.n_ctx)
+    ours = LlamaCpp(
+        model_path=str(path),
+        n_ctx=args.n_ctx,
+        n_threads=threads,
+        temperature=0.0,
+        max_tokens=tokens,
+        repeat_penalty=1.0,  # as create_completion's default
+        n_parallel=max(n, 1),
+        model_kwargs={"n_threads_batch": threads, "flash_attn": args.flash_attn},
+    )
+    alone, engine_name = "one at a time (create_completion)", f"engine, n_parallel={n}"
     contestants: dict[str, Callable[[], Run]] = {
-        "one at a time (create_completion)": lambda: one_at_a_time(llm, prompts, tokens),
-        f"engine, n_parallel={n}": lambda: engine_run(engine, prompts, tokens),
+        alone: lambda: one_at_a_time(llm, prompts, tokens),
+        engine_name: lambda: engine_run(engine, prompts, tokens),
+        "LlamaCpp.batch": lambda: ours_run(ours, prompts, gather=False),
+        "LlamaCpp, concurrent ainvoke": lambda: ours_run(ours, prompts, gather=True),
     }
     server = None
     if not args.no_server:
@@ -182,23 +261,28 @@ def compare(llm: Any, path: Path, n: int, args: argparse.Namespace) -> str | Non
         runs = race(contestants, args.rounds)
     finally:
         engine.close()
+        ours.load().close_attached()
         if server is not None:
             server.stop()
     names = list(contestants)
     rates = {name: summary(runs[name]) for name in names}
     for name in names:
-        base = names[2] if name.startswith("llama-server") else names[0]
+        base = "llama-server, one at a time" if name.startswith("llama-server") else alone
         rate, ttft_mean, ttft_max = rates[name]
         ratio = rate / rates[base][0]
         print(f"{n:>2}  {name:<34}{rate:>8.1f}{ratio:>8.2f}{ttft_mean:>10.2f}s{ttft_max:>9.2f}s")
     references = [fresh_greedy(llm, p, tokens) for p in prompts]
-    same = sum(a == b for a, b in zip(references, runs[names[1]][-1].texts, strict=True))
-    print(f"    greedy answers of the engine equal to the prompt run alone: {same}/{n}")
+    for name in (engine_name, "LlamaCpp.batch"):
+        same = sum(a == b for a, b in zip(references, runs[name][-1].texts, strict=True))
+        print(f"    greedy answers of {name} equal to the prompt run alone: {same}/{n}")
     if server is None:
         return None
-    ours = rates[names[1]][0] / rates[names[0]][0]
-    theirs = rates[names[3]][0] / rates[names[2]][0]
-    return f"N={n}: engine ratio {ours:.2f} / llama-server ratio {theirs:.2f} = {ours / theirs:.2f}"
+    theirs = rates[f"llama-server --parallel {n}"][0] / rates["llama-server, one at a time"][0]
+    return "\n  ".join(
+        f"N={n}: {name} ratio {rates[name][0] / rates[alone][0]:.2f} / llama-server ratio {theirs:.2f}"
+        f" = {rates[name][0] / rates[alone][0] / theirs:.2f}"
+        for name in (engine_name, "LlamaCpp.batch")
+    )
 
 
 def fresh_greedy(llm: Any, prompt: str, tokens: int) -> str:

@@ -48,9 +48,8 @@ try:
     from langchain_localllm._core.http.client import HttpClient
     from langchain_localllm._core.http.fleet import FleetClient
 except ImportError:  # a --baseline-tree from before _core had sub-packages
-    from langchain_localllm._core.fleet import FleetClient  # type: ignore[no-redef]
-
-    from langchain_localllm._core.http import HttpClient  # type: ignore[no-redef]
+    from langchain_localllm._core.http.client import HttpClient  # type: ignore[no-redef]
+    from langchain_localllm._core.http.fleet import FleetClient  # type: ignore[no-redef]
 from langchain_localllm.demo_models import write_tiny_model
 from langchain_localllm.openai_compatible.server import OPENAI_COMPATIBLE
 

@@ -1,6 +1,8 @@
-"""Map-reduce summarisation through Llamafile: ours against langchain-classic's, same server.
+"""Map-reduce summarisation: through Llamafile, ours against langchain-classic's on one server;
+in process, ``LlamaCpp`` with its batched engine against one call at a time.
 
     python benchmarks/summarize_map_reduce.py [--rounds 2] [--parallel 4] [--slot-ctx 1024]
+        [--only server|in-process] [--in-process-model gemma|tiny]
 
 Starts llama.cpp's ``llama-server`` (``bash scripts/build_llama_cpp.sh`` builds it) with
 ``--parallel 4`` on a generated model (real llama architecture, random weights, Llama-2
@@ -16,6 +18,15 @@ Both use the same ``Llamafile`` settings (n_predict, temperature 0), so both sen
 number of requests (printed) of the same sizes; the rounds are interleaved so that machine noise
 hits both alike. Prints the median wall times and their ratio (target <= 0.5), and the
 server ceiling: the same ratio for raw requests sent at once against one by one.
+
+In process (same run, after the server part): ``summarize_chain(LlamaCpp(...), "map_reduce")``
+over the Book of Ruth on Gemma 3 270M (``--in-process-model tiny``: the generated model),
+``n_ctx`` = ``--slot-ctx``, temperature 0, with ``n_parallel=--parallel`` (the map steps, as
+many at once by default, share each forward pass on the model's batched engine) against
+``n_parallel=1`` (today's: the calls take turns on the model), rounds interleaved. Prints the
+median wall times, their ratio, the engine's peak of sequences decoded together, and whether
+the two summaries are equal (at temperature 0 they may part where the batched kernels round
+otherwise, see ``llamacpp/batching.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 
-from langchain_localllm import Llamafile
+from langchain_localllm import LlamaCpp, Llamafile
 from langchain_localllm.chains import summarize_chain
 from langchain_localllm.chains._llm import answer_tokens, context_window
 from langchain_localllm.chains._split import split_to_budget
@@ -95,6 +106,37 @@ def server_ceiling(llm: Llamafile, texts: list[str], parallel: int) -> float:
     return (time.perf_counter() - start) / one_by_one
 
 
+def in_process(args: argparse.Namespace, tiny: Path) -> None:
+    """``summarize_chain`` map_reduce in process: the batched engine against one call at a time."""
+    from langchain_localllm.demo_models.gemma import gemma_gguf_path
+    from langchain_localllm.llamacpp.sharing import engine_of
+
+    path = tiny if args.in_process_model == "tiny" else gemma_gguf_path(progress=True)
+    settings: dict[str, Any] = {"n_ctx": args.slot_ctx, "max_tokens": args.n_predict, "temperature": 0.0}
+    shared = LlamaCpp(model_path=str(path), n_parallel=args.parallel, **settings)
+    alone = LlamaCpp(model_path=str(path), n_parallel=1, **settings)  # the same loaded model
+    chains = {
+        f"engine (n_parallel={args.parallel})": summarize_chain(shared, "map_reduce", progress=False),
+        "one at a time (n_parallel=1)": summarize_chain(alone, "map_reduce", progress=False),
+    }
+    print(f"\nin process: {path.name}, n_ctx {args.slot_ctx}, max_tokens {args.n_predict}, temperature 0")
+    summaries = {name: str(chain.invoke(TEXT)) for name, chain in chains.items()}  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in chains}
+    for round_no in range(args.rounds):
+        order = list(chains)[round_no % 2 :] + list(chains)[: round_no % 2]
+        for name in order:
+            start = time.perf_counter()
+            summaries[name] = str(chains[name].invoke(TEXT))
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, seconds in medians.items():
+        print(f"{name:<32}{seconds:8.2f} s  {[round(t, 2) for t in times[name]]}")
+    engine_s, alone_s = medians.values()
+    peak = engine_of(shared.load(), args.parallel).stats().peak_active
+    print(f"wall-time ratio engine/one-at-a-time: {engine_s / alone_s:.2f}; engine peak sequences {peak}")
+    print(f"summaries equal: {len(set(summaries.values())) == 1}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -107,13 +149,23 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="llama-server threads (2 thrash when the cores are busy)"
     )
+    parser.add_argument("--only", choices=["server", "in-process"], help="run one part only")
+    parser.add_argument("--in-process-model", default="gemma", choices=["gemma", "tiny"])
     args = parser.parse_args()
-
-    from langchain_classic.chains.summarize import load_summarize_chain
 
     model = write_tiny_model(
         CACHE / f"summarize-{args.size}-llama2.gguf", size=args.size, chat_format="llama2"
     )
+    if args.only != "in-process":
+        through_server(args, model)
+    if args.only != "server":
+        in_process(args, model)
+
+
+def through_server(args: argparse.Namespace, model: Path) -> None:
+    """Ours against langchain-classic's map_reduce, through Llamafile on one llama-server."""
+    from langchain_classic.chains.summarize import load_summarize_chain
+
     try:
         server = LlamaServer(
             model, n_ctx=args.slot_ctx * args.parallel, parallel=args.parallel, threads=args.threads

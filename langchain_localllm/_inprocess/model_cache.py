@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,45 @@ class LoadedModel:
     turns: ModelTurns = field(init=False, repr=False)
     """Which generation's state the model holds between its steps (they share :attr:`lock`)."""
 
+    attached: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+    """Helpers living as long as the model (llama.cpp's batched engines, by ``n_parallel``):
+    made on first use by :meth:`attach`, closed when the model leaves the cache."""
+    generations: int = 0
+    """Generations running on the model now (counted by the runtime that routes them)."""
+    _attach_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def __post_init__(self) -> None:
         self.turns = ModelTurns(self.lock)
+
+    def attach(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The helper kept under ``key``, made by ``make()`` the first time (once, under a lock)."""
+        with self._attach_lock:
+            helper = self.attached.get(key)
+            if helper is None:
+                helper = self.attached[key] = make()
+            return helper
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[int]:
+        """Count one generation while the block runs; yields how many others were running."""
+        with self._attach_lock:
+            others = self.generations
+            self.generations += 1
+        try:
+            yield others
+        finally:
+            with self._attach_lock:
+                self.generations -= 1
+
+    def close_attached(self) -> None:
+        """Close every helper (``close()``; errors ignored), e.g. when the model is evicted."""
+        with self._attach_lock:
+            helpers, self.attached = list(self.attached.values()), {}
+        for helper in helpers:
+            close = getattr(helper, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
 
 
 class ModelCache:
@@ -69,14 +106,20 @@ class ModelCache:
     def evict(self, key: Hashable) -> bool:
         """Forget one model (it is freed once no instance uses it). True if it was cached."""
         with self._guard:
-            return self._models.pop(key, None) is not None
+            loaded = self._models.pop(key, None)
+        if loaded is None:
+            return False
+        loaded.close_attached()
+        return True
 
     def clear(self) -> int:
         """Forget every model; returns how many there were."""
         with self._guard:
-            count = len(self._models)
+            models = list(self._models.values())
             self._models.clear()
-            return count
+        for loaded in models:
+            loaded.close_attached()
+        return len(models)
 
     def __len__(self) -> int:
         with self._guard:
@@ -92,9 +135,11 @@ def _free_models_before_shutdown() -> None:
     # Native runtimes free their models in __del__; at interpreter teardown their
     # modules may already be gone, which prints tracebacks. Free them while all is alive.
     with MODEL_CACHE._guard:
-        models = [loaded.model for loaded in MODEL_CACHE._models.values()]
+        loaded_models = list(MODEL_CACHE._models.values())
         MODEL_CACHE._models.clear()
-    for model in models:
+    for loaded in loaded_models:  # helpers first: they use the model
+        loaded.close_attached()
+    for model in (loaded.model for loaded in loaded_models):
         close = getattr(model, "close", None)
         if callable(close):
             with contextlib.suppress(Exception):

@@ -21,6 +21,8 @@ from langchain_localllm.prompts.completion import completion_stop
 DEFAULT_CONTEXT_WINDOW = 2048
 #: Room kept for an answer when neither the caller nor the model bounds its length.
 DEFAULT_ANSWER_TOKENS = 256
+#: Steps a chain runs at once on one server when the caller does not say.
+DEFAULT_CONCURRENCY = 4
 
 
 def is_chat_model(llm: Any) -> bool:
@@ -69,10 +71,15 @@ def answer_tokens(llm: Any) -> int:
     return DEFAULT_ANSWER_TOKENS
 
 
-def fleet_concurrency(llm: Any, per_server: int) -> tuple[int, int]:
+def fleet_concurrency(llm: Any, per_server: int | None) -> tuple[int, int]:
     """(steps to run at once, servers behind ``llm``): ``per_server`` for one model, and for a
-    fleet (``base_url=[...]``) its capacity, so that every server is kept busy."""
+    fleet (``base_url=[...]``) its capacity, so that every server is kept busy. ``per_server``
+    None: an in-process model's ``n_parallel`` (the calls its batched engine decodes together),
+    else :data:`DEFAULT_CONCURRENCY`."""
     model = _unwrap(llm)
+    if per_server is None:
+        n_parallel = getattr(model, "n_parallel", None)
+        per_server = n_parallel if isinstance(n_parallel, int) and n_parallel > 0 else DEFAULT_CONCURRENCY
     capacity = getattr(model, "fleet_capacity", None)
     if capacity is None:
         return per_server, 1

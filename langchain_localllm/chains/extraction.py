@@ -40,7 +40,7 @@ from langchain_localllm._core.base.tokens import unwrap_runnable as _unwrap
 from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
 from langchain_localllm._core.tools.schemas import OutputSchema, output_schema
 from langchain_localllm.chains._inputs import documents_of
-from langchain_localllm.chains._llm import is_chat_model, select_prompt
+from langchain_localllm.chains._llm import fleet_concurrency, is_chat_model, select_prompt
 from langchain_localllm.chains._map import Progress, amap_bounded, map_bounded
 from langchain_localllm.errors import InvalidParameterError
 from langchain_localllm.prompts import format_prompt_selector
@@ -131,7 +131,7 @@ def extraction_chain(
     *,
     many: bool = False,
     instructions: str | None = None,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
     show_progress: bool | None = None,
 ) -> Runnable[Any, list[ExtractionResult]]:
     """A runnable extracting ``schema`` records from each input document.
@@ -141,15 +141,18 @@ def extraction_chain(
         schema: A Pydantic model, TypedDict, JSON schema dict or OpenAI tool dict.
         many: Each document may hold any number of records (else exactly one).
         instructions: Replaces the default system message.
-        max_concurrency: Documents processed at the same time.
+        max_concurrency: Documents processed at the same time; default 4, and for an
+            in-process ``LlamaCpp``/``ChatLlamaCpp`` its ``n_parallel`` (the documents then
+            share each forward pass), for a fleet its capacity.
         show_progress: Progress bar on stderr (None: when stderr is a terminal).
 
     Returns:
         A runnable: str | Document | list of them -> list of :class:`ExtractionResult`,
         in input order.
     """
-    if max_concurrency < 1:
+    if max_concurrency is not None and max_concurrency < 1:
         raise InvalidParameterError("max_concurrency must be at least 1.", max_concurrency=max_concurrency)
+    concurrency = max_concurrency if max_concurrency is not None else fleet_concurrency(llm, None)[0]
     target = output_schema(schema)
     wrapper = _wrapper(target, many)
     structured = _structured_runnable(llm, wrapper)
@@ -201,14 +204,12 @@ def extraction_chain(
         items = items_of(value)
         with Progress(show_progress, "extracting") as progress:
             progress.add(len(items))
-            return map_bounded(lambda it: run_one(it, config), items, max_concurrency, progress.update)
+            return map_bounded(lambda it: run_one(it, config), items, concurrency, progress.update)
 
     async def arun(value: Any, config: RunnableConfig) -> list[ExtractionResult]:
         items = items_of(value)
         with Progress(show_progress, "extracting") as progress:
             progress.add(len(items))
-            return await amap_bounded(
-                lambda it: arun_one(it, config), items, max_concurrency, progress.update
-            )
+            return await amap_bounded(lambda it: arun_one(it, config), items, concurrency, progress.update)
 
     return RunnableLambda(run, afunc=arun, name="extraction_chain")

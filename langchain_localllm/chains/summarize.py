@@ -149,7 +149,7 @@ class _Final:
 class _Summarizer:
     llm: Runnable[Any, Any]
     method: str
-    max_concurrency: int
+    max_concurrency: int | None
     chunk_overlap: int
     progress: bool | None
     return_intermediate_steps: bool
@@ -324,7 +324,7 @@ def summarize_chain(
     llm: Runnable[Any, Any],
     method: Method = "auto",
     *,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
     chunk_overlap: int = 0,
     progress: bool | None = None,
     return_intermediate_steps: bool = False,
@@ -343,7 +343,8 @@ def summarize_chain(
             improving a running summary) or ``"auto"``: stuff when the text fits the
             context window, else map_reduce.
         max_concurrency: Most map steps running at once per server (match a server's
-            ``--parallel`` slots; in-process models run one at a time anyway). With a
+            ``--parallel`` slots); default 4, and for an in-process ``LlamaCpp``/``ChatLlamaCpp``
+            its ``n_parallel`` (its map steps then share each forward pass). With a
             fleet (``base_url=[...]``) the fleet's capacity is used: this per server, or
             each server's ``endpoint_max_concurrency``. A map step whose server stopped
             mid-answer is run again on another server (its partial answer dropped).

@@ -378,6 +378,9 @@ class BatchedEngine:
             (default: the ``Llama``'s ``n_ctx``).
         step_tokens: Most prompt tokens a step reads while some sequence is generating (bounds
             how long a long prompt holds up the other streams at each step).
+        step_lock: A lock held while each step computes: the loaded model's lock, so that the
+            engine's steps and those of a call decoding alone on the ``Llama`` take turns
+            instead of sharing the CPU cores (None: none).
 
     >>> engine = BatchedEngine(llama_cpp.Llama("model.gguf", n_ctx=4096))  # doctest: +SKIP
     >>> streams = [engine.submit(q, max_tokens=96, temperature=0) for q in questions]  # doctest: +SKIP
@@ -391,6 +394,7 @@ class BatchedEngine:
         n_parallel: int = DEFAULT_N_PARALLEL,
         n_ctx: int | None = None,
         step_tokens: int = DEFAULT_STEP_TOKENS,
+        step_lock: threading.Lock | None = None,
     ) -> None:
         llama_cpp = import_llama_cpp()
         max_seq = int(llama_cpp.llama_max_parallel_sequences())
@@ -419,6 +423,7 @@ class BatchedEngine:
         prompt is read in the same pieces as ``create_completion`` reads it."""
         params.n_batch = max(self.n_batch, step_tokens + n_parallel)  # most tokens of any step
         self.step_tokens = step_tokens
+        self._step_lock = step_lock
         ctx = llama_cpp.llama_init_from_model(llm.model, params)
         if not ctx:
             raise InvalidParameterError(
@@ -670,7 +675,8 @@ class BatchedEngine:
         began = time.perf_counter()
         if reading is not None and reading.started is None:
             reading.started = began
-        code = llama_cpp.llama_decode(self._ctx, batch)
+        with self._step_lock if self._step_lock is not None else contextlib.nullcontext():
+            code = llama_cpp.llama_decode(self._ctx, batch)
         if code != 0:
             for running in order:
                 error = BatchDecodeError(

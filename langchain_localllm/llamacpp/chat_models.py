@@ -23,7 +23,7 @@ from langchain_localllm._inprocess.constrained import (
 from langchain_localllm._inprocess.model_cache import LoadedModel
 from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
 from langchain_localllm.llamacpp.profile import LLAMACPP_PROFILE
-from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
+from langchain_localllm.llamacpp.runtime import use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
 
 __all__ = ["ChatLlamaCpp"]
@@ -129,7 +129,7 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
         settings = self._call_args(list(dict.fromkeys([*prompt.stop, *stop])), kwargs, extra=PROMPT_CALL_ARGS)
         loaded = self._load_for_chat()
         tokens = _prompt_tokens(loaded.model, prompt.text)
-        yield from deltas_from_text(stream_completion(loaded, tokens, settings), prompt)
+        yield from deltas_from_text(self._complete(tokens, settings, loaded), prompt)
 
     def _iter_tool_deltas(
         self, messages: list[BaseMessage], stop: list[str], request: ToolRequest, kwargs: dict[str, Any]
@@ -150,7 +150,7 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
                 stop=(*settings.stop, *extra_stop),
                 grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
             )
-            return stream_completion(loaded, _prompt_tokens(loaded.model, text), call)
+            return self._complete(_prompt_tokens(loaded.model, text), call, loaded)
 
         yield from constrained_deltas(generate, prompt, request, plan, constraint)
 

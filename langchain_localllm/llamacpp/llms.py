@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams
-from langchain_core.outputs import GenerationChunk
+from langchain_core.outputs import GenerationChunk, LLMResult
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 from langchain_localllm._core.base.llm import LocalLLM
 from langchain_localllm.llamacpp.params import LlamaCppParams
-from langchain_localllm.llamacpp.runtime import stream_completion
+from langchain_localllm.llamacpp.sharing import batched
 
 
 class LlamaCpp(LlamaCppParams, LocalLLM):
@@ -90,8 +93,55 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
         settings = self._call_args(stop, kwargs)
         loaded = self.load()
         tokens = loaded.model.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-        for text, info in stream_completion(loaded, tokens, settings):
+        for text, info in self._complete(tokens, settings, loaded):
             yield GenerationChunk(text=text, generation_info=info)
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Several prompts (``batch``, ``generate``) run at once, sharing the forward passes."""
+        if len(prompts) <= 1 or self.n_parallel <= 1:
+            return super()._generate(prompts, stop, run_manager, **kwargs)
+        with (
+            batched(len(prompts)),
+            ContextThreadPoolExecutor(max_workers=self._batch_workers(prompts)) as pool,
+        ):
+            results = list(
+                pool.map(lambda p: LocalLLM._generate(self, [p], stop, run_manager, **kwargs), prompts)
+            )
+        return self._merged(results)
+
+    async def _agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Several prompts (``abatch``, ``agenerate``) run at once, sharing the forward passes."""
+        if len(prompts) <= 1 or self.n_parallel <= 1:
+            return await super()._agenerate(prompts, stop, run_manager, **kwargs)
+        limit = asyncio.Semaphore(self._batch_workers(prompts))
+
+        async def one(prompt: str) -> LLMResult:
+            async with limit:
+                return await LocalLLM._agenerate(self, [prompt], stop, run_manager, **kwargs)
+
+        with batched(len(prompts)):
+            results = await asyncio.gather(*(one(p) for p in prompts))
+        return self._merged(results)
+
+    def _batch_workers(self, prompts: list[str]) -> int:
+        # twice the engine's slots: a finished sequence's slot is taken at the next step
+        return min(len(prompts), 2 * self.n_parallel)
+
+    def _merged(self, results: list[LLMResult]) -> LLMResult:
+        generations = [result.generations[0] for result in results]
+        return LLMResult(generations=generations, llm_output=self._llm_output(generations))
 
     # --- LangChain metadata --------------------------------------------------------------
 

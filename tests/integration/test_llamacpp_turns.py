@@ -111,10 +111,12 @@ def test_cancelling_an_ainvoke_waiting_for_the_model_ends_it(
 ) -> None:
     turns = llm.load().turns
     turns.grace = 3600.0  # the kept stream keeps the model: the ainvoke below has to wait
+    # (with n_parallel=1: otherwise it finds the model busy and shares it on the batched engine)
+    one_at_a_time = llm.model_copy(update={"n_parallel": 1})
     try:
 
         async def scenario() -> bool:
-            task = asyncio.create_task(llm.ainvoke(OTHER))
+            task = asyncio.create_task(one_at_a_time.ainvoke(OTHER))
             await asyncio.sleep(0.3)
             waited = not task.done()
             task.cancel()
