@@ -57,6 +57,9 @@ __all__ = ["BudgetReport", "BudgetedCompletion", "TokenBudget", "budgeted_comple
 #: The most bytes kept free for each later string by default.
 MAX_RESERVE = 16
 
+#: ``Llama.generate`` (bound): prompt tokens and sampling arguments in, token ids out.
+Generate = Callable[..., Generator[int, None, None]]
+
 #: ``create_completion`` arguments the loop sets itself.
 _OWN_ARGS = ("grammar", "max_tokens", "stream", "stop", "echo", "logprobs", "suffix")
 
@@ -159,7 +162,7 @@ class TokenBudget:
             self._gbnf = (full, import_llama_cpp().LlamaGrammar.from_string(full, verbose=False))
         return self.report.budget, self._gbnf
 
-    def wrap(self, llm: Any, generate: Callable[..., Generator[int, None, None]]) -> Callable[..., Generator[int, None, None]]:
+    def wrap(self, llm: Any, generate: Generate) -> Generate:
         """The model's ``generate`` for this completion, with the budget check."""
         assert self.report is not None, "prepare() first"
         self._driver = _Driver(self, llm, generate)
@@ -252,7 +255,7 @@ class BudgetedCompletion:
 class _Driver:
     """The model's ``generate`` for one completion, with the budget check (see the module)."""
 
-    def __init__(self, budget: TokenBudget, llm: Any, inner: Callable[..., Generator[int, None, None]]) -> None:
+    def __init__(self, budget: TokenBudget, llm: Any, inner: Generate) -> None:
         self.completion = budget
         self.llm = llm
         self.llama_cpp = import_llama_cpp()

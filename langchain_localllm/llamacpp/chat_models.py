@@ -17,9 +17,11 @@ from langchain_localllm._core.constrained_chat import (
     tool_plan,
     uses_tools,
 )
+from langchain_localllm._core.decoding.pattern import Grammar as IRGrammar
 from langchain_localllm._core.inprocess_chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._core.model_cache import LoadedModel
 from langchain_localllm._core.tool_calling import ToolRequest, answer_constraint, tool_request
+from langchain_localllm.llamacpp.budgeted import TokenBudget
 from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
 from langchain_localllm.llamacpp.runtime import stream_completion, use_state_cache
 from langchain_localllm.prompts.chat_template import render_chat_template
@@ -136,12 +138,15 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
         constraint = answer_constraint(request, settings.max_tokens)
         loaded = self._load_for_chat()
 
-        def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
-            call = dataclasses.replace(
-                settings,
-                stop=(*settings.stop, *extra_stop),
-                grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
-            )
+        def generate(text: str, grammar: str | IRGrammar | None, extra_stop: list[str]) -> Iterator[Any]:
+            if isinstance(grammar, IRGrammar):  # the constraint's: valid within max_tokens
+                call = dataclasses.replace(settings, grammar=None, budget=TokenBudget(grammar))
+            else:
+                call = dataclasses.replace(
+                    settings,
+                    stop=(*settings.stop, *extra_stop),
+                    grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
+                )
             return stream_completion(loaded, _prompt_tokens(loaded.model, text), call)
 
         yield from constrained_deltas(generate, prompt, request, plan, constraint)
