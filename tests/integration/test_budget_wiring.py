@@ -19,9 +19,10 @@ from pydantic import BaseModel
 
 from langchain_localllm import ChatLlamaCpp, LlamaCpp
 from langchain_localllm._core.decoding.tracker import Tracker
+from langchain_localllm.chains.extraction import extraction_chain
 from langchain_localllm.errors import TokenBudgetError
 from tests.fixtures.models import tiny_model
-from tests.fixtures.plain_schemas import PLAIN_SCHEMAS, City
+from tests.fixtures.plain_schemas import PLAIN_SCHEMAS, City, Person
 
 BUDGETS = (16, 24, 32, 48, 64, 96, 128, 256)
 SCHEMAS = {name: schema for name, (_, schema) in PLAIN_SCHEMAS.items() if name != "forced-call"}
@@ -135,3 +136,26 @@ def test_llamacpp_given_a_schema_answers_valid_json_within_the_budget() -> None:
     assert narrowed
     with pytest.raises(TokenBudgetError):
         llm.invoke("A person:", max_tokens=71)  # the shortest answer is 72 bytes
+
+
+DOCUMENTS = [
+    "The Eiffel Tower stands in Paris, France.",
+    "Big Ben is a clock tower in London, in the United Kingdom.",
+    "The Colosseum, in Rome, Italy, held sixty thousand people.",
+    "Sagrada Familia is a basilica in Barcelona, Spain.",
+    "The Little Mermaid statue sits on the waterfront of Copenhagen, Denmark.",
+    "The Atomium was built in Brussels, Belgium, for the 1958 fair.",
+]
+
+
+def test_extraction_at_a_small_budget_gives_whole_records_or_the_reason() -> None:
+    chat = _chat(temperature=0.9, max_tokens=64, seed=11, top_k=0)
+    results = extraction_chain(chat, City, max_concurrency=2).invoke(DOCUMENTS)
+    assert [r.ok for r in results] == [True] * 6, [r.error for r in results]
+    assert all(len(r.records) == 1 and isinstance(r.records[0], City) for r in results)
+    many = extraction_chain(chat, City, many=True, max_concurrency=2).invoke(DOCUMENTS)
+    assert all(r.ok and all(isinstance(c, City) for c in r.records) for r in many), [r.error for r in many]
+    # Person's shortest answer is 72 bytes: each document says why it gave nothing
+    refused = extraction_chain(chat, Person, max_concurrency=2).invoke(DOCUMENTS[:2])
+    assert [r.ok for r in refused] == [False, False]
+    assert all("TokenBudgetError" in (r.error or "") and "at least 72" in (r.error or "") for r in refused)
