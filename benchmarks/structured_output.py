@@ -292,9 +292,10 @@ def plain_suite(model: str, args: argparse.Namespace) -> None:
     from langchain_community.chat_models import ChatLlamaCpp as CommunityChatLlamaCpp
 
     from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
+    from langchain_localllm._inprocess.model_cache import LoadedModel
     from langchain_localllm.errors import TokenBudgetError
     from langchain_localllm.llamacpp.budgeted import budgeted_completion
-    from langchain_localllm.llamacpp.runtime import CompletionCounters, load_llama
+    from langchain_localllm.llamacpp.runtime import CompletionSettings, load_llama, stream_completion
 
     warnings.filterwarnings("ignore")
     if model == "gemma":
@@ -391,14 +392,21 @@ def plain_suite(model: str, args: argparse.Namespace) -> None:
                 )
 
             def plain(
-                llm: Any = llm, prompt: Any = prompt, grammar: Any = grammar, budget: int = budget
+                llm: Any = llm,
+                prompt: Any = prompt,
+                grammar: Any = grammar,
+                schema: Any = schema,
+                budget: int = budget,
             ) -> Any:
-                with CompletionCounters(llm) as counters:
-                    start = time.perf_counter()
-                    out = llm.create_completion(
-                        prompt, grammar=grammar, max_tokens=budget, temperature=temperature, seed=1
-                    )
-                    return counters.timings(), out["usage"]["completion_tokens"], time.perf_counter() - start
+                start = time.perf_counter()
+                settings = CompletionSettings(
+                    {"temperature": temperature, "seed": 1},
+                    budget,
+                    grammar=(json_schema_to_gbnf(schema), grammar),
+                )
+                # the one generation loop, plain grammar (the caller holds the model's lock)
+                *_, (_, info) = stream_completion(LoadedModel(("plain", id(llm)), llm), prompt, settings)
+                return info["timings"], info["usage"]["completion_tokens"], time.perf_counter() - start
 
             try:  # (a list's items are evaluated left to right)
                 runs = [budgeted(), plain()] if i % 2 == 0 else [plain(), budgeted()][::-1]

@@ -34,7 +34,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_localllm._core.base.chat import ChatDelta
-from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
+from langchain_localllm._core.decoding.json_grammar import json_schema_grammar
+from langchain_localllm._core.decoding.pattern import Grammar as IRGrammar
 from langchain_localllm._core.tools.calling import Constraint, ToolRequest
 from langchain_localllm._inprocess.chat import ChatPrompt
 from langchain_localllm.prompts.tool_calls import (
@@ -44,7 +45,7 @@ from langchain_localllm.prompts.tool_calls import (
     detect_tool_call_syntax,
     get_tool_call_syntax,
 )
-from langchain_localllm.prompts.tool_calls.grammar import forced_syntax, tool_call_grammar
+from langchain_localllm.prompts.tool_calls.grammar import forced_syntax, tool_call_grammar, tool_call_ir
 
 __all__ = [
     "Generate",
@@ -56,8 +57,10 @@ __all__ = [
     "uses_tools",
 ]
 
-#: ``generate(prompt_text, gbnf_grammar_or_None, extra_stop) -> (text, final info or None)``.
-Generate = Callable[[str, "str | None", list[str]], Iterator[tuple[str, "dict[str, Any] | None"]]]
+#: ``generate(prompt_text, grammar_or_None, extra_stop) -> (text, final info or None)``; the
+#: grammar is GBNF, or the constraint's grammar in the IR, which the runtime decodes
+#: budget-aware (valid within the call's ``max_tokens``, or a typed error before any token).
+Generate = Callable[[str, "str | IRGrammar | None", list[str]], Iterator[tuple[str, "dict[str, Any] | None"]]]
 
 _PROBE = "localllm_probe_tool_7f3a"
 
@@ -154,7 +157,8 @@ def prepare_tool_messages(
 
 @dataclass(frozen=True)
 class GrammarDecoding:
-    """In process: a constraint compiled to a GBNF grammar that the sampler enforces token by token."""
+    """In process: a constraint as a grammar in the IR, which the runtime decodes budget-aware
+    (the sampler enforces it token by token, narrowed as the budget requires)."""
 
     syntax: ToolCallSyntax | None
     """The model's tool-call syntax: a forced call is written in it."""
@@ -162,8 +166,8 @@ class GrammarDecoding:
     def fields(self, constraint: Constraint) -> dict[str, Any]:
         if constraint.forced_tools:
             forced = list(constraint.forced_tools)
-            return {"grammar": tool_call_grammar(forced, self.syntax, parallel=constraint.parallel)}
-        return {"grammar": json_schema_to_gbnf(constraint.schema)}
+            return {"grammar": tool_call_ir(forced, self.syntax, parallel=constraint.parallel)}
+        return {"grammar": json_schema_grammar(constraint.schema)}
 
 
 def uses_tools(messages: Sequence[BaseMessage]) -> bool:
@@ -296,4 +300,9 @@ class _Usage:
             "finish_reason": info.get("finish_reason") or "stop",
             "usage": (self.prompt or 0, self.generated),
             "timings": info.get("timings"),
+            # budget-aware decoding: whether (and where) the budget narrowed the grammar
+            "metadata": {key: info[key] for key in _BUDGET_KEYS if key in info},
         }
+
+
+_BUDGET_KEYS = ("budget_narrowed", "token_budget")

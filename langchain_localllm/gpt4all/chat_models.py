@@ -129,7 +129,7 @@ class ChatGPT4All(GPT4AllParams, InProcessChatModel):
                 yield from deltas_from_text(((c.text, c.generation_info) for c in chunks), prompt)
                 return
 
-            def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
+            def generate(text: str, grammar: object, extra_stop: list[str]) -> Iterator[Any]:
                 pieces = generate_locked(loaded.model, text, args, [*stops, *extra_stop], self.model_name)
                 for chunk in pieces:
                     yield chunk.text, chunk.generation_info

@@ -23,31 +23,44 @@ worst-case threshold. This is exact where a rule "narrow when the slack falls be
 largest increase any token can cause" would have to bound that increase over the whole
 vocabulary, and narrow earlier.
 
-Mechanism. The driver wraps the model's ``generate`` for one ``create_completion`` call: a
-token is passed on only once it fits (and ends on a whole character); narrowing restarts
-``Llama.generate`` on the prompt plus the tokens passed on, under the narrowed grammar.
-llama-cpp-python keeps the evaluated prefix, so the restart re-evaluates one token. The
-dropped token was sampled but never evaluated: the answer the caller sees is the
-``create_completion`` stream itself, with its usual token count and finish reason.
+Mechanism. Budget-aware decoding runs inside the one generation loop,
+:func:`~langchain_localllm.llamacpp.runtime.stream_completion`: a call's
+:class:`~langchain_localllm.llamacpp.runtime.CompletionSettings` carry a :class:`TokenBudget`,
+which sets the completion's budget and full grammar up front (or raises the typed error) and
+wraps the model's ``generate`` for that completion: a token is passed on only once it fits (and
+ends on a whole character); narrowing restarts ``Llama.generate`` on the prompt plus the tokens
+passed on, under the narrowed grammar. llama-cpp-python keeps the evaluated prefix, so the
+restart re-evaluates one token. The dropped token was sampled but never evaluated. The loop's
+per-step model lock, state save/restore and cancellation apply unchanged (a restart happens
+inside a step, under the lock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_localllm._core.decoding.budget import check_budget, narrowed_grammar
 from langchain_localllm._core.decoding.pattern import Grammar, min_length, to_gbnf
 from langchain_localllm._core.decoding.tracker import ParseState, Tracker
-from langchain_localllm.llamacpp.runtime import CompletionCounters, check_grammar, import_llama_cpp
+from langchain_localllm._inprocess.model_cache import LoadedModel
+from langchain_localllm.llamacpp.runtime import (
+    CompletionSettings,
+    check_grammar,
+    import_llama_cpp,
+    stream_completion,
+)
 
-__all__ = ["BudgetReport", "BudgetedCompletion", "budgeted_completion"]
+__all__ = ["BudgetReport", "BudgetedCompletion", "TokenBudget", "budgeted_completion"]
 
 #: The most bytes kept free for each later string by default.
 MAX_RESERVE = 16
 
-#: ``create_completion`` arguments the driver sets itself.
+#: ``Llama.generate`` (bound): prompt tokens and sampling arguments in, token ids out.
+Generate = Callable[..., Generator[int, None, None]]
+
+#: ``create_completion`` arguments the loop sets itself.
 _OWN_ARGS = ("grammar", "max_tokens", "stream", "stop", "echo", "logprobs", "suffix")
 
 
@@ -101,8 +114,74 @@ class BudgetReport:
         }
 
 
+class TokenBudget:
+    """Budget-aware decoding of one completion (see the module): put it in the completion's
+    :class:`~langchain_localllm.llamacpp.runtime.CompletionSettings` (``budget=``); one per call.
+
+    Args:
+        schema: A JSON schema (``{}``/``{"type": "object"}``: any JSON value/object), or a
+            grammar in the IR.
+        reserve: Bytes kept free for each string (or number) the answer still has to write
+            after the one being written, so that a string looping on does not leave later
+            fields empty; what a field does not use passes on. Default: an even split of
+            half the slack above the shortest answer, at most :data:`MAX_RESERVE`.
+    """
+
+    def __init__(self, schema: dict[str, Any] | Grammar, *, reserve: int | None = None) -> None:
+        from langchain_localllm._core.decoding.json_grammar import json_schema_grammar
+
+        self.grammar = schema if isinstance(schema, Grammar) else json_schema_grammar(schema)
+        self.tracker = Tracker(self.grammar)
+        self._reserve = reserve
+        self.reserve = 0
+        """Bytes kept free for each string still to write (set by :meth:`prepare`)."""
+        self.report: BudgetReport | None = None
+        """How the completion went (set by :meth:`prepare`, final once the stream ends)."""
+        self._gbnf: tuple[str, Any] | None = None
+
+    def prepare(self, llm: Any, prompt_tokens: int, max_tokens: int | None) -> tuple[int, tuple[str, Any]]:
+        """The completion's budget and full grammar (GBNF, compiled), before any token.
+
+        Raises:
+            TokenBudgetError: the budget (``max_tokens``, or what the prompt leaves of the
+                context) cannot hold the shortest valid answer.
+        """
+        if self.report is None:
+            budget = check_budget(
+                self.grammar, max_tokens or 0, prompt_tokens=prompt_tokens, n_ctx=int(llm.n_ctx())
+            )
+            self.report = BudgetReport(budget, min_length(self.grammar), prompt_tokens)
+            reserve = self._reserve
+            if reserve is None:
+                pieces = max(self.tracker.start().later_pieces(), 1)
+                reserve = min((budget - self.report.minimum_tokens) // (2 * pieces), MAX_RESERVE)
+            self.reserve = max(reserve, 0)
+        if self._gbnf is None:
+            full = to_gbnf(self.grammar)
+            check_grammar(llm, full)
+            self._gbnf = (full, import_llama_cpp().LlamaGrammar.from_string(full, verbose=False))
+        return self.report.budget, self._gbnf
+
+    def wrap(self, llm: Any, generate: Generate) -> Generate:
+        """The model's ``generate`` for this completion, with the budget check."""
+        assert self.report is not None, "prepare() first"
+        self._driver = _Driver(self, llm, generate)
+        return self._driver.generate
+
+    def finish(self, info: dict[str, Any]) -> None:
+        """The completion ended: fill the report, and put it into the final ``info``."""
+        report, driver = self.report, getattr(self, "_driver", None)
+        assert report is not None
+        if driver is not None:
+            report.completion_tokens = len(driver.passed)
+            report.complete = driver.state.complete
+        report.finish_reason = "stop" if report.complete else "length"
+        report.timings = info.get("timings") or {}
+        info.update(report.generation_info())
+
+
 def budgeted_completion(
-    model: Any,
+    model: LoadedModel | Any,
     prompt_tokens: list[int],
     schema: dict[str, Any] | Grammar,
     max_tokens: int | None,
@@ -113,15 +192,13 @@ def budgeted_completion(
     """An answer to ``prompt_tokens`` valid against ``schema`` within ``max_tokens`` tokens.
 
     Args:
-        model: A loaded ``llama_cpp.Llama``; the caller holds its lock while iterating.
+        model: A :class:`~langchain_localllm._inprocess.model_cache.LoadedModel` (its per-step lock
+            is taken as the answer streams), or a bare ``llama_cpp.Llama`` used by nothing else
+            at the same time.
         prompt_tokens: The prompt's token ids.
-        schema: A JSON schema (``{}``/``{"type": "object"}``: any JSON value/object), or a
-            grammar in the IR.
+        schema: A JSON schema, or a grammar in the IR (see :class:`TokenBudget`).
         max_tokens: The answer's budget (``None``/``<= 0``: what the context leaves).
-        reserve: Bytes kept free for each string (or number) the answer still has to write
-            after the one being written, so that a string looping on does not leave later
-            fields empty; what a field does not use passes on. Default: an even split of
-            half the slack above the shortest answer, at most :data:`MAX_RESERVE`.
+        reserve: See :class:`TokenBudget`.
         sampling: ``create_completion``'s sampling arguments (temperature, top_p, top_k,
             min_p, repeat_penalty, seed, ...). Stop sequences do not apply: the grammar ends
             the answer, and a stop string inside a JSON string would cut a value.
@@ -138,7 +215,7 @@ class BudgetedCompletion:
 
     def __init__(
         self,
-        model: Any,
+        model: LoadedModel | Any,
         prompt_tokens: list[int],
         schema: dict[str, Any] | Grammar,
         max_tokens: int | None,
@@ -146,84 +223,51 @@ class BudgetedCompletion:
         *,
         reserve: int | None = None,
     ) -> None:
-        from langchain_localllm._core.decoding.json_grammar import json_schema_grammar
-
-        self.model = model
+        self.loaded = model if isinstance(model, LoadedModel) else LoadedModel(("budgeted", id(model)), model)
         self.prompt = list(prompt_tokens)
-        self.grammar = schema if isinstance(schema, Grammar) else json_schema_grammar(schema)
-        budget = check_budget(
-            self.grammar, max_tokens or 0, prompt_tokens=len(self.prompt), n_ctx=int(model.n_ctx())
+        self.budget = TokenBudget(schema, reserve=reserve)
+        self.budget.prepare(self.loaded.model, len(self.prompt), max_tokens)  # the typed error, now
+        self.settings = CompletionSettings(
+            sampling={k: v for k, v in sampling.items() if k not in _OWN_ARGS},
+            max_tokens=max_tokens or -1,
+            budget=self.budget,
         )
-        self.tracker = Tracker(self.grammar)
-        self.sampling = {k: v for k, v in sampling.items() if k not in _OWN_ARGS}
-        self.report = BudgetReport(budget, min_length(self.grammar), len(self.prompt))
-        if reserve is None:
-            pieces = max(self.tracker.start().later_pieces(), 1)
-            reserve = min((budget - self.report.minimum_tokens) // (2 * pieces), MAX_RESERVE)
-        self.reserve = max(reserve, 0)
-        """Bytes kept free for each string still to write."""
         self.text = ""
         """The answer so far."""
+        self.info: dict[str, Any] | None = None
+        """The final information (finish reason, usage, timings, budget), once the stream ends."""
+
+    @property
+    def report(self) -> BudgetReport:
+        """How the completion went (final once the stream ends)."""
+        assert self.budget.report is not None
+        return self.budget.report
 
     def __iter__(self) -> Iterator[str]:
-        llama_cpp = import_llama_cpp()
-        llm, report = self.model, self.report
-        full = to_gbnf(self.grammar)
-        check_grammar(llm, full)
-        driver = _Driver(self, llama_cpp)
-        pieces: list[str] = []
-        with CompletionCounters(llm) as counters:  # llama.cpp's timings (the caller holds the lock)
-            driver.install()
-            stream = llm.create_completion(
-                self.prompt,
-                grammar=llama_cpp.LlamaGrammar.from_string(full, verbose=False),
-                max_tokens=report.budget,
-                stream=True,
-                stop=[],
-                **self.sampling,
-            )
-            try:
-                for part in stream:
-                    text = part["choices"][0]["text"]
-                    if text:
-                        pieces.append(text)
-                        self.text += text
-                        yield text
-            finally:
-                stream.close()
-                driver.uninstall()
-                report.timings = counters.timings()
-        report.completion_tokens = len(driver.passed)
-        report.complete = driver.state.complete
-        report.finish_reason = "stop" if report.complete else "length"
+        for text, info in stream_completion(self.loaded, self.prompt, self.settings):
+            if info is not None:
+                self.info = info
+            if text:
+                self.text += text
+                yield text
 
 
 class _Driver:
     """The model's ``generate`` for one completion, with the budget check (see the module)."""
 
-    def __init__(self, completion: BudgetedCompletion, llama_cpp: Any) -> None:
-        self.completion = completion
-        self.llm = completion.model
-        self.llama_cpp = llama_cpp
-        self.state: ParseState = completion.tracker.start()
+    def __init__(self, budget: TokenBudget, llm: Any, inner: Generate) -> None:
+        self.completion = budget
+        self.llm = llm
+        self.llama_cpp = import_llama_cpp()
+        self.state: ParseState = budget.tracker.start()
         """The state after the tokens passed on."""
         self.passed: list[int] = []
-        self._inner_generate: Any = None
-        self._had_own = False
+        self._inner_generate = inner
 
-    def install(self) -> None:
-        self._had_own = "generate" in vars(self.llm)
-        self._inner_generate = self.llm.generate
-        self.llm.generate = self.generate
-
-    def uninstall(self) -> None:
-        if self._had_own:
-            self.llm.generate = self._inner_generate
-        else:
-            del self.llm.generate
-
-    def generate(self, tokens: Any, **kwargs: Any) -> Iterator[int]:
-        report, budget = self.completion.report, self.completion.report.budget
+    def generate(self, tokens: Any, **kwargs: Any) -> Generator[int, None, None]:
+        report = self.completion.report
+        assert report is not None
+        budget = report.budget
         reserve = self.completion.reserve
         pieces: dict[int, bytes] = {}  # token -> its text as llama.cpp's grammar sees it
         vocab = self.llm._model.vocab

@@ -12,6 +12,7 @@ from langchain_core.messages import BaseMessage
 from langchain_localllm._core.base.chat import ChatDelta
 from langchain_localllm._core.base.peers import Ignored
 from langchain_localllm._core.base.profile import ProfileReader
+from langchain_localllm._core.decoding.pattern import Grammar as IRGrammar
 from langchain_localllm._core.tools.calling import ToolRequest, answer_constraint, tool_request
 from langchain_localllm._inprocess.chat import PROMPT_CALL_ARGS, InProcessChatModel, deltas_from_text
 from langchain_localllm._inprocess.constrained import (
@@ -21,6 +22,7 @@ from langchain_localllm._inprocess.constrained import (
     uses_tools,
 )
 from langchain_localllm._inprocess.model_cache import LoadedModel
+from langchain_localllm.llamacpp.budgeted import TokenBudget
 from langchain_localllm.llamacpp.params import PEER_IGNORED, LlamaCppParams
 from langchain_localllm.llamacpp.profile import LLAMACPP_PROFILE
 from langchain_localllm.llamacpp.runtime import use_state_cache
@@ -144,12 +146,15 @@ class ChatLlamaCpp(LlamaCppParams, InProcessChatModel):
         constraint = answer_constraint(request, settings.max_tokens)
         loaded = self._load_for_chat()
 
-        def generate(text: str, grammar: str | None, extra_stop: list[str]) -> Iterator[Any]:
-            call = dataclasses.replace(
-                settings,
-                stop=(*settings.stop, *extra_stop),
-                grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
-            )
+        def generate(text: str, grammar: str | IRGrammar | None, extra_stop: list[str]) -> Iterator[Any]:
+            if isinstance(grammar, IRGrammar):  # the constraint's: valid within max_tokens
+                call = dataclasses.replace(settings, grammar=None, budget=TokenBudget(grammar))
+            else:
+                call = dataclasses.replace(
+                    settings,
+                    stop=(*settings.stop, *extra_stop),
+                    grammar=self._grammar(grammar, None) if grammar is not None else settings.grammar,
+                )
             return self._complete(_prompt_tokens(loaded.model, text), call, loaded)
 
         yield from constrained_deltas(generate, prompt, request, plan, constraint)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -12,6 +14,7 @@ from langchain_core.outputs import GenerationChunk, LLMResult
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 from langchain_localllm._core.base.llm import LocalLLM
+from langchain_localllm.llamacpp.budgeted import TokenBudget
 from langchain_localllm.llamacpp.params import LlamaCppParams
 from langchain_localllm.llamacpp.sharing import batched
 
@@ -52,7 +55,11 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
         stop: list[str] | None
             Stop sequences; per-call ``stop`` is added to these.
         grammar, json_schema:
-            Constrain the output with a GBNF grammar or a JSON schema.
+            Constrain the output with a GBNF grammar or a JSON schema. With a schema the
+            answer is valid JSON within ``max_tokens`` (the grammar narrows as the budget
+            runs out; ``generation_info["budget_narrowed"]`` says when), or
+            ``TokenBudgetError`` is raised before any token when the budget (or the context
+            left after the prompt) cannot hold the shortest valid answer.
 
     Instantiate:
         ```python
@@ -91,6 +98,10 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
 
     def _iter_chunks(self, prompt: str, stop: list[str], **kwargs: Any) -> Iterator[GenerationChunk]:
         settings = self._call_args(stop, kwargs)
+        schema = kwargs.get("json_schema", self.json_schema)
+        if schema is not None:  # valid within max_tokens, or TokenBudgetError before any token
+            schema = json.loads(schema) if isinstance(schema, str) else schema
+            settings = dataclasses.replace(settings, grammar=None, budget=TokenBudget(schema))
         loaded = self.load()
         tokens = loaded.model.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         for text, info in self._complete(tokens, settings, loaded):

@@ -36,6 +36,9 @@ from langchain_localllm.errors import (
     MissingDependencyError,
 )
 
+if TYPE_CHECKING:
+    from langchain_localllm.llamacpp.budgeted import TokenBudget
+
 #: Context length used when the caller gives none: the model's own, at most this.
 DEFAULT_MAX_N_CTX = 8192
 
@@ -308,6 +311,10 @@ class CompletionSettings:
     """A grammar the answer must follow."""
     suffix: str | None = None
     """Text that follows the completion (fill-in-the-middle models)."""
+    budget: TokenBudget | None = None
+    """Budget-aware decoding (``llamacpp.budgeted``): the answer follows its grammar and is
+    valid within ``max_tokens`` (or what the context leaves), or a typed error is raised
+    before any token. It replaces ``grammar`` and ``stop``; one per call."""
 
 
 #: What :func:`stream_completion` yields: ``(text, None)`` pieces, then ``("", info)`` with
@@ -327,7 +334,7 @@ def stream_completion(
     Nothing is added per token but taking and releasing that lock.
     """
     llm = loaded.model
-    if settings.grammar is not None:
+    if settings.grammar is not None and settings.budget is None:
         check_grammar(llm, settings.grammar[0])  # reads only the vocabulary, like tokenizing
     n_ctx = llm.n_ctx()
     prompt_tokens = len(tokens)
@@ -340,7 +347,12 @@ def stream_completion(
             n_ctx=n_ctx,
             max_tokens=settings.max_tokens,
         )
-    completion = _Completion(llm)
+    max_tokens, stop, grammar = settings.max_tokens, list(settings.stop), settings.grammar
+    budget = settings.budget
+    if budget is not None:  # the typed error before any token; the grammar ends the answer
+        max_tokens, grammar = budget.prepare(llm, prompt_tokens, settings.max_tokens)
+        stop = []
+    completion = _Completion(llm, budget)
     turn = loaded.turns.turn(completion.suspend, cancel=current_cancel_token(), on_take=completion.on_take)
     parts: Generator[dict[str, Any], None, None] | None = None
     finish_reason = "length"
@@ -351,9 +363,9 @@ def stream_completion(
             parts = llm.create_completion(
                 tokens,
                 stream=True,
-                max_tokens=settings.max_tokens,
-                stop=list(settings.stop),
-                grammar=settings.grammar[1] if settings.grammar is not None else None,
+                max_tokens=max_tokens,
+                stop=stop,
+                grammar=grammar[1] if grammar is not None else None,
                 suffix=settings.suffix,
                 **settings.sampling,
             )
@@ -377,19 +389,19 @@ def stream_completion(
         turn.close()
         completion.close()
     count = completion.count
-    yield (
-        "",
-        {
-            "finish_reason": finish_reason,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": count,
-                "total_tokens": prompt_tokens + count,
-            },
-            "timings": completion.timings,
-            "model": Path(llm.model_path).stem,
+    info: dict[str, Any] = {
+        "finish_reason": finish_reason,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": count,
+            "total_tokens": prompt_tokens + count,
         },
-    )
+        "timings": completion.timings,
+        "model": Path(llm.model_path).stem,
+    }
+    if budget is not None:
+        budget.finish(info)  # its finish reason ("stop": a whole document) and budget_narrowed
+    yield "", info
 
 
 class _Completion:
@@ -397,8 +409,9 @@ class _Completion:
     does not report (the tokens sampled for the answer, end-of-generation excluded, and
     llama.cpp's timings), and its state while another call has the model."""
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: Any, budget: TokenBudget | None = None) -> None:
         self.llm = llm
+        self.budget = budget
         self.count = 0
         self.timings: dict[str, Any] = {}
         self._llama_cpp = import_llama_cpp()
@@ -411,6 +424,8 @@ class _Completion:
         """Before the first step: reset llama.cpp's counters, count what ``generate`` yields."""
         llm, llama_cpp = self.llm, self._llama_cpp
         generate = type(llm).generate.__get__(llm)
+        if self.budget is not None:  # tokens pass only once they fit the budget
+            generate = self.budget.wrap(llm, generate)
         vocab = llm._model.vocab
 
         def counting(*args: Any, **kwargs: Any) -> Iterator[int]:

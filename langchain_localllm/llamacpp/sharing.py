@@ -84,8 +84,10 @@ def complete(
 
 
 def _bounded(settings: CompletionSettings) -> bool:
-    """The engine can run it: a bounded answer, no suffix to fill in."""
-    return settings.suffix is None and settings.max_tokens > 0
+    """The engine can run it: a bounded answer, no suffix to fill in, no token budget (the
+    budget-aware decoding of structured answers narrows its grammar as it goes, which the
+    engine's fixed per-sequence grammar cannot: such a call runs alone, on the one loop)."""
+    return settings.suffix is None and settings.max_tokens > 0 and settings.budget is None
 
 
 def _on_engine(engine: BatchedEngine, tokens: list[int], settings: CompletionSettings) -> Iterator[Piece]:

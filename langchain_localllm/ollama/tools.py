@@ -35,7 +35,7 @@ class OllamaFormat:
     """Ollama's constrained decoding: ``format``, a JSON schema or ``"json"`` (any JSON)."""
 
     def fields(self, constraint: Constraint) -> dict[str, Any]:
-        return {"format": "json" if constraint.json_object else constraint.schema}
+        return {"format": "json" if constraint.json_object else constraint.sent_schema()}
 
 
 OLLAMA_FORMAT = OllamaFormat()

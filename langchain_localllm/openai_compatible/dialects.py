@@ -43,8 +43,12 @@ class Dialect:
 
     def fields(self, constraint: Constraint) -> dict[str, Any]:
         """The server's constrained decoding of a constrained answer (the tool layer's
-        ``ConstrainedDecoding`` strategy of the OpenAI-compatible chat models)."""
-        return self.schema_fields(constraint.schema)
+        ``ConstrainedDecoding`` strategy of the OpenAI-compatible chat models): within the
+        call's ``max_tokens``, a grammar with bounded whitespace where the server takes one,
+        else the schema tightened to the budget."""
+        if self.grammar and constraint.budgeted:
+            return {"grammar": constraint.sent_grammar()}
+        return self.schema_fields(constraint.sent_schema())
 
 
 DIALECTS: dict[str, Dialect] = {}

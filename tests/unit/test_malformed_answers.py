@@ -29,7 +29,7 @@ from langchain_localllm import (
     OpenAICompatible,
 )
 from langchain_localllm._core.tools.calling import MAX_TOOL_CALL_ARGUMENTS
-from langchain_localllm.errors import MalformedResponseError, TruncatedOutputError
+from langchain_localllm.errors import MalformedResponseError, TokenBudgetError, TruncatedOutputError
 from tests.support.fault_server import FaultServer, respond, stream
 
 DEADLINE = 10.0
@@ -274,8 +274,13 @@ def test_a_cut_off_answer_over_ollama_is_the_same_typed_error() -> None:
         line({"message": {"content": ""}, "done": True, "done_reason": "length", "eval_count": 5}),
     ]
     with FaultServer(stream(pieces)) as fault:
-        structured = ChatOllama(model="m", base_url=fault.base_url, num_predict=5).with_structured_output(
+        # num_predict=40 holds the shortest City (24 bytes): the request goes, the answer is cut
+        structured = ChatOllama(model="m", base_url=fault.base_url, num_predict=40).with_structured_output(
             City
         )
         with pytest.raises(TruncatedOutputError, match="num_predict"):
             structured.invoke("Where is Big Ben?")
+        # num_predict=5 cannot hold it: refused before any request, naming the minimum
+        too_small = ChatOllama(model="m", base_url=fault.base_url, num_predict=5).with_structured_output(City)
+        with pytest.raises(TokenBudgetError, match="at least 24"):
+            too_small.invoke("Where is Big Ben?")

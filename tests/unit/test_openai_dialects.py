@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from langchain_localllm import ChatOpenAICompatible, OpenAICompatible
@@ -98,7 +96,8 @@ def test_tool_choice_forms_map_to_openai() -> None:
 
 @pytest.mark.parametrize(
     ("dialect", "field"),
-    [("vllm", "structured_outputs"), ("llama-server", "json_schema"), ("openai", "response_format")],
+    # llama-server takes a grammar: the call's, fitted to max_tokens (whitespace bounded too)
+    [("vllm", "structured_outputs"), ("llama-server", "grammar"), ("openai", "response_format")],
 )
 def test_a_forced_tool_choice_is_sent_as_the_calls_schema(dialect: str, field: str) -> None:
     def get_weather(city: str) -> str:
@@ -109,7 +108,7 @@ def test_a_forced_tool_choice_is_sent_as_the_calls_schema(dialect: str, field: s
     kwargs = chat.bind_tools([get_weather], tool_choice="any").kwargs  # type: ignore[attr-defined]
     body = chat_body(chat, dialect, [], kwargs)
     assert (body["tool_choice"], len(body["tools"])) == ("none", 1)  # shown to the model, not parsed
-    assert "get_weather" in str(body[field]) and '"city"' in json.dumps(body[field])
+    assert "get_weather" in str(body[field]) and "city" in str(body[field])
     none = chat_body(chat, dialect, [], chat.bind_tools([get_weather], tool_choice="none").kwargs)  # type: ignore[attr-defined]
     assert "tools" not in none and "tool_choice" not in none
     with pytest.raises(InvalidParameterError, match="cannot be combined with"):

@@ -254,15 +254,52 @@ class Constraint:
     max_tokens: int | None = None
     """The call's token budget for the answer, when it has one."""
 
+    @property
+    def budgeted(self) -> bool:
+        """The answer has a token budget to fit."""
+        return self.max_tokens is not None and self.max_tokens > 0
+
+    def sent_schema(self) -> dict[str, Any]:
+        """The schema a server decodes: :attr:`schema` tightened (``maxLength``/``maxItems`` from
+        the budget, optional properties that do not fit left out) so that every answer it allows
+        fits :attr:`max_tokens` tokens, a token being at least one byte.
+
+        Raises:
+            TokenBudgetError: the budget cannot hold the shortest valid answer (nothing sent).
+        """
+        if not self.budgeted:
+            return self.schema
+        from langchain_localllm._core.decoding.json_grammar import budget_schema
+
+        assert self.max_tokens is not None
+        return budget_schema(self.schema, self.max_tokens)
+
+    def sent_grammar(self) -> str:
+        """GBNF for a server that takes a grammar (llama-server's ``grammar``): the answers of
+        :attr:`schema` that fit :attr:`max_tokens` tokens, whitespace bounded too, so no grammar
+        engine can run out of tokens mid-answer.
+
+        Raises:
+            TokenBudgetError: the budget cannot hold the shortest valid answer (nothing sent).
+        """
+        from langchain_localllm._core.decoding.json_grammar import budget_gbnf, json_schema_to_gbnf
+
+        if not self.budgeted:
+            return json_schema_to_gbnf(self.schema)
+        assert self.max_tokens is not None
+        return budget_gbnf(self.schema, self.max_tokens)
+
 
 def answer_constraint(request: ToolRequest, max_tokens: int | None) -> Constraint | None:
     """The constraint of a call's answer (None when the answer is free).
 
     A forced tool choice wins over a response format. This is the one place where the answer's
-    schema is decided for every runtime: a budget-aware tightening of the schema (given
-    ``max_tokens``) belongs here. Servers decode ``schema`` as it is returned (Ollama's
-    ``format``, the dialect's field); in process, a structured answer's grammar is built from
-    ``schema`` and a forced call's from the parameters of ``forced_tools``, in the model's syntax.
+    schema is decided for every runtime, with the call's ``max_tokens``: servers decode
+    :meth:`Constraint.sent_schema` (Ollama's ``format``, the dialect's field), tightened so every
+    answer fits the budget, or :meth:`Constraint.sent_grammar` where the dialect takes a grammar;
+    in process, a structured answer's grammar is built from ``schema`` and a forced call's from
+    the parameters of ``forced_tools``, in the model's syntax, and decoded budget-aware (the
+    grammar narrows as the budget runs out: ``llamacpp.budgeted``).
     """
     forced = request.forced_tools
     if forced:
