@@ -234,6 +234,9 @@ class ChatOllama(ToolCallingMixin, OllamaConnection, OllamaOptions, ServerChatMo
         self, messages: list[BaseMessage], stop: list[str], kwargs: dict[str, Any]
     ) -> ServerRequest:
         options = self._merged_options(kwargs)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None and "num_predict" not in options:  # num_predict wins
+            options["num_predict"] = max_tokens
         if stop:
             options["stop"] = list(dict.fromkeys([*options.get("stop", []), *stop]))
         payload: dict[str, Any] = {

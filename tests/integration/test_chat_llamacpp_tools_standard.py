@@ -66,11 +66,5 @@ class TestChatLlamaCppTools(ToolCapabilities, ChatModelIntegrationTests):
     def test_structured_output_optional_param(self, model: Any) -> None:
         super().test_structured_output_optional_param(model)
 
-    @pytest.mark.xfail(
-        reason="the registry's 'gemma' format (Gemma 2's template) refuses a system message", strict=True
-    )
-    def test_double_messages_conversation(self, model: Any) -> None:
-        super().test_double_messages_conversation(model)
-
 
 pytestmark = pytest.mark.timeout(900)
