@@ -63,11 +63,5 @@ class TestChatLlamaCppTools(ToolCapabilities, ChatModelIntegrationTests):
     def test_json_mode(self, model: Any) -> None:
         super().test_json_mode(model)
 
-    @pytest.mark.xfail(
-        reason="the registry's 'gemma' format (Gemma 2's template) refuses a system message", strict=True
-    )
-    def test_double_messages_conversation(self, model: Any) -> None:
-        super().test_double_messages_conversation(model)
-
 
 pytestmark = pytest.mark.timeout(900)

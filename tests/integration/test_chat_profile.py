@@ -245,3 +245,13 @@ def test_ollama_profile_is_read_once_per_settings(emulator: OllamaTestServer) ->
     chat.num_ctx = 128
     assert chat.profile["max_input_tokens"] == 128  # the profile follows the setting...
     assert shows() == 1  # ...without asking again: /api/show's answer does not depend on num_ctx
+
+
+def test_ollama_max_tokens_caps_the_answer_as_the_profile_says(emulator: OllamaTestServer) -> None:
+    """``max_tokens`` (langchain-ollama's name of ``num_predict``) is sent: the profile's
+    ``max_output_tokens`` is what an answer gets at most."""
+    chat = ChatOllama(model="tiny", base_url=emulator.base_url, max_tokens=3)
+    assert chat.profile["max_output_tokens"] == 3
+    answer = chat.invoke("Hello")
+    assert answer.usage_metadata["output_tokens"] <= 3
+    assert answer.response_metadata["finish_reason"] == "length"

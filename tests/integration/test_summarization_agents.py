@@ -132,9 +132,8 @@ def test_a_dozen_long_turns_are_summarised_not_cut(runtime: str, request: pytest
     assert len(summaries) == 1 and messages[0] is summaries[0]  # summarised, the summary first
     assert summaries[0].text.removeprefix("Here is a summary of the conversation to date:").strip()
     assert len(calls) == len(TOPICS)
-    # The default summary prompt over the history did not fit: a ContextOverflowError, which the
-    # middleware answered with a shorter prompt (no other error, and none reached the agent).
-    assert errors.errors and all(isinstance(e, ContextOverflowError) for e in errors.errors)
+    # A summary prompt that did not fit was a ContextOverflowError, answered with a shorter one.
+    assert all(isinstance(e, ContextOverflowError) for e in errors.errors)
     assert all(used < N_CTX for _, used in calls)  # no call near overflow, none cut
     assert max(used for _, used in calls) > 0.6 * N_CTX * 0.8  # the conversation did grow long
     if runtime == "ollama":  # an estimate (no tokenizer endpoint); every request forbade cutting
@@ -146,3 +145,24 @@ def test_a_dozen_long_turns_are_summarised_not_cut(runtime: str, request: pytest
         assert chats and all(body.get("truncate") is False for body in chats)
     else:
         assert [count for count, _ in calls] == [used for _, used in calls]
+
+
+@pytest.mark.real_model
+@pytest.mark.llama_server
+@pytest.mark.parametrize("runtime", ["llamacpp", "llamafile", "ollama"])
+def test_a_summary_prompt_too_long_is_retried_shorter(runtime: str, request: pytest.FixtureRequest) -> None:
+    """The middleware's default summary prompt (about 530 tokens) over a long history does not
+    fit 1024 tokens: the runtime says so with a ContextOverflowError (never a cut prompt), and
+    the middleware's retry with the middle of the history left out gives a summary."""
+    chat = _chat(runtime, request)
+    errors = _Errors()
+    chat.callbacks = [errors]
+    history: list[Any] = []
+    for i, topic in enumerate(TOPICS[:6]):
+        history += [HumanMessage(_turn(i, topic)), AIMessage(f"Here is a short answer about {topic}. " * 4)]
+    summary = SummarizationMiddleware(model=chat, trigger=("fraction", 0.6))._create_summary(history)
+    assert summary
+    assert len(errors.errors) == 1 and isinstance(errors.errors[0], ContextOverflowError)
+
+
+pytestmark = pytest.mark.timeout(900)  # a dozen turns and their summaries on a shared CPU
