@@ -67,6 +67,7 @@ async def test_chat_requests_spread_evenly_async(three_servers: list[LlamaServer
     import asyncio
 
     chat = ChatLlamafile(base_url=[s.base_url for s in three_servers], max_tokens=4, temperature=0)
+    await chat.aserver_info()  # identified once first, so the 12 calls are dispatched together
     await asyncio.gather(*(chat.ainvoke("Hello") for _ in range(12)))
     assert [predicted_total(s) for s in three_servers] == [16, 16, 16]
 
