@@ -88,6 +88,8 @@ _NUMBER = re.compile(r"[-+]?(?:\d+(?:[.,]\d+)*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?
 _SPACES = re.compile(r"[ \t]+")
 _IMAGE = "image/"
 _VOLATILE = [
+    # an installed package's file, whichever environment it is installed in (a clone's .venv in CI)
+    (re.compile(r"\S*/lib/(python3\.\d+)/site-packages/"), r"<python>/lib/\1/site-packages/"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
     (re.compile(r"\bcall_[0-9a-zA-Z]{8,}"), "call_<id>"),
     (re.compile(r"\b0x[0-9a-fA-F]{6,}\b"), "0x<address>"),
