@@ -75,7 +75,7 @@ class TestChatOpenAICompatibleIntegration(ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"base_url": _SERVER["url"] + "/v1", "max_tokens": 48, "temperature": 0}
+        return {"base_url": _SERVER["url"] + "/v1", "max_tokens": 160, "temperature": 0}
 
 
 @pytest.mark.llama_server
@@ -86,4 +86,4 @@ class TestChatLlamafileIntegration(ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"base_url": _SERVER["url"], "max_tokens": 48, "temperature": 0}
+        return {"base_url": _SERVER["url"], "max_tokens": 160, "temperature": 0}
