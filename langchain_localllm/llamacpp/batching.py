@@ -64,7 +64,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_localllm._core.base.timings import timings_info
 from langchain_localllm.errors import (
@@ -76,6 +76,9 @@ from langchain_localllm.errors import (
 )
 from langchain_localllm.gpt4all.stop_sequences import StopScanner
 from langchain_localllm.llamacpp.runtime import check_grammar, import_llama_cpp
+
+if TYPE_CHECKING:
+    from langchain_localllm.llamacpp.budgeted import BudgetGate, Verdict
 
 __all__ = ["DEFAULT_N_PARALLEL", "BatchedEngine", "EngineStats", "SequenceResult", "SequenceStream"]
 
@@ -111,6 +114,11 @@ class SamplingSettings:
     """Strings that end the answer (not included in it)."""
     grammar: str | None = None
     """A GBNF grammar (start rule ``root``) the answer must follow."""
+    gate: BudgetGate | None = None
+    """A token budget's check (``llamacpp.budgeted``, :meth:`TokenBudget.gate`, with
+    ``grammar`` the budget's full grammar and ``max_tokens`` its budget): each sampled token is
+    offered to it before it is evaluated, and passed on, held (it ends inside a character) or
+    dropped for a narrowed grammar, under which the sequence resamples at once."""
 
 
 _SETTING_NAMES = tuple(f.name for f in fields(SamplingSettings))
@@ -333,6 +341,9 @@ class _Running:
         self.batch_index = -1
         """Where this sequence's logits are in the current batch (-1: none)."""
         self.ids: list[int] = []
+        """The answer's tokens (passed on by the sequence's gate, if it has one)."""
+        self.held: list[int] = []
+        """Tokens sampled and decoded that the gate holds back (a character split over tokens)."""
         self.parts: list[str] = []
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         self.scanner = StopScanner(stream.settings.stop)
@@ -346,7 +357,7 @@ class _Running:
     @property
     def position(self) -> int:
         """The position of :attr:`next_token` in the sequence."""
-        return self.fed + len(self.ids) - 1
+        return self.fed + len(self.ids) + len(self.held) - 1
 
     def emit(self, text: str) -> None:
         if text:
@@ -561,11 +572,14 @@ class BatchedEngine:
             partial_text=partial,
         )
 
-    def _sampler_chain(self, settings: SamplingSettings) -> Any:
-        """The sampler chain llama-cpp-python's ``Llama._init_sampler`` builds for these settings."""
+    def _sampler_chain(self, settings: SamplingSettings, narrowed: str | None = None) -> Any:
+        """The sampler chain llama-cpp-python's ``Llama._init_sampler`` builds for these settings
+        (or, once a gate ``narrowed`` the grammar, the one ``Llama.generate`` restarts with:
+        the penalty's window and the seeded draw start afresh, as they do alone)."""
         llama_cpp = self._llama_cpp
-        if settings.grammar is not None:
-            check_grammar(self._llm, settings.grammar)  # a bad grammar: a typed error, here
+        grammar = settings.grammar if narrowed is None else narrowed
+        if narrowed is None and grammar is not None:
+            check_grammar(self._llm, grammar)  # a bad grammar: a typed error, here
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
         def add(sampler: Any) -> None:
@@ -576,8 +590,8 @@ class BatchedEngine:
                 self._n_vocab, self._penalty_last_n, settings.repeat_penalty, 0.0, 0.0
             )
         )
-        if settings.grammar is not None:
-            add(llama_cpp.llama_sampler_init_grammar(self._vocab, settings.grammar.encode("utf-8"), b"root"))
+        if grammar is not None:
+            add(llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root"))
         seed = llama_cpp.LLAMA_DEFAULT_SEED if settings.seed is None else settings.seed & 0xFFFFFFFF
         if settings.temperature < 0:
             add(llama_cpp.llama_sampler_init_dist(seed))
@@ -691,12 +705,58 @@ class BatchedEngine:
             reading.fed += take
         for running in order:
             if running.batch_index >= 0:
-                token = llama_cpp.llama_sampler_sample(running.chain, self._ctx, running.batch_index)
-                self._accept(running, token, time.perf_counter())
+                self._sample(running)
         self._publish_stats(n, len(order))
 
-    def _accept(self, running: _Running, token: int, now: float) -> None:
-        """Take one sampled token: stream its text, or end the sequence."""
+    def _sample(self, running: _Running) -> None:
+        """Sample the sequence's next token from its logits in the batch just decoded; with a
+        gate, offer it first (a dropped token is resampled under the narrowed grammar)."""
+        sample = self._llama_cpp.llama_sampler_sample
+        token = sample(running.chain, self._ctx, running.batch_index)
+        gate = running.stream.settings.gate
+        if gate is None:
+            self._accept(running, token, time.perf_counter())
+            return
+        try:
+            verdict = gate.offer(token)
+            while verdict.narrowed is not None:  # at most twice: the grammar narrows, then is cut
+                if not self._narrow(running, verdict):
+                    return  # held tokens taken back: resample after decoding the last kept one
+                token = sample(running.chain, self._ctx, running.batch_index)
+                verdict = gate.offer(token)
+        except Exception as error:  # the gate's error is this sequence's alone
+            self._release(running, None, error)
+            return
+        now = time.perf_counter()
+        if verdict.passed or verdict.end:
+            self._accept(running, token, now, verdict.passed)
+        else:  # held: decoded at the next step, passed on with the token that completes it
+            if running.first_token is None:
+                running.first_token = now
+            running.held.append(token)
+            running.next_token = token
+
+    def _narrow(self, running: _Running, verdict: Verdict) -> bool:
+        """The gate dropped the sampled token: a sampler chain for the narrowed grammar. True:
+        resample from the logits at hand; False: the held tokens were taken out of the KV
+        cells, and the last kept token decodes again at the next step, for fresh logits."""
+        chain = self._sampler_chain(running.stream.settings, verdict.narrowed)
+        self._llama_cpp.llama_sampler_free(running.chain)
+        running.chain = chain
+        if not running.held:
+            return True
+        running.held.clear()
+        if running.ids:
+            start, running.next_token = running.fed + len(running.ids) - 1, running.ids[-1]
+        else:  # nothing passed yet: read the prompt's last token again
+            running.fed -= 1
+            start, running.next_token = running.fed, None
+        self._llama_cpp.llama_memory_seq_rm(self._memory, running.slot, start, -1)
+        return False
+
+    def _accept(self, running: _Running, token: int, now: float, passed: Sequence[int] | None = None) -> None:
+        """Take one sampled token: stream its text (with the held tokens it completes:
+        ``passed``, from the gate), or end the sequence."""
         if running.first_token is None:
             running.first_token = now
         if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -704,8 +764,10 @@ class BatchedEngine:
             running.emit(running.scanner.flush())
             self._finish(running, "stop", now)
             return
-        running.ids.append(token)
-        running.emit(running.scanner.feed(running.decoder.decode(self._token_bytes(token))))
+        running.held.clear()
+        for answer_token in passed or (token,):
+            running.ids.append(answer_token)
+            running.emit(running.scanner.feed(running.decoder.decode(self._token_bytes(answer_token))))
         if running.scanner.stopped:
             self._finish(running, "stop", now)
         elif running.completion >= running.stream.max_tokens:

@@ -23,16 +23,24 @@ worst-case threshold. This is exact where a rule "narrow when the slack falls be
 largest increase any token can cause" would have to bound that increase over the whole
 vocabulary, and narrow earlier.
 
-Mechanism. Budget-aware decoding runs inside the one generation loop,
-:func:`~langchain_localllm.llamacpp.runtime.stream_completion`: a call's
-:class:`~langchain_localllm.llamacpp.runtime.CompletionSettings` carry a :class:`TokenBudget`,
-which sets the completion's budget and full grammar up front (or raises the typed error) and
-wraps the model's ``generate`` for that completion: a token is passed on only once it fits (and
-ends on a whole character); narrowing restarts ``Llama.generate`` on the prompt plus the tokens
-passed on, under the narrowed grammar. llama-cpp-python keeps the evaluated prefix, so the
-restart re-evaluates one token. The dropped token was sampled but never evaluated. The loop's
-per-step model lock, state save/restore and cancellation apply unchanged (a restart happens
-inside a step, under the lock).
+Mechanism. The check is :class:`BudgetGate`, free of I/O: it is offered each sampled token and
+passes it on, holds it (it ends inside a character) or drops it for a narrowed grammar. Two
+loops drive it, both through a call's
+:class:`~langchain_localllm.llamacpp.runtime.CompletionSettings` carrying a :class:`TokenBudget`
+(which sets the budget and the full grammar up front, or raises the typed error):
+
+* alone, in the one generation loop
+  (:func:`~langchain_localllm.llamacpp.runtime.stream_completion`), it wraps the model's
+  ``generate``: narrowing restarts ``Llama.generate`` on the prompt plus the tokens passed on,
+  under the narrowed grammar (llama-cpp-python keeps the evaluated prefix, so the restart
+  re-evaluates one token). The loop's per-step model lock, state save/restore and
+  cancellation apply unchanged (a restart happens inside a step, under the lock);
+* shared, on the batched engine (``llamacpp.batching``, a sequence's ``gate``): a dropped
+  token is resampled at once, from the same logits, under a sampler chain with the narrowed
+  grammar; when tokens were held, they are taken back out of the sequence's KV cells and the
+  last token passed on is decoded again at the next step, to resample from its logits.
+
+Either way the dropped token was sampled but never evaluated.
 """
 
 from __future__ import annotations
@@ -52,7 +60,14 @@ from langchain_localllm.llamacpp.runtime import (
     stream_completion,
 )
 
-__all__ = ["BudgetReport", "BudgetedCompletion", "TokenBudget", "budgeted_completion"]
+__all__ = [
+    "BudgetGate",
+    "BudgetReport",
+    "BudgetedCompletion",
+    "TokenBudget",
+    "Verdict",
+    "budgeted_completion",
+]
 
 #: The most bytes kept free for each later string by default.
 MAX_RESERVE = 16
@@ -84,6 +99,9 @@ class BudgetReport:
     """Answer tokens written when the grammar was cut to the budget (strings must close)."""
     dropped_tokens: int = 0
     """Sampled tokens dropped because they did not fit (resampled under the narrowed grammar)."""
+    taken_back: int = 0
+    """Held tokens (the start of a character split over tokens, never passed on) taken back
+    when the grammar narrowed before the character was whole."""
     finish_reason: str = "length"
     """``"stop"`` when the answer is a whole document (the grammar allows nothing more),
     else ``"length"``."""
@@ -138,6 +156,7 @@ class TokenBudget:
         self.report: BudgetReport | None = None
         """How the completion went (set by :meth:`prepare`, final once the stream ends)."""
         self._gbnf: tuple[str, Any] | None = None
+        self._gate: BudgetGate | None = None
 
     def prepare(self, llm: Any, prompt_tokens: int, max_tokens: int | None) -> tuple[int, tuple[str, Any]]:
         """The completion's budget and full grammar (GBNF, compiled), before any token.
@@ -162,19 +181,22 @@ class TokenBudget:
             self._gbnf = (full, import_llama_cpp().LlamaGrammar.from_string(full, verbose=False))
         return self.report.budget, self._gbnf
 
+    def gate(self, llm: Any) -> BudgetGate:
+        """This completion's budget check, for a decoding loop to drive (after :meth:`prepare`)."""
+        self._gate = BudgetGate(self, llm)
+        return self._gate
+
     def wrap(self, llm: Any, generate: Generate) -> Generate:
         """The model's ``generate`` for this completion, with the budget check."""
-        assert self.report is not None, "prepare() first"
-        self._driver = _Driver(self, llm, generate)
-        return self._driver.generate
+        return _Driver(self.gate(llm), generate).generate
 
     def finish(self, info: dict[str, Any]) -> None:
         """The completion ended: fill the report, and put it into the final ``info``."""
-        report, driver = self.report, getattr(self, "_driver", None)
+        report, gate = self.report, self._gate
         assert report is not None
-        if driver is not None:
-            report.completion_tokens = len(driver.passed)
-            report.complete = driver.state.complete
+        if gate is not None:
+            report.completion_tokens = len(gate.passed)
+            report.complete = gate.state.complete
         report.finish_reason = "stop" if report.complete else "length"
         report.timings = info.get("timings") or {}
         info.update(report.generation_info())
@@ -252,85 +274,122 @@ class BudgetedCompletion:
                 yield text
 
 
-class _Driver:
-    """The model's ``generate`` for one completion, with the budget check (see the module)."""
+@dataclass(frozen=True)
+class Verdict:
+    """What :meth:`BudgetGate.offer` decided about one sampled token."""
 
-    def __init__(self, budget: TokenBudget, llm: Any, inner: Generate) -> None:
-        self.completion = budget
+    passed: tuple[int, ...] = ()
+    """Tokens passed on now: the held ones (a character split over tokens), then this one."""
+    end: bool = False
+    """The token ends generation (end of generation): pass it, nothing follows."""
+    narrowed: str | None = None
+    """The token was dropped, not passed: resample it under this GBNF grammar (the narrowed
+    one, for the rest of the answer from the last passed token on)."""
+    rewind: int = 0
+    """With ``narrowed``: held tokens (sampled and evaluated, never passed) to take back, so
+    that the resample follows the last passed token."""
+
+
+class BudgetGate:
+    """The budget check of one completion, free of I/O (see the module): each sampled token is
+    :meth:`offer`-ed before it is evaluated, and passed on, held (it ends inside a character)
+    or dropped for a narrowed grammar. Both decoding loops drive one: ``Llama.generate``
+    (:meth:`TokenBudget.wrap`) and the batched engine (``llamacpp.batching``, its ``gate``)."""
+
+    def __init__(self, budget: TokenBudget, llm: Any) -> None:
+        assert budget.report is not None, "prepare() first"
+        self.report = budget.report
+        self.reserve = budget.reserve
         self.llm = llm
-        self.llama_cpp = import_llama_cpp()
         self.state: ParseState = budget.tracker.start()
         """The state after the tokens passed on."""
         self.passed: list[int] = []
+        """The tokens passed on so far (the answer)."""
+        self._llama_cpp = import_llama_cpp()
+        self._vocab = llm._model.vocab
+        self._pieces: dict[int, bytes] = {}  # token -> its text as llama.cpp's grammar sees it
+        self._level = 0  # 0: full grammar, 1: structure narrowed, 2: cut to the budget
+        self._held: list[int] = []  # sampled tokens ending inside a character: passed once it is whole
+        self._tail = b""  # the bytes of that unfinished character
+        self._work = self.state  # the state after the held tokens' whole characters
+
+    def offer(self, token: int) -> Verdict:
+        """Decide about the token the model sampled after the passed and held tokens."""
+        report, budget, reserve = self.report, self.report.budget, self.reserve
+        if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            return Verdict(passed=(token,), end=True)
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self.llm.detokenize([token], special=True)
+        data = self._tail + piece
+        whole, missing = _utf8_split(data)
+        work = self._work
+        after = work.feed(data[:whole].decode("utf-8", errors="replace")) if whole else work
+        used = len(self.passed) + len(self._held) + 1
+        fits = after is not None and after.shortest + missing <= budget - used
+        if fits and reserve and self._level < 2:
+            assert after is not None
+            fits = after.shortest + missing + reserve * after.later_pieces() <= budget - used
+        if not fits and self._level < 2:
+            if after is None:
+                report.untracked += 1
+            report.dropped_tokens += 1
+            opened = after is None or after.shortest + missing > work.shortest
+            state = self.state
+            slack = budget - len(self.passed) - state.shortest - reserve * state.later_pieces()
+            self._level = 1 if self._level == 0 and opened and slack > 0 else 2
+            report.narrowed = True
+            if report.narrowed_at is None:
+                report.narrowed_at = len(self.passed)
+            if self._level == 2:
+                report.cut_to_budget_at = len(self.passed)
+            cut = None if self._level == 1 else budget - len(self.passed)
+            narrowed = to_gbnf(narrowed_grammar(state, cut))
+            check_grammar(self.llm, narrowed)
+            rewind = len(self._held)
+            report.taken_back += rewind
+            self._held, self._tail, self._work = [], b"", state
+            return Verdict(narrowed=narrowed, rewind=rewind)
+        if after is None:  # llama.cpp's grammar took what the tracker refuses: keep going
+            report.untracked += 1
+            after = work
+        self._work = after
+        if missing:
+            self._held.append(token)
+            self._tail = data[whole:]
+            return Verdict()
+        ready, self._held, self._tail, self.state = (*self._held, token), [], b"", after
+        self.passed.extend(ready)
+        return Verdict(passed=ready)
+
+
+class _Driver:
+    """``Llama.generate`` for one completion, driven through its :class:`BudgetGate`: a
+    narrowed grammar restarts generation on the prompt plus the tokens passed on."""
+
+    def __init__(self, gate: BudgetGate, inner: Generate) -> None:
+        self.gate = gate
         self._inner_generate = inner
 
     def generate(self, tokens: Any, **kwargs: Any) -> Generator[int, None, None]:
-        report = self.completion.report
-        assert report is not None
-        budget = report.budget
-        reserve = self.completion.reserve
-        pieces: dict[int, bytes] = {}  # token -> its text as llama.cpp's grammar sees it
-        vocab = self.llm._model.vocab
-        prompt = list(tokens)
+        gate, prompt = self.gate, list(tokens)
         inner = self._inner_generate(prompt, **kwargs)
-        level = 0  # 0: full grammar, 1: structure narrowed, 2: cut to the budget
-        held: list[int] = []  # sampled tokens ending inside a character: passed on once it is whole
-        tail = b""  # the bytes of that unfinished character
-        work = self.state  # the state after the held tokens' whole characters
         try:
             while True:
                 try:
                     token = next(inner)
                 except StopIteration:
                     return
-                if self.llama_cpp.llama_vocab_is_eog(vocab, token):
-                    yield token
-                    return
-                piece = pieces.get(token)
-                if piece is None:
-                    piece = pieces[token] = self.llm.detokenize([token], special=True)
-                data = tail + piece
-                whole, missing = _utf8_split(data)
-                after = work.feed(data[:whole].decode("utf-8", errors="replace")) if whole else work
-                used = len(self.passed) + len(held) + 1
-                fits = after is not None and after.shortest + missing <= budget - used
-                if fits and reserve and level < 2:
-                    assert after is not None
-                    fits = after.shortest + missing + reserve * after.later_pieces() <= budget - used
-                if not fits and level < 2:
-                    if after is None:
-                        report.untracked += 1
-                    report.dropped_tokens += 1
-                    opened = after is None or after.shortest + missing > work.shortest
-                    state = self.state
-                    slack = budget - len(self.passed) - state.shortest - reserve * state.later_pieces()
-                    level = 1 if level == 0 and opened and slack > 0 else 2
-                    report.narrowed = True
-                    if report.narrowed_at is None:
-                        report.narrowed_at = len(self.passed)
-                    if level == 2:
-                        report.cut_to_budget_at = len(self.passed)
-                    narrowed = to_gbnf(
-                        narrowed_grammar(state, None if level == 1 else budget - len(self.passed))
-                    )
-                    check_grammar(self.llm, narrowed)
+                verdict = gate.offer(token)
+                if verdict.narrowed is not None:
                     inner.close()
-                    kwargs["grammar"] = self.llama_cpp.LlamaGrammar.from_string(narrowed, verbose=False)
-                    inner = self._inner_generate(prompt + self.passed, **kwargs)
-                    held, tail, work = [], b"", self.state
+                    grammar = import_llama_cpp().LlamaGrammar.from_string(verdict.narrowed, verbose=False)
+                    kwargs["grammar"] = grammar
+                    inner = self._inner_generate(prompt + gate.passed, **kwargs)
                     continue
-                if after is None:  # llama.cpp's grammar took what the tracker refuses: keep going
-                    report.untracked += 1
-                    after = work
-                work = after
-                if missing:
-                    held.append(token)
-                    tail = data[whole:]
-                    continue
-                ready, held, tail, self.state = [*held, token], [], b"", work
-                for passed in ready:  # create_completion may stop after any of them (max_tokens)
-                    self.passed.append(passed)
-                    yield passed
+                yield from verdict.passed  # create_completion may stop after any of them
+                if verdict.end:
+                    return
         finally:
             inner.close()
 

@@ -21,6 +21,9 @@ cache holds ``n_parallel * n_ctx`` cells, on top of the ``Llama``'s own ``n_ctx`
 weights are shared). A prompt too long for ``n_ctx`` is a ContextLengthExceededError of its
 call alone. Streaming, callbacks, usage, timings, grammars, stop strings and
 cancellation stay per sequence; an error of one sequence (its prompt too long) is its own.
+Structured output keeps its token budget on the engine too: the budget's check
+(:class:`~langchain_localllm.llamacpp.budgeted.BudgetGate`) goes with the sequence, which
+resamples under the narrowed grammar as it does alone.
 """
 
 from __future__ import annotations
@@ -78,24 +81,30 @@ def complete(
         shared = n_parallel > 1 and (others > 0 or _IN_BATCH.get())
         engine = engine_of(loaded, n_parallel) if shared and _bounded(settings) else None
         if engine is not None and len(tokens) + settings.max_tokens <= engine.n_ctx_per_sequence:
-            yield from _on_engine(engine, tokens, settings)
+            yield from _on_engine(loaded, engine, tokens, settings)
         else:
             yield from stream_completion(loaded, tokens, settings)
 
 
 def _bounded(settings: CompletionSettings) -> bool:
-    """The engine can run it: a bounded answer, no suffix to fill in, no token budget (the
-    budget-aware decoding of structured answers narrows its grammar as it goes, which the
-    engine's fixed per-sequence grammar cannot: such a call runs alone, on the one loop)."""
-    return settings.suffix is None and settings.max_tokens > 0 and settings.budget is None
+    """The engine can run it: a bounded answer and no suffix to fill in."""
+    return settings.suffix is None and settings.max_tokens > 0
 
 
-def _on_engine(engine: BatchedEngine, tokens: list[int], settings: CompletionSettings) -> Iterator[Piece]:
+def _on_engine(
+    loaded: LoadedModel, engine: BatchedEngine, tokens: list[int], settings: CompletionSettings
+) -> Iterator[Piece]:
+    max_tokens, stop, grammar, gate = settings.max_tokens, tuple(settings.stop), settings.grammar, None
+    budget = settings.budget
+    if budget is not None:  # the typed error before any token; the grammar ends the answer
+        max_tokens, grammar = budget.prepare(loaded.model, len(tokens), settings.max_tokens)
+        stop, gate = (), budget.gate(loaded.model)
     stream = engine.submit(
         tokens,
-        max_tokens=settings.max_tokens,
-        stop=tuple(settings.stop),
-        grammar=settings.grammar[0] if settings.grammar is not None else None,
+        max_tokens=max_tokens,
+        stop=stop,
+        grammar=grammar[0] if grammar is not None else None,
+        gate=gate,
         **settings.sampling,
     )
     cancel = current_cancel_token()
@@ -109,4 +118,7 @@ def _on_engine(engine: BatchedEngine, tokens: list[int], settings: CompletionSet
     result = stream.result()
     if result.finish_reason == "cancelled":
         raise Cancelled("the call was cancelled while it shared the model")
-    yield "", result.generation_info
+    info = result.generation_info
+    if budget is not None:
+        budget.finish(info)  # its finish reason ("stop": a whole document) and budget_narrowed
+    yield "", info

@@ -25,6 +25,7 @@ from langchain_core.exceptions import ContextOverflowError
 from langchain_localllm._core.decoding.json_grammar import json_schema_to_gbnf
 from langchain_localllm.errors import ContextLengthExceededError, EngineClosedError, InvalidParameterError
 from langchain_localllm.llamacpp.batching import BatchedEngine, SequenceStream
+from langchain_localllm.llamacpp.budgeted import TokenBudget, Verdict, budgeted_completion
 
 PROMPTS = [
     "The first man on the moon was",
@@ -169,6 +170,107 @@ def test_json_schema_grammar_in_the_same_batch_as_free_text(tiny: Any, engine: B
         assert result.finish_reason == "stop", result.text
         jsonschema.validate(json.loads(result.text), schema)
     assert [s.result().text for s in streams[1::2]] == free_expected
+
+
+BUDGET_SCHEMA: dict[str, Any] = {  # plain: no maxLength, no maxItems
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "country": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["city", "country"],
+}
+
+
+def test_token_budgets_hold_per_sequence_next_to_free_text(tiny: Any, engine: BatchedEngine) -> None:
+    """Budget-aware structured answers (the gate narrows their grammar as they go) share the
+    steps with free text: each is valid within its own budget and equals the same budgeted
+    completion run alone, narrowing included."""
+    prompt = tiny.tokenize(b"Answer in JSON:", add_bos=True, special=True)
+    cases = [(24, 1), (40, 2), (64, 3), (96, 4)]
+    sampling: dict[str, Any] = {"temperature": 0.9, "top_k": 0}
+    expected = []
+    for budget, seed in cases:
+        tiny.reset()
+        completion = budgeted_completion(tiny, prompt, BUDGET_SCHEMA, budget, seed=seed, **sampling)
+        report = completion.report
+        expected.append(("".join(completion), report.narrowed, report.dropped_tokens, report.taken_back))
+    free_expected = [alone(tiny, p, max_tokens=48, **GREEDY)["text"] for p in PROMPTS[: len(cases)]]
+    budgets, streams = [], []
+    for (budget, seed), free in zip(cases, PROMPTS, strict=False):
+        token_budget = TokenBudget(BUDGET_SCHEMA)
+        max_tokens, grammar = token_budget.prepare(tiny, len(prompt), budget)
+        gate = token_budget.gate(tiny)
+        streams.append(
+            engine.submit(prompt, max_tokens=max_tokens, grammar=grammar[0], gate=gate, seed=seed, **sampling)
+        )
+        streams.append(engine.submit(free, max_tokens=48, **GREEDY))
+        budgets.append(token_budget)
+    got = []
+    for token_budget, stream, (budget, _) in zip(budgets, streams[0::2], cases, strict=True):
+        result = stream.result()
+        info = result.generation_info
+        token_budget.finish(info)
+        jsonschema.validate(json.loads(result.text), BUDGET_SCHEMA)
+        assert result.completion_tokens == info["usage"]["completion_tokens"] <= budget
+        assert info["finish_reason"] == "stop"
+        report = token_budget.report
+        assert report is not None
+        got.append((result.text, report.narrowed, report.dropped_tokens, report.taken_back))
+    assert got == expected
+    assert sum(case[1] for case in got) >= 2  # random weights run into small budgets
+    assert [s.result().text for s in streams[1::2]] == free_expected
+
+
+ANY_TEXT = "root ::= [^\\x00]*"
+"""A grammar any continuation of any text follows: narrowing to it changes no choice."""
+
+
+class Stutter:
+    """A gate that, once, holds ``hold`` sampled tokens after ``after`` passed ones and then
+    takes them back (``rewind``), as the budget's gate does with a split character."""
+
+    def __init__(self, after: int, hold: int) -> None:
+        self.after, self.hold = after, hold
+        self.passed: list[int] = []
+        self.held: list[int] = []
+        self.taken_back: list[int] = []
+
+    def offer(self, token: int) -> Verdict:
+        if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+            return Verdict(passed=(token,), end=True)
+        if not self.taken_back and len(self.passed) == self.after:
+            if len(self.held) < self.hold:
+                self.held.append(token)
+                return Verdict()
+            self.taken_back, self.held = self.held, []
+            return Verdict(narrowed=ANY_TEXT, rewind=len(self.taken_back))
+        self.passed.append(token)
+        return Verdict(passed=(token,))
+
+
+@pytest.mark.parametrize(("after", "hold"), [(0, 1), (0, 3), (4, 1), (9, 2)])
+def test_tokens_a_gate_takes_back_leave_the_sequence_as_if_never_sampled(
+    tiny: Any, engine: BatchedEngine, after: int, hold: int
+) -> None:
+    """Held tokens were decoded into the sequence's KV cells: taken back, they leave it, and
+    the sequence resamples from the last kept token (the prompt's last, with nothing passed)
+    exactly as if they had never been sampled, next to sequences that never stutter."""
+    settings: dict[str, Any] = {"max_tokens": 32, "temperature": 0.0, "grammar": ANY_TEXT}
+    gate = Stutter(after, hold)
+    gate.vocab = tiny._model.vocab
+    plain = [engine.submit(p, **settings) for p in PROMPTS[:2]]
+    stuttering = engine.submit(PROMPTS[2], gate=gate, **settings)
+    expected = alone(tiny, PROMPTS[2], max_tokens=32, temperature=0.0)
+    result = stuttering.result()
+    assert len(gate.taken_back) == hold  # it did stutter
+    assert gate.taken_back == list(result.completion_ids[after : after + hold])  # resampled the same
+    assert (result.text, result.completion_tokens) == (expected["text"], 32)
+    assert [s.result().text for s in plain] == [
+        alone(tiny, p, max_tokens=32, temperature=0.0)["text"] for p in PROMPTS[:2]
+    ]
+    assert engine.stats().kv_tokens == (0,) * engine.n_parallel
 
 
 def test_a_bad_grammar_is_a_typed_error_for_that_request(engine: BatchedEngine) -> None:

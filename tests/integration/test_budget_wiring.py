@@ -70,6 +70,28 @@ def test_structured_output_is_valid_within_any_budget_or_refused_up_front() -> N
     assert sum(outcomes.values()) == runs
 
 
+def test_structured_calls_at_once_keep_their_budgets_on_the_shared_engine() -> None:
+    """``batch`` of structured calls at small budgets: they share the forward passes on the
+    model's batched engine, each sequence with its own budget check, and every answer is
+    valid within its budget."""
+    from langchain_localllm._inprocess.model_cache import MODEL_CACHE
+    from langchain_localllm.llamacpp.sharing import engine_of
+
+    chat = _chat(temperature=0.9, max_tokens=48, seed=5, top_k=0, n_parallel=4)
+    MODEL_CACHE.evict(chat.load().key)  # a load of its own: the engine's statistics start here
+    questions = [PLAIN_SCHEMAS[name][0] for name in SCHEMAS for _ in range(2)]
+    outs = chat.with_structured_output(City, include_raw=True).batch(questions)
+    narrowed = 0
+    for out in outs:
+        assert out["parsing_error"] is None, out["raw"].content
+        assert isinstance(out["parsed"], City)
+        meta = out["raw"].response_metadata
+        assert meta["finish_reason"] == "stop" and out["raw"].usage_metadata["output_tokens"] <= 48
+        narrowed += meta["budget_narrowed"]
+    assert narrowed > 0
+    assert engine_of(chat.load(), 4).stats().peak_active >= 3
+
+
 def test_a_plain_pydantic_schema_at_a_small_budget_keeps_every_field() -> None:
     chat = _chat(temperature=1.0, max_tokens=48, seed=3, top_k=0)
     out = chat.with_structured_output(City, include_raw=True).invoke("Where is the Eiffel Tower?")

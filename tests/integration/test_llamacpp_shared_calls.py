@@ -150,9 +150,8 @@ def test_chains_run_n_parallel_steps_at_once_on_the_engine() -> None:
     results = extraction_chain(chat, Setting).invoke([f"Document {i}: set it." for i in range(6)])
     assert [r.error for r in results] == [None] * 6
     assert all(isinstance(r.records[0], Setting) for r in results)
-    # Structured answers decode budget-aware (their grammar narrows as they go), which the
-    # engine's fixed per-sequence grammar cannot: they run one at a time, on the one loop.
-    assert engine_of(chat.load(), 6).stats().peak_active == 0
+    # structured answers keep their token budget on the engine: six at once there too
+    assert engine_of(chat.load(), 6).stats().peak_active >= 5
 
 
 def test_evicting_the_model_closes_its_engine() -> None:

@@ -31,7 +31,7 @@ from langchain_localllm._core.decoding.json_grammar import (
 from langchain_localllm._core.decoding.pattern import Grammar, to_gbnf
 from langchain_localllm._core.decoding.tracker import Tracker
 from langchain_localllm.errors import TokenBudgetError
-from langchain_localllm.llamacpp.budgeted import budgeted_completion
+from langchain_localllm.llamacpp.budgeted import TokenBudget, budgeted_completion
 from langchain_localllm.llamacpp.runtime import check_grammar, import_llama_cpp, load_llama
 from tests.fixtures.models import tiny_model
 from tests.fixtures.plain_schemas import PLAIN_SCHEMAS, City
@@ -146,6 +146,39 @@ def _longer_completion(grammar: Grammar, state: Any, budget: int, rng: random.Ra
         if len(rest.encode()) > budget:
             return rest
     return None
+
+
+# -- the gate: one budget check for both decoding loops ----------------------------------------
+
+
+def test_the_gate_holds_a_split_character_and_takes_it_back_when_it_narrows(
+    tiny: Any, judge: GrammarJudge
+) -> None:
+    """A character split over byte tokens is held, not passed on; when the token that completes
+    it does not fit, the grammar narrows and the held token is taken back (``rewind``)."""
+
+    def tokens(text: str) -> list[int]:  # one byte token per byte, as a model may sample them
+        return [judge.byte_token[byte] for byte in text.encode()]
+
+    schema = {"type": "object", "properties": {"v": {"enum": ["ééééééé", "a"]}}, "required": ["v"]}
+    budget = TokenBudget(schema)
+    max_tokens, _ = budget.prepare(tiny, 4, 12)  # '{"v":"a"}' is 9 bytes; the long value needs 22
+    gate = budget.gate(tiny)
+    opening, (lead, continuation) = tokens('{"v":"'), tokens("é")
+    for token in opening:
+        assert gate.offer(token).passed == (token,)
+    held = gate.offer(lead)
+    assert (held.passed, held.narrowed, held.end) == ((), None, False)
+    verdict = gate.offer(continuation)
+    assert verdict.narrowed is not None and verdict.rewind == 1 and verdict.passed == ()
+    assert gate.passed == opening  # the held lead byte never reached the answer
+    report = budget.report
+    assert report is not None and (report.taken_back, report.dropped_tokens, report.narrowed) == (1, 1, True)
+    # after narrowing, the short value still fits and closes the document within the budget
+    for token in tokens('a"}'):
+        assert gate.offer(token).passed == (token,)
+    assert gate.state.complete and len(gate.passed) <= max_tokens
+    assert gate.offer(tiny.token_eos()).end
 
 
 # -- budgeted decoding on random weights --------------------------------------------------------
