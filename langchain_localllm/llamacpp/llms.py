@@ -119,7 +119,7 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
             return super()._generate(prompts, stop, run_manager, **kwargs)
         with (
             batched(len(prompts)),
-            ContextThreadPoolExecutor(max_workers=self._batch_workers(prompts)) as pool,
+            ContextThreadPoolExecutor(max_workers=self._batch_workers(len(prompts))) as pool,
         ):
             results = list(
                 pool.map(lambda p: LocalLLM._generate(self, [p], stop, run_manager, **kwargs), prompts)
@@ -136,7 +136,7 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
         """Several prompts (``abatch``, ``agenerate``) run at once, sharing the forward passes."""
         if len(prompts) <= 1 or self.n_parallel <= 1:
             return await super()._agenerate(prompts, stop, run_manager, **kwargs)
-        limit = asyncio.Semaphore(self._batch_workers(prompts))
+        limit = asyncio.Semaphore(self._batch_workers(len(prompts)))
 
         async def one(prompt: str) -> LLMResult:
             async with limit:
@@ -145,10 +145,6 @@ class LlamaCpp(LlamaCppParams, LocalLLM):
         with batched(len(prompts)):
             results = await asyncio.gather(*(one(p) for p in prompts))
         return self._merged(results)
-
-    def _batch_workers(self, prompts: list[str]) -> int:
-        # twice the engine's slots: a finished sequence's slot is taken at the next step
-        return min(len(prompts), 2 * self.n_parallel)
 
     def _merged(self, results: list[LLMResult]) -> LLMResult:
         generations = [result.generations[0] for result in results]

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import get_config_list
 from pydantic import Field, PrivateAttr
 
 from langchain_localllm._core.base.derived import DerivedState, derived
@@ -208,16 +209,37 @@ class LlamaCppParams(LlamaModelUser, DerivedState):
 
     # --- generation --------------------------------------------------------------------
 
-    def batch(self, inputs: list[Any], *args: Any, **kwargs: Any) -> list[Any]:
+    def batch(
+        self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, **kwargs: Any
+    ) -> list[Any]:
         """One ``invoke`` per input at once (``Runnable.batch``: callbacks and errors per input,
         ``return_exceptions`` per input); the calls share the model's forward passes."""
         with batched(len(inputs)):
-            return Runnable.batch(self, inputs, *args, **kwargs)  # type: ignore[arg-type]
+            return Runnable.batch(self, inputs, self._sized(config, len(inputs)), **kwargs)  # type: ignore[arg-type]
 
-    async def abatch(self, inputs: list[Any], *args: Any, **kwargs: Any) -> list[Any]:
+    async def abatch(
+        self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, **kwargs: Any
+    ) -> list[Any]:
         """One ``ainvoke`` per input at once (``Runnable.abatch``), sharing the forward passes."""
         with batched(len(inputs)):
-            return await Runnable.abatch(self, inputs, *args, **kwargs)  # type: ignore[arg-type]
+            return await Runnable.abatch(self, inputs, self._sized(config, len(inputs)), **kwargs)  # type: ignore[arg-type]
+
+    def _sized(
+        self, config: RunnableConfig | list[RunnableConfig] | None, inputs: int
+    ) -> list[RunnableConfig]:
+        """The configs, with ``max_concurrency`` (unless given) twice the engine's slots: a
+        finished sequence's slot is taken at the next step. (``Runnable.batch`` would run at
+        most the thread pool's default, ``cpu_count + 4`` calls, at once: 6 on 2 cores.)"""
+        configs = get_config_list(config, inputs)
+        if configs and configs[0].get("max_concurrency") is None:
+            workers = self._batch_workers(inputs)
+            configs = [{**c, "max_concurrency": workers} for c in configs]
+        return configs
+
+    def _batch_workers(self, inputs: int) -> int:
+        """Calls of one batch run at once: twice the engine's slots (a finished sequence's
+        slot is taken at the next step), at most the inputs."""
+        return max(min(inputs, 2 * self.n_parallel), 1)
 
     def _complete(
         self, tokens: list[int], settings: CompletionSettings, loaded: LoadedModel | None = None

@@ -79,6 +79,20 @@ def test_batch_shares_the_passes_and_equals_runs_alone() -> None:
     assert engine_of(llm.load(), 4).stats().steps > steps
 
 
+def test_batch_fills_every_slot_beyond_the_thread_pools_default() -> None:
+    """``Runnable.batch`` would run at most ``cpu_count + 4`` calls at once (6 on 2 cores):
+    ``batch`` sizes its concurrency to the engine, so 8 slots take 8 calls at once."""
+    llm = fresh(LlamaCpp(model_path=str(tiny_model()), n_ctx=512, max_tokens=24, temperature=0, n_parallel=8))
+    chat = fresh(ChatLlamaCpp(model_path=str(tiny_model("chatml")), n_ctx=512, max_tokens=24, n_parallel=8))
+    assert len(llm.batch(PROMPTS)) == len(PROMPTS) == 8
+    assert engine_of(llm.load(), 8).stats().peak_active == 8
+    assert len(chat.batch(PROMPTS)) == 8
+    assert engine_of(chat.load(), 8).stats().peak_active == 8
+    fresh(llm)
+    assert len(llm.batch(PROMPTS, config={"max_concurrency": 3})) == 8  # a limit given is kept
+    assert engine_of(llm.load(), 8).stats().peak_active == 3
+
+
 async def test_abatch_errors_stay_per_request() -> None:
     llm = fresh(LlamaCpp(model_path=str(tiny_model()), n_ctx=512, max_tokens=16, temperature=0, n_parallel=2))
     alone = [await llm.ainvoke(p) for p in PROMPTS[:2]]
