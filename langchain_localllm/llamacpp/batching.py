@@ -82,10 +82,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_N_PARALLEL", "BatchedEngine", "EngineStats", "SequenceResult", "SequenceStream"]
 
-#: Sequences decoded together by default. On Gemma 3 270M, 2 CPU cores: one decode step of 4
-#: sequences took 43-49 ms against 15 ms for one (82-94 against 66 tokens/s, before sampling),
-#: llama-server --parallel 4 gains 1.32x; more sequences gain more on a GPU but split the same
-#: context into smaller shares. benchmarks/batched_decoding.py measures it end to end.
+#: Sequences decoded together by default. Measured end to end (benchmarks/batched_decoding.py,
+#: Gemma 3 270M, 2 CPU cores, 96 tokens each): 2 at once gain nothing on 2 cores (0.92x, as
+#: llama-server --parallel 2: 0.93x), 4 gain 1.31x (llama-server 1.41x), 8 gain 1.97x
+#: (llama-server 1.79x). Each slot holds a whole ``n_ctx`` of KV cells, so 8 would double the
+#: engine's memory for what a 2-core machine rarely runs at once (llama.cpp#3749 reports far larger
+#: gains from more slots on a GPU).
 DEFAULT_N_PARALLEL = 4
 #: Most prompt tokens a step reads while some sequence is generating.
 DEFAULT_STEP_TOKENS = 128
