@@ -261,8 +261,10 @@ class TokenBudgetError(InvalidParameterError):
     """The token budget cannot hold even the shortest valid answer, known before any token is
     generated: ``max_tokens`` is too small, or the prompt leaves too little of the context.
 
-    ``minimum_tokens`` is what the shortest valid answer needs (a token is at least one byte,
-    so its length in bytes is what guarantees it), ``budget`` what was available; with the
+    ``minimum_tokens`` is what the shortest valid answer needs: its bytes over a server (a token
+    is at least one byte, so that is what guarantees it), in process its tokens by the model's
+    own tokenizer when fewer (the decoder can write it as those tokens itself); ``budget``
+    what was available; with the
     context as the limit, ``prompt_tokens`` and ``n_ctx`` too. The message says how to fix it.
     """
 

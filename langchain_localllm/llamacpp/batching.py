@@ -731,7 +731,7 @@ class BatchedEngine:
             return
         now = time.perf_counter()
         if verdict.passed or verdict.end:
-            self._accept(running, token, now, verdict.passed)
+            self._accept(running, token, now, verdict.passed, verdict.end)
         else:  # held: decoded at the next step, passed on with the token that completes it
             if running.first_token is None:
                 running.first_token = now
@@ -756,9 +756,16 @@ class BatchedEngine:
         self._llama_cpp.llama_memory_seq_rm(self._memory, running.slot, start, -1)
         return False
 
-    def _accept(self, running: _Running, token: int, now: float, passed: Sequence[int] | None = None) -> None:
+    def _accept(
+        self,
+        running: _Running,
+        token: int,
+        now: float,
+        passed: Sequence[int] | None = None,
+        end: bool = False,
+    ) -> None:
         """Take one sampled token: stream its text (with the held tokens it completes:
-        ``passed``, from the gate), or end the sequence."""
+        ``passed``, from the gate; ``end``: the gate wrote the rest), or end the sequence."""
         if running.first_token is None:
             running.first_token = now
         if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -770,7 +777,11 @@ class BatchedEngine:
         for answer_token in passed or (token,):
             running.ids.append(answer_token)
             running.emit(running.scanner.feed(running.decoder.decode(self._token_bytes(answer_token))))
-        if running.scanner.stopped:
+        if end:
+            running.emit(running.scanner.feed(running.decoder.decode(b"", final=True)))
+            running.emit(running.scanner.flush())
+            self._finish(running, "stop", now)
+        elif running.scanner.stopped:
             self._finish(running, "stop", now)
         elif running.completion >= running.stream.max_tokens:
             running.emit(running.scanner.feed(running.decoder.decode(b"", final=True)))

@@ -17,6 +17,14 @@ dropped and the grammar is narrowed from the state before it:
 2. when the budget is down to what is open (or after step 1 runs out), the grammar is cut
    to the budget: the open string must close in time, later values share what is left.
 
+Below the bytes. A budget below the shortest answer's bytes but not below its tokens (by the
+model's own tokenizer, :class:`~langchain_localllm.llamacpp.token_writer.TokenWriter`: Gemma
+writes ``{"city":"","country":""}``, 24 bytes, in 7 tokens) is counted in tokens: a sampled
+token passes while the tokens that then write the shortest completion still fit; when they
+would not, the decoder writes that completion from before the token itself, as those tokens,
+and the answer ends (``closed_at`` in the report). Once the bytes fit again, the grammar's
+narrowing above keeps the budget.
+
 So the budget is applied as decoding goes (a field uses what earlier fields left), and the
 grammar narrows only when the token the model actually chose would not fit, not at a
 worst-case threshold. This is exact where a rule "narrow when the slack falls below the
@@ -59,6 +67,7 @@ from langchain_localllm.llamacpp.runtime import (
     import_llama_cpp,
     stream_completion,
 )
+from langchain_localllm.llamacpp.token_writer import TokenWriter
 
 __all__ = [
     "BudgetGate",
@@ -97,6 +106,9 @@ class BudgetReport:
     """Answer tokens written when the grammar first narrowed."""
     cut_to_budget_at: int | None = None
     """Answer tokens written when the grammar was cut to the budget (strings must close)."""
+    closed_at: int | None = None
+    """Answer tokens written when the decoder wrote the rest itself: the shortest completion,
+    as the model's own tokens (a budget below the answer's bytes, counted in tokens)."""
     dropped_tokens: int = 0
     """Sampled tokens dropped because they did not fit (resampled under the narrowed grammar)."""
     taken_back: int = 0
@@ -128,6 +140,7 @@ class BudgetReport:
                 "minimum_tokens": self.minimum_tokens,
                 "narrowed_at": self.narrowed_at,
                 "cut_to_budget_at": self.cut_to_budget_at,
+                "closed_at": self.closed_at,
             },
         }
 
@@ -166,14 +179,21 @@ class TokenBudget:
                 context) cannot hold the shortest valid answer.
         """
         if self.report is None:
+            least_bytes = min_length(self.grammar)
+            least_tokens = TokenWriter.of(llm).count(self.tracker.start().shortest_completion())
             budget = check_budget(
-                self.grammar, max_tokens or 0, prompt_tokens=prompt_tokens, n_ctx=int(llm.n_ctx())
+                self.grammar,
+                max_tokens or 0,
+                prompt_tokens=prompt_tokens,
+                n_ctx=int(llm.n_ctx()),
+                shortest_tokens=least_tokens,
             )
-            self.report = BudgetReport(budget, min_length(self.grammar), prompt_tokens)
+            minimum = min(least_bytes, least_tokens)
+            self.report = BudgetReport(budget, minimum, prompt_tokens)
             reserve = self._reserve
             if reserve is None:
                 pieces = max(self.tracker.start().later_pieces(), 1)
-                reserve = min((budget - self.report.minimum_tokens) // (2 * pieces), MAX_RESERVE)
+                reserve = min((budget - least_bytes) // (2 * pieces), MAX_RESERVE)
             self.reserve = max(reserve, 0)
         if self._gbnf is None:
             full = to_gbnf(self.grammar)
@@ -281,7 +301,8 @@ class Verdict:
     passed: tuple[int, ...] = ()
     """Tokens passed on now: the held ones (a character split over tokens), then this one."""
     end: bool = False
-    """The token ends generation (end of generation): pass it, nothing follows."""
+    """Nothing follows ``passed``: the token ends generation (end of generation), or the
+    decoder wrote the rest of the answer itself (the budget counted in tokens)."""
     narrowed: str | None = None
     """The token was dropped, not passed: resample it under this GBNF grammar (the narrowed
     one, for the rest of the answer from the last passed token on)."""
@@ -307,25 +328,31 @@ class BudgetGate:
         """The tokens passed on so far (the answer)."""
         self._llama_cpp = import_llama_cpp()
         self._vocab = llm._model.vocab
-        self._pieces: dict[int, bytes] = {}  # token -> its text as llama.cpp's grammar sees it
         self._level = 0  # 0: full grammar, 1: structure narrowed, 2: cut to the budget
         self._held: list[int] = []  # sampled tokens ending inside a character: passed once it is whole
         self._tail = b""  # the bytes of that unfinished character
         self._work = self.state  # the state after the held tokens' whole characters
+        self._writer = TokenWriter.of(llm)
+        # Below the shortest completion's bytes, the budget is counted in the model's tokens:
+        # the tokens that write that completion (None: the bytes fit, the grammar narrows).
+        self._close: list[int] | None = None
+        if self.state.shortest > self.report.budget:
+            self._close = self._writer.tokens(self.state.shortest_completion())
+            if self._close is None or len(self._close) > self.report.budget:  # prepare() checked it
+                raise AssertionError("the budget cannot hold the shortest completion's tokens")
 
     def offer(self, token: int) -> Verdict:
         """Decide about the token the model sampled after the passed and held tokens."""
         report, budget, reserve = self.report, self.report.budget, self.reserve
         if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
             return Verdict(passed=(token,), end=True)
-        piece = self._pieces.get(token)
-        if piece is None:
-            piece = self._pieces[token] = self.llm.detokenize([token], special=True)
-        data = self._tail + piece
+        data = self._tail + self._writer.piece(token)
         whole, missing = _utf8_split(data)
         work = self._work
         after = work.feed(data[:whole].decode("utf-8", errors="replace")) if whole else work
         used = len(self.passed) + len(self._held) + 1
+        if self._close is not None:
+            return self._offer_counted(token, after if not missing else None, used)
         fits = after is not None and after.shortest + missing <= budget - used
         if fits and reserve and self._level < 2:
             assert after is not None
@@ -361,6 +388,31 @@ class BudgetGate:
         ready, self._held, self._tail, self.state = (*self._held, token), [], b"", after
         self.passed.extend(ready)
         return Verdict(passed=ready)
+
+    def _offer_counted(self, token: int, after: ParseState | None, used: int) -> Verdict:
+        """The budget counted in tokens: pass the token if the tokens that then write the
+        shortest completion still fit; else write the completion from before it ourselves."""
+        report, budget = self.report, self.report.budget
+        if after is not None and not self._held:
+            close = self._writer.tokens(after.shortest_completion())
+            if close is not None and len(close) <= budget - used:
+                self.passed.append(token)
+                self.state = self._work = after
+                # once the bytes fit again, the grammar's narrowing keeps the budget from here
+                self._close = None if after.shortest <= budget - len(self.passed) else close
+                return Verdict(passed=(token,))
+        closing = tuple(self._close or ())
+        report.dropped_tokens += 1
+        report.narrowed = True
+        if report.narrowed_at is None:
+            report.narrowed_at = len(self.passed)
+        report.closed_at = len(self.passed)
+        done = self.state.feed(self.state.shortest_completion())
+        assert done is not None
+        assert done.complete
+        self.passed.extend(closing)
+        self.state, self._held, self._tail, self._close = done, [], b"", None
+        return Verdict(passed=closing, end=True)
 
 
 class _Driver:

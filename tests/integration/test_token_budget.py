@@ -33,6 +33,7 @@ from langchain_localllm._core.decoding.tracker import Tracker
 from langchain_localllm.errors import TokenBudgetError
 from langchain_localllm.llamacpp.budgeted import TokenBudget, budgeted_completion
 from langchain_localllm.llamacpp.runtime import check_grammar, import_llama_cpp, load_llama
+from langchain_localllm.llamacpp.token_writer import TokenWriter
 from tests.fixtures.models import tiny_model
 from tests.fixtures.plain_schemas import PLAIN_SCHEMAS, City
 from tests.support.grammar_sentences import sentence
@@ -181,6 +182,16 @@ def test_the_gate_holds_a_split_character_and_takes_it_back_when_it_narrows(
     assert gate.offer(tiny.token_eos()).end
 
 
+def test_the_token_writer_writes_a_text_exactly_in_at_most_its_bytes(tiny: Any) -> None:
+    writer = TokenWriter.of(tiny)
+    assert TokenWriter.of(tiny) is writer  # one per model
+    for text in ['{"city":"","country":""}', 'é"}', '\n  "x": [1, 2]}', ""]:
+        tokens = writer.tokens(text)
+        assert tokens is not None
+        assert b"".join(tiny.detokenize([t], special=True) for t in tokens) == text.encode()
+        assert writer.count(text) == len(tokens) <= len(text.encode())
+
+
 # -- budgeted decoding on random weights --------------------------------------------------------
 
 
@@ -287,3 +298,58 @@ def test_gemma_structured_output_at_small_budgets(gemma: Any, budget: int) -> No
     assert completion.report.completion_tokens <= budget
     if not completion.report.narrowed:  # room enough: the model's own answer
         assert "paris" in value.city.lower()
+
+
+@pytest.mark.real_model
+def test_gemma_budgets_below_the_answers_bytes_are_counted_in_its_own_tokens(gemma: Any) -> None:
+    """Gemma writes ``{"city":"","country":""}`` (24 bytes) in 7 tokens: budgets from 7 up are
+    kept, valid and within the budget (when the model's next choice would leave no room, the
+    decoder writes the shortest completion as those tokens itself); below 7 the typed error
+    names the token minimum."""
+    schema = City.model_json_schema()
+    prompt = _gemma_prompt(gemma, "Where is the Eiffel Tower? Answer with the city and the country.")
+    shortest = Tracker.for_schema(schema).start().shortest_completion()
+    least = len(gemma.tokenize(shortest.encode(), add_bos=False, special=False))
+    assert least < len(shortest.encode())  # the bytes would refuse all these budgets
+    with pytest.raises(TokenBudgetError, match="tokens by the model's own tokenizer") as caught:
+        budgeted_completion(gemma, prompt, schema, least - 1, temperature=0.8, seed=1)
+    assert (caught.value.minimum_tokens, caught.value.budget) == (least, least - 1)
+    closed = 0
+    for budget in range(least, len(shortest.encode())):
+        completion = budgeted_completion(gemma, prompt, schema, budget, temperature=0.8, seed=budget)
+        City.model_validate_json("".join(completion))
+        report = completion.report
+        assert report.completion_tokens <= budget and report.complete and report.finish_reason == "stop"
+        assert report.minimum_tokens == least
+        closed += report.closed_at is not None
+    assert closed > 0  # the decoder did write the rest itself
+
+
+@pytest.mark.real_model
+def test_gemma_structured_calls_at_once_below_the_bytes_share_the_engine(gemma_path: Path) -> None:
+    """The same budgets counted in tokens on the batched engine: structured calls at 8-12
+    tokens, four at once, each valid and within its budget."""
+    from langchain_localllm import ChatLlamaCpp
+    from langchain_localllm._inprocess.model_cache import MODEL_CACHE
+    from langchain_localllm.llamacpp.sharing import engine_of
+
+    outs = []
+    for budget in (8, 12):
+        chat = ChatLlamaCpp(
+            model_path=str(gemma_path),
+            n_ctx=512,
+            max_tokens=budget,
+            temperature=0.8,
+            seed=budget,
+            n_parallel=4,
+        )
+        MODEL_CACHE.evict(chat.load().key)
+        questions = [f"Where is landmark number {i}? Answer with the city and the country." for i in range(4)]
+        outs += chat.with_structured_output(City, include_raw=True).batch(questions)
+        assert engine_of(chat.load(), 4).stats().peak_active >= 2  # short answers: some end first
+        for out in outs[-4:]:
+            assert out["parsing_error"] is None, out["raw"].content
+            assert isinstance(out["parsed"], City)
+            assert out["raw"].usage_metadata["output_tokens"] <= budget
+            assert out["raw"].response_metadata["finish_reason"] == "stop"
+    assert any(o["raw"].response_metadata["token_budget"]["closed_at"] is not None for o in outs)

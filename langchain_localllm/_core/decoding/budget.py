@@ -97,16 +97,23 @@ def check_budget(
     *,
     prompt_tokens: int | None = None,
     n_ctx: int | None = None,
+    shortest_tokens: int | None = None,
 ) -> int:
     """The tokens the answer may use, or the typed error when they cannot hold a valid answer.
 
     The budget is ``max_tokens`` (``None``/``<= 0``: no limit of its own), or what the prompt
-    leaves of the context when ``n_ctx`` is given and that is less.
+    leaves of the context when ``n_ctx`` is given and that is less. The minimum is the shortest
+    sentence's bytes (a token is at least one byte: what any grammar engine can be held to),
+    or, given ``shortest_tokens`` (that sentence in the model's own tokens, for a decoder that
+    can write it as those tokens itself), those tokens when fewer.
 
     Raises:
-        TokenBudgetError: the budget is below the shortest sentence's bytes.
+        TokenBudgetError: the budget is below that minimum.
     """
     minimum = min_length(grammar)
+    unit = "bytes: the model may need a token per byte, so"
+    if shortest_tokens is not None and shortest_tokens < minimum:
+        minimum, unit = shortest_tokens, "tokens by the model's own tokenizer:"
     limits = []
     if max_tokens is not None and max_tokens > 0:
         limits.append(("max_tokens", max_tokens))
@@ -130,8 +137,8 @@ def check_budget(
         )
     raise TokenBudgetError(
         f"The answer has {budget} tokens left ({what}), but the shortest valid answer, {shown!r}, "
-        f"is {minimum} bytes: the model may need a token per byte, so {minimum} tokens are the "
-        f"minimum that guarantees a valid answer. To fix it, {fix}.",
+        f"is {minimum} {unit} {minimum} tokens are the minimum that guarantees a valid answer. "
+        f"To fix it, {fix}.",
         parameter="max_tokens",
         minimum_tokens=minimum,
         budget=budget,
